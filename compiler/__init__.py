@@ -1,0 +1,40 @@
+"""reportc: a declarative report compiler.
+
+The public API, in one place:
+
+- :func:`load_project` reads and validates ``reports.yaml`` -> :class:`Project`
+- :func:`validate` binds data and renders HTML without writing, raising every problem
+- :func:`build` writes HTML/PDF reports and ``manifest.json`` -> :class:`BuildResult`
+- :class:`ReportcError` and its subclasses are the only errors shown to users
+
+The CLI (:mod:`reportc.cli`) is a thin layer over these functions.
+"""
+
+from .config import Period, Project, load_project
+from .errors import (
+    BuildFailed,
+    ConfigError,
+    DataError,
+    DeliveryError,
+    Problem,
+    RenderError,
+    ReportcError,
+)
+from .pipeline import BuildResult, ReportResult, build, validate
+
+__all__ = [
+    "BuildFailed",
+    "BuildResult",
+    "ConfigError",
+    "DataError",
+    "DeliveryError",
+    "Period",
+    "Problem",
+    "Project",
+    "RenderError",
+    "ReportResult",
+    "ReportcError",
+    "build",
+    "load_project",
+    "validate",
+]

@@ -1,0 +1,6 @@
+"""Configuration: YAML with positions, env interpolation, schema and semantic checks."""
+
+from .loader import DEFAULT_CONFIG, load_project
+from .model import Period, Project, ReportSpec, SectionSpec
+
+__all__ = ["DEFAULT_CONFIG", "Period", "Project", "ReportSpec", "SectionSpec", "load_project"]

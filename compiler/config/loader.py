@@ -1,0 +1,696 @@
+"""Load stage: reports.yaml (+ env file) -> a validated, frozen :class:`Project`.
+
+Order: read the file, interpolate ``${VAR}`` from the env file and the process
+environment, validate against the versioned JSON Schema (every violation at
+once, each at ``file:line:col``), validate each section against its type's
+schema fragment, then check meaning: references resolve (with "did you mean"),
+data files exist inside the project, addresses are valid, metric expressions
+parse, and sources/metrics have no dependency cycle.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from collections.abc import Iterable, Mapping
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .. import expr as expr_lang
+from ..addresses import address_problem
+from ..errors import ConfigError, Location, Problem, did_you_mean
+from ..resources import builtin_dir, project_schema
+from ..sqlrefs import sql_identifiers, sql_params
+from .envfile import merged_environment, read_env_file
+from .model import (
+    Delivery,
+    MetricSpec,
+    Period,
+    Project,
+    Recipients,
+    ReportSpec,
+    SectionSpec,
+    SourceSpec,
+    Theme,
+    frozen_map,
+)
+from .yamlpos import LoadedYaml, PathT, PositionMap, format_path, load_yaml
+
+DEFAULT_CONFIG = "reports.yaml"
+DEFAULT_ENV_FILE = "repos.env"
+PERIOD_PARAMS = frozenset({"period", "period_start", "period_end"})
+BUILTIN_TYPES = ("markdown", "kpis", "table", "findings", "actions", "digest")
+#: Section types whose rows come from ``source`` or ``query``.
+ROW_TYPES = frozenset({"table", "findings", "actions"})
+
+COMMON_SECTION_PROPS: dict[str, Any] = {
+    "type": {"type": "string"},
+    "title": {"type": "string"},
+    "intro": {"type": "string", "description": "Markdown shown above the section."},
+    "note": {"type": "string", "description": "A footnote shown below the section."},
+    "source": {"type": "string", "description": "A source name; its rows feed the section."},
+    "query": {"type": "string", "description": "DuckDB SQL whose rows feed the section."},
+    "where": {"type": "string", "description": "SQL condition applied to 'source'."},
+    "order_by": {"type": "string", "description": "SQL ordering applied to 'source'."},
+    "limit": {"type": "integer", "minimum": 1},
+    "page_break_before": {"type": "boolean"},
+}
+
+_TYPE_NAMES = {
+    "object": "a mapping",
+    "array": "a list",
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "nothing",
+}
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if value is None:
+        return "nothing (null)"
+    return type(value).__name__
+
+
+def load_project(
+    root: Path | str = ".",
+    *,
+    config: str = DEFAULT_CONFIG,
+    env_file: Path | str | None = None,
+    environ: Mapping[str, str] | None = None,
+    period: str | None = None,
+    today: dt.date | None = None,
+) -> Project:
+    """Read, validate and type a project. Raises :class:`ConfigError` with every problem."""
+    root = Path(root).resolve()
+    config_path = (root / config).resolve()
+    display = os.path.relpath(config_path, root) if config_path.is_relative_to(root) else config
+    if not config_path.is_file():
+        raise ConfigError(
+            Problem(
+                f"no {config} in {root}",
+                Location(display),
+                hint="run reportc in the project folder, or pass -C DIR",
+            )
+        )
+    raw = config_path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            Problem(
+                f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+                Location(display, line, col),
+                hint="save the file as UTF-8",
+            )
+        ) from None
+    environ = dict(os.environ if environ is None else environ)
+    # First pass without interpolation, only to find a declared env_file.
+    first = load_yaml(text, display, None)
+    env_values = _read_env(root, env_file, first)
+    loaded = load_yaml(text, display, merged_environment(env_values, environ))
+    return _validate(root, config_path, loaded, period=period, today=today or dt.date.today())
+
+
+def _read_env(root: Path, env_file: Path | str | None, first: LoadedYaml) -> dict[str, str]:
+    declared = first.data.get("env_file") if isinstance(first.data, dict) else None
+    if env_file is not None:
+        path = Path(env_file)
+        path = path if path.is_absolute() else Path.cwd() / path
+        return read_env_file(path, str(env_file))
+    if isinstance(declared, str):
+        return read_env_file(root / declared, declared)
+    default = root / DEFAULT_ENV_FILE
+    if default.is_file():
+        return read_env_file(default, DEFAULT_ENV_FILE)
+    return {}
+
+
+# --------------------------------------------------------------------------- schema
+
+
+def schema_problems(
+    schema: Mapping[str, Any], data: Any, positions: PositionMap, base: PathT = ()
+) -> list[Problem]:
+    """Every JSON Schema violation of ``data``, as positioned, readable problems."""
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = []
+    for error in validator.iter_errors(data):
+        problems.extend(_explain(error, positions, base))
+    return problems
+
+
+def _explain(
+    error: jsonschema.ValidationError, positions: PositionMap, base: PathT
+) -> list[Problem]:
+    path: PathT = (*base, *error.absolute_path)
+    where = positions.at(path)
+    shown = format_path(path)
+    v = error.validator
+    inst = error.instance
+    if v == "additionalProperties" and isinstance(inst, dict):
+        allowed = set(error.schema.get("properties", {}))
+        extras = sorted(set(inst) - allowed)
+        return [
+            Problem(
+                f"unknown key '{key}'{did_you_mean(key, allowed)}",
+                positions.at((*path, key), key=True),
+                shown,
+                "" if did_you_mean(key, allowed) else "allowed here: " + ", ".join(sorted(allowed)),
+            )
+            for key in extras
+        ]
+    if v == "required":
+        missing = [r for r in error.validator_value if r not in inst]
+        return [Problem(f"missing required key '{key}'", where, shown) for key in missing]
+    if v == "type":
+        expected = error.validator_value
+        names = [expected] if isinstance(expected, str) else list(expected)
+        want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+        return [Problem(f"expected {want}, got {_kind(inst)}", where, shown)]
+    if v == "enum":
+        options = [str(o) for o in error.validator_value]
+        return [
+            Problem(
+                f"'{inst}' is not one of: {', '.join(options)}{did_you_mean(str(inst), options)}",
+                where,
+                shown,
+            )
+        ]
+    if v == "const":
+        return [Problem(f"must be {error.validator_value!r}, got {inst!r}", where, shown)]
+    if v == "pattern" and error.relative_schema_path and "propertyNames" in (
+        error.relative_schema_path
+    ):
+        return [
+            Problem(
+                f"invalid name '{inst}': use lower-case letters, digits and underscores, "
+                "starting with a letter",
+                positions.at((*path, inst), key=True),
+                shown,
+            )
+        ]
+    if v == "pattern":
+        desc = error.schema.get("description", "")
+        return [
+            Problem(f"'{inst}' is not valid here" + (f": {desc}" if desc else ""), where, shown)
+        ]
+    if v == "oneOf" and error.context:
+        # Prefer the branch whose type matched: its errors say what is wrong.
+        branch_errors = [
+            e for e in error.context if e.validator not in ("type", "oneOf", "pattern")
+        ]
+        if branch_errors:
+            out: list[Problem] = []
+            for e in branch_errors:
+                out.extend(_explain(e, positions, base))
+            return out
+        kinds = []
+        for sub in error.validator_value:
+            t = sub.get("type")
+            if t:
+                kinds.append(_TYPE_NAMES.get(t, t))
+            elif "$ref" in sub:
+                kinds.append("a name")
+        return [Problem(f"expected {' or '.join(kinds)}, got {_kind(inst)}", where, shown)]
+    if v in ("minItems", "minProperties"):
+        return [Problem("must not be empty", where, shown)]
+    if v in ("minimum", "maximum", "minLength", "maxLength"):
+        return [Problem(f"{error.message}", where, shown)]
+    return [Problem(error.message, where, shown)]
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def section_template_paths(root: Path, type_name: str) -> tuple[Path | None, Path | None]:
+    """(template, schema fragment) for a section type: the project's own first."""
+    template = schema = None
+    for folder in (root / "sections", builtin_dir("sections")):
+        if template is None and (folder / f"{type_name}.html.j2").is_file():
+            template = folder / f"{type_name}.html.j2"
+        if schema is None and (folder / f"{type_name}.schema.json").is_file():
+            schema = folder / f"{type_name}.schema.json"
+    return template, schema
+
+
+@cache
+def _fragment(path: Path, mtime: float) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    return data
+
+
+def section_schema(fragment_path: Path | None) -> dict[str, Any]:
+    """The effective schema of a section: common keys + the type's own options."""
+    if fragment_path is None:
+        return {"type": "object", "properties": COMMON_SECTION_PROPS}
+    fragment = _fragment(fragment_path, fragment_path.stat().st_mtime)
+    schema: dict[str, Any] = {
+        "type": "object",
+        "properties": {**COMMON_SECTION_PROPS, **fragment.get("properties", {})},
+        "required": ["type", *fragment.get("required", [])],
+        "additionalProperties": False,
+    }
+    if "$defs" in fragment:
+        schema["$defs"] = fragment["$defs"]
+    return schema
+
+
+# --------------------------------------------------------------------------- validation
+
+
+class _Checker:
+    def __init__(self, root: Path, loaded: LoadedYaml) -> None:
+        self.root = root
+        self.data: dict[str, Any] = loaded.data
+        self.pos = loaded.positions
+        self.problems: list[Problem] = []
+
+    def add(self, message: str, path: PathT, hint: str = "", *, key: bool = False) -> None:
+        self.problems.append(Problem(message, self.pos.at(path, key=key), format_path(path), hint))
+
+    def section(self, name: str) -> dict[str, Any]:
+        value: dict[str, Any] = self.data.get("sections", {}).get(name, {})
+        return value
+
+
+def _validate(
+    root: Path, config_path: Path, loaded: LoadedYaml, *, period: str | None, today: dt.date
+) -> Project:
+    pos = loaded.positions
+    data = loaded.data
+    problems = schema_problems(project_schema(), data, pos)
+    if problems:
+        raise ConfigError(_sorted(problems))
+    c = _Checker(root, loaded)
+    sources = _check_sources(c)
+    metrics, metric_exprs = _check_metrics(c)
+    sections = _check_sections(c, sources, metrics)
+    reports = _check_reports(c, sections, metrics)
+    delivery = _check_delivery(c)
+    _check_graph(c, sources, metrics, metric_exprs)
+    try:
+        chosen = Period.parse(period) if period else (
+            Period.parse(data["period"]) if "period" in data else Period.default_for(today)
+        )
+    except ValueError as exc:
+        c.problems.append(Problem(str(exc), Location("--period")))
+        chosen = Period.default_for(today)
+    if c.problems:
+        raise ConfigError(_sorted(c.problems))
+    org = data["organisation"]
+    theme = Theme().merged(data.get("theme"))
+    return Project(
+        root=root,
+        config_path=config_path,
+        organisation=org["name"],
+        legal_name=org.get("legal_name", org["name"]),
+        entities=tuple(org.get("entities", ())),
+        locale=org.get("locale", "en_US"),
+        currency=org.get("currency", "USD"),
+        period=chosen,
+        theme=theme,
+        delivery=delivery,
+        sources=frozen_map(sources),
+        metrics=frozen_map(metrics),
+        sections=frozen_map(sections),
+        reports=frozen_map(_reports(c, reports, sections, org, theme)),
+        positions=pos,
+    )
+
+
+def _sorted(problems: Iterable[Problem]) -> list[Problem]:
+    def key(p: Problem) -> tuple[str, int, int]:
+        loc = p.location
+        return (loc.file if loc else "", (loc.line or 0) if loc else 0, (loc.col or 0) if loc else 0)
+
+    seen: set[str] = set()
+    out = []
+    for p in sorted(problems, key=key):
+        text = p.format()
+        if text not in seen:
+            seen.add(text)
+            out.append(p)
+    return out
+
+
+def _check_sources(c: _Checker) -> dict[str, SourceSpec]:
+    out: dict[str, SourceSpec] = {}
+    for name, spec in c.data.get("sources", {}).items():
+        path_key: PathT = ("sources", name)
+        file_path: Path | None = None
+        if "path" in spec:
+            file_path = _check_file(c, spec["path"], (*path_key, "path"))
+        out[name] = SourceSpec(
+            name=name,
+            type=spec["type"],
+            location=c.pos.at(path_key, key=True),
+            path=file_path,
+            records=spec.get("records"),
+            query=spec.get("query"),
+            rows=tuple(spec.get("rows", ())),
+            types=frozen_map(spec.get("types")),
+            delimiter=spec.get("delimiter", ","),
+            encoding=spec.get("encoding", "utf-8"),
+            description=spec.get("description", ""),
+        )
+    return out
+
+
+def _check_file(c: _Checker, rel: str, path: PathT) -> Path | None:
+    if "://" in rel:
+        c.add(f"'{rel}' is a URL; sources read files inside the project", path)
+        return None
+    candidate = (c.root / rel).resolve()
+    if not candidate.is_relative_to(c.root):
+        c.add(
+            f"'{rel}' is outside the project folder",
+            path,
+            "data files must live inside the project (e.g. under data/)",
+        )
+        return None
+    if not candidate.is_file():
+        near = ""
+        if candidate.parent.is_dir():
+            near = did_you_mean(candidate.name, [p.name for p in candidate.parent.iterdir()])
+        c.add(f"data file '{rel}' not found{near}", path)
+        return None
+    return candidate
+
+
+def _check_metrics(c: _Checker) -> tuple[dict[str, MetricSpec], dict[str, expr_lang.Expression]]:
+    out: dict[str, MetricSpec] = {}
+    exprs: dict[str, expr_lang.Expression] = {}
+    sources = c.data.get("sources", {})
+    for name, spec in c.data.get("metrics", {}).items():
+        path: PathT = ("metrics", name)
+        if name in sources:
+            c.add(
+                f"'{name}' is both a source and a metric; names must be unique",
+                path,
+                key=True,
+            )
+        has_sql, has_expr = "sql" in spec, "expr" in spec
+        if has_sql == has_expr:
+            c.add("a metric needs exactly one of 'sql' or 'expr'", path)
+        if has_expr:
+            try:
+                exprs[name] = expr_lang.parse(spec["expr"])
+            except expr_lang.ExprError as exc:
+                c.add(str(exc), (*path, "expr"))
+        out[name] = MetricSpec(
+            name=name,
+            location=c.pos.at(path, key=True),
+            sql=spec.get("sql"),
+            expr=spec.get("expr"),
+            label=spec.get("label", name.replace("_", " ").capitalize()),
+            description=spec.get("description", ""),
+            format=spec.get("format", "number"),
+            decimals=spec.get("decimals"),
+            unit=spec.get("unit", ""),
+        )
+    return out, exprs
+
+
+def _check_sql(c: _Checker, sql: str, path: PathT, metrics: Mapping[str, Any]) -> None:
+    allowed = set(metrics) | PERIOD_PARAMS
+    for param in sorted(sql_params(sql)):
+        if param not in allowed:
+            c.add(
+                f"unknown parameter '${param}'{did_you_mean(param, allowed)}",
+                path,
+                "parameters are $period, $period_start, $period_end and metric names",
+            )
+
+
+def _check_sections(
+    c: _Checker, sources: Mapping[str, SourceSpec], metrics: Mapping[str, MetricSpec]
+) -> dict[str, SectionSpec]:
+    out: dict[str, SectionSpec] = {}
+    for name, spec in c.data.get("sections", {}).items():
+        path: PathT = ("sections", name)
+        if _check_section_options(c, spec, path, sources, metrics):
+            out[name] = SectionSpec(name, spec["type"], c.pos.at(path, key=True), frozen_map(spec))
+    return out
+
+
+def _check_section_options(
+    c: _Checker,
+    spec: Mapping[str, Any],
+    path: PathT,
+    sources: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+) -> bool:
+    """Validate a section's options; ``path`` is where they (or the override) stand."""
+    type_name = spec["type"]
+    template, fragment = section_template_paths(c.root, type_name)
+    if template is None:
+        known = set(BUILTIN_TYPES)
+        if (c.root / "sections").is_dir():
+            known |= {p.name.removesuffix(".html.j2") for p in (c.root / "sections").glob("*.html.j2")}
+        c.add(
+            f"unknown section type '{type_name}'{did_you_mean(type_name, known)}",
+            (*path, "type"),
+            "built-in types: " + ", ".join(BUILTIN_TYPES)
+            + "; or add sections/" + type_name + ".html.j2 to the project",
+        )
+        return False
+    before = len(c.problems)
+    c.problems.extend(schema_problems(section_schema(fragment), dict(spec), c.pos, path))
+    if len(c.problems) > before:
+        return False
+    if "source" in spec and "query" in spec:
+        c.add("give either 'source' or 'query', not both", path)
+    if "source" in spec and spec["source"] not in sources:
+        c.add(
+            f"unknown source '{spec['source']}'{did_you_mean(spec['source'], sources)}",
+            (*path, "source"),
+        )
+    if "query" in spec:
+        _check_sql(c, spec["query"], (*path, "query"), metrics)
+    if type_name in ROW_TYPES | {"kpis"} and "source" not in spec and "query" not in spec:
+        if not (type_name == "kpis" and "items" in spec):
+            what = "'items', 'source' or 'query'" if type_name == "kpis" else "'source' or 'query'"
+            c.add(f"a {type_name} section needs {what}", path)
+    for i, item in enumerate(spec.get("items", ()) if type_name in ("kpis", "digest") else ()):
+        for key in ("value", "target"):
+            ref = item.get(key)
+            if isinstance(ref, str) and ref not in metrics:
+                c.add(
+                    f"unknown metric '{ref}'{did_you_mean(ref, metrics)}",
+                    (*path, "items", i, key),
+                )
+    return True
+
+
+def _section_refs(c: _Checker) -> Iterable[tuple[str, PathT, Any]]:
+    for pname, persona in c.data.get("personas", {}).items():
+        for i, ref in enumerate(persona.get("sections", ())):
+            yield pname, ("personas", pname, "sections", i), ref
+
+
+def _check_reports(
+    c: _Checker, sections: Mapping[str, SectionSpec], metrics: Mapping[str, MetricSpec]
+) -> dict[str, Any]:
+    declared = c.data.get("sections", {})
+    sources = {n: True for n in c.data.get("sources", {})}
+    for _pname, path, ref in _section_refs(c):
+        name = ref if isinstance(ref, str) else ref["use"]
+        ref_path = path if isinstance(ref, str) else (*path, "use")
+        if name not in declared:
+            c.add(f"unknown section '{name}'{did_you_mean(name, declared)}", ref_path)
+            continue
+        if isinstance(ref, dict) and name in sections:
+            merged = {**declared[name], **{k: v for k, v in ref.items() if k != "use"}}
+            if "type" in ref and ref["type"] != declared[name]["type"]:
+                c.add("an override cannot change the section's type", (*path, "type"))
+                continue
+            _check_section_options(c, merged, path, sources, metrics)
+    personas = c.data.get("personas", {})
+    for pname, persona in personas.items():
+        for kind in ("to", "cc", "bcc"):
+            for i, addr in _addresses(persona.get("recipients", {}).get(kind)):
+                problem = address_problem(addr)
+                if problem:
+                    idx: PathT = (i,) if i is not None else ()
+                    c.add(problem, ("personas", pname, "recipients", kind, *idx))
+    for section_name, spec in declared.items():
+        for i, item in enumerate(spec.get("items", ()) if spec.get("type") == "digest" else ()):
+            report = item.get("report") if isinstance(item, dict) else None
+            if report and report not in personas:
+                c.add(
+                    f"unknown report '{report}'{did_you_mean(report, personas)}",
+                    ("sections", section_name, "items", i, "report"),
+                )
+    return dict(personas)
+
+
+def _addresses(value: Any) -> Iterable[tuple[int | None, str]]:
+    if isinstance(value, str):
+        yield None, value
+    elif isinstance(value, list):
+        yield from enumerate(value)
+
+
+def _check_delivery(c: _Checker) -> Delivery:
+    spec = c.data.get("delivery", {})
+    for key in ("from", "reply_to", "audit_bcc"):
+        for i, addr in _addresses(spec.get(key)):
+            problem = address_problem(addr)
+            if problem:
+                c.add(problem, ("delivery", key, *((i,) if i is not None else ())))
+    bcc = spec.get("audit_bcc", ())
+    return Delivery(
+        sender=spec.get("from", ""),
+        reply_to=spec.get("reply_to", ""),
+        audit_bcc=(bcc,) if isinstance(bcc, str) else tuple(bcc),
+        subject=spec.get("subject", Delivery.subject),
+    )
+
+
+def _check_graph(
+    c: _Checker,
+    sources: Mapping[str, SourceSpec],
+    metrics: Mapping[str, MetricSpec],
+    exprs: Mapping[str, expr_lang.Expression],
+) -> None:
+    """References inside SQL and expressions, and cycles among sources and metrics."""
+    for name, src in sources.items():
+        if src.query is not None:
+            _check_sql(c, src.query, ("sources", name, "query"), metrics)
+    for name, metric in metrics.items():
+        if metric.sql is not None:
+            _check_sql(c, metric.sql, ("metrics", name, "sql"), metrics)
+        if name in exprs:
+            for ref in sorted(exprs[name].names):
+                if ref not in metrics:
+                    c.add(
+                        f"unknown metric '{ref}'{did_you_mean(ref, metrics)}",
+                        ("metrics", name, "expr"),
+                    )
+    graph = dependency_graph(sources, metrics, exprs)
+    cycle = find_cycle(graph)
+    if cycle:
+        first = cycle[0]
+        kind = "metrics" if first in metrics else "sources"
+        c.add(
+            "dependency cycle: " + " -> ".join([*cycle, first]),
+            (kind, first),
+            "a metric or query cannot depend on itself, directly or through others",
+            key=True,
+        )
+
+
+def dependency_graph(
+    sources: Mapping[str, SourceSpec],
+    metrics: Mapping[str, MetricSpec],
+    exprs: Mapping[str, expr_lang.Expression] | None = None,
+) -> dict[str, list[str]]:
+    """Node -> the sources and metrics it needs, in a stable order."""
+    names = set(sources) | set(metrics)
+    graph: dict[str, list[str]] = {}
+    for name, src in sources.items():
+        graph[name] = sql_dependencies(src.query, names, name) if src.query else []
+    for name, metric in metrics.items():
+        if metric.sql is not None:
+            graph[name] = sql_dependencies(metric.sql, names, name)
+        elif metric.expr is not None:
+            parsed = (exprs or {}).get(name)
+            if parsed is None:
+                try:
+                    parsed = expr_lang.parse(metric.expr)
+                except expr_lang.ExprError:
+                    graph[name] = []
+                    continue
+            graph[name] = sorted(n for n in parsed.names if n in names)
+        else:
+            graph[name] = []
+    return graph
+
+
+def sql_dependencies(sql: str, names: set[str], own: str | None = None) -> list[str]:
+    refs = (sql_identifiers(sql) | sql_params(sql)) & names
+    return sorted(refs - ({own} if own else set()))
+
+
+def find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        stack.append(node)
+        for dep in graph.get(node, ()):
+            if state.get(dep) == 1:
+                return stack[stack.index(dep) :]
+            if dep not in state:
+                found = visit(dep)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def _reports(
+    c: _Checker,
+    personas: Mapping[str, Any],
+    sections: Mapping[str, SectionSpec],
+    org: Mapping[str, Any],
+    theme: Theme,
+) -> dict[str, ReportSpec]:
+    out: dict[str, ReportSpec] = {}
+    for pname, persona in personas.items():
+        resolved = []
+        for i, ref in enumerate(persona["sections"]):
+            name = ref if isinstance(ref, str) else ref["use"]
+            base = sections[name]
+            if isinstance(ref, dict):
+                opts = {**base.options, **{k: v for k, v in ref.items() if k != "use"}}
+                loc = c.pos.at(("personas", pname, "sections", i))
+                resolved.append(SectionSpec(name, base.type, loc, frozen_map(opts)))
+            else:
+                resolved.append(base)
+        rec = persona.get("recipients", {})
+        out[pname] = ReportSpec(
+            name=pname,
+            title=persona["title"],
+            subtitle=persona.get("subtitle", ""),
+            prepared_for=persona.get("prepared_for", ""),
+            location=c.pos.at(("personas", pname), key=True),
+            sections=tuple(resolved),
+            recipients=Recipients(
+                to=tuple(a for _, a in _addresses(rec.get("to"))),
+                cc=tuple(a for _, a in _addresses(rec.get("cc"))),
+                bcc=tuple(a for _, a in _addresses(rec.get("bcc"))),
+            ),
+            locale=persona.get("locale", org.get("locale", "en_US")),
+            currency=persona.get("currency", org.get("currency", "USD")),
+            theme=theme.merged(persona.get("theme")),
+            subject=persona.get("subject", ""),
+        )
+    return out

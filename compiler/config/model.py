@@ -1,0 +1,186 @@
+"""The validated, typed project: frozen dataclasses handed from `load` to `bind`.
+
+Nothing here reads files or the environment; :mod:`reportc.config.loader` builds
+these from a validated document. Mappings are read-only views so that a
+``Project`` can be shared by every stage (and every worker) without copies.
+"""
+
+from __future__ import annotations
+
+import calendar
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from ..errors import Location
+from .yamlpos import PositionMap
+
+_PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
+
+
+def frozen_map(data: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(data or {}))
+
+
+@dataclass(frozen=True)
+class Period:
+    """The reporting period: a month, a quarter or a year, with inclusive dates."""
+
+    label: str
+    kind: str
+    start: dt.date
+    end: dt.date
+
+    @property
+    def title(self) -> str:
+        if self.kind == "month":
+            return f"{calendar.month_name[self.start.month]} {self.start.year}"
+        if self.kind == "quarter":
+            return f"Q{(self.start.month - 1) // 3 + 1} {self.start.year}"
+        return str(self.start.year)
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        match = _PERIOD_RE.match(text.strip())
+        if not match:
+            raise ValueError(
+                f"'{text}' is not a period; use YYYY-MM (month), YYYY-Qn (quarter) or YYYY (year)"
+            )
+        year = int(match.group(1))
+        if match.group(2):
+            month = int(match.group(2))
+            last = calendar.monthrange(year, month)[1]
+            return cls(text, "month", dt.date(year, month, 1), dt.date(year, month, last))
+        if match.group(3):
+            q = int(match.group(3))
+            first = 3 * (q - 1) + 1
+            last_month = first + 2
+            last = calendar.monthrange(year, last_month)[1]
+            return cls(text, "quarter", dt.date(year, first, 1), dt.date(year, last_month, last))
+        return cls(text, "year", dt.date(year, 1, 1), dt.date(year, 12, 31))
+
+    @classmethod
+    def default_for(cls, today: dt.date) -> Period:
+        """The last complete month before ``today``."""
+        first = today.replace(day=1)
+        prev = first - dt.timedelta(days=1)
+        return cls.parse(f"{prev.year:04d}-{prev.month:02d}")
+
+    def params(self) -> dict[str, Any]:
+        return {"period": self.label, "period_start": self.start, "period_end": self.end}
+
+
+@dataclass(frozen=True)
+class Theme:
+    primary_color: str = "#1f3a5f"
+    accent_color: str = "#c8102e"
+    paper: str = "Letter"
+    orientation: str = "portrait"
+
+    def merged(self, overrides: Mapping[str, Any] | None) -> Theme:
+        if not overrides:
+            return self
+        return Theme(**{**self.__dict__, **overrides})
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    type: str
+    location: Location
+    path: Path | None = None
+    records: str | None = None
+    query: str | None = None
+    rows: tuple[Mapping[str, Any], ...] = ()
+    types: Mapping[str, str] = field(default_factory=frozen_map)
+    delimiter: str = ","
+    encoding: str = "utf-8"
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    location: Location
+    sql: str | None = None
+    expr: str | None = None
+    label: str = ""
+    description: str = ""
+    format: str = "number"
+    decimals: int | None = None
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class SectionSpec:
+    """A section as declared (or as overridden by a report): type plus options."""
+
+    name: str
+    type: str
+    location: Location
+    options: Mapping[str, Any] = field(default_factory=frozen_map)
+
+    @property
+    def title(self) -> str:
+        return str(self.options.get("title", ""))
+
+
+@dataclass(frozen=True)
+class Recipients:
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """One report (a persona): its title, ordered sections and recipients."""
+
+    name: str
+    title: str
+    location: Location
+    sections: tuple[SectionSpec, ...]
+    subtitle: str = ""
+    prepared_for: str = ""
+    recipients: Recipients = field(default_factory=Recipients)
+    locale: str = "en_US"
+    currency: str = "USD"
+    theme: Theme = field(default_factory=Theme)
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    sender: str = ""
+    reply_to: str = ""
+    audit_bcc: tuple[str, ...] = ()
+    subject: str = "{{ report.title }} — {{ period.title }}"
+
+
+@dataclass(frozen=True)
+class Project:
+    """A loaded, validated project. Paths are absolute."""
+
+    root: Path
+    config_path: Path
+    organisation: str
+    entities: tuple[str, ...]
+    locale: str
+    currency: str
+    period: Period
+    theme: Theme
+    delivery: Delivery
+    sources: Mapping[str, SourceSpec]
+    metrics: Mapping[str, MetricSpec]
+    sections: Mapping[str, SectionSpec]
+    reports: Mapping[str, ReportSpec]
+    positions: PositionMap
+    legal_name: str = ""
+
+    @property
+    def config_name(self) -> str:
+        return self.positions.file

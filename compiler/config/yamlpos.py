@@ -1,0 +1,240 @@
+"""YAML loading that remembers where every key and value came from.
+
+PyYAML composes the document into a node tree (each node keeps its
+``start_mark``); we construct plain Python values from that tree ourselves so we
+can record ``path -> (line, col)`` for every value and every mapping key, refuse
+duplicate keys, bound alias expansion (no "billion laughs"), and interpolate
+``${VAR}`` / ``${VAR:-default}`` in string scalars with the position of the
+scalar at hand when a variable is undefined.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from ..errors import ConfigError, Location, Problem
+
+PathT = tuple[str | int, ...]
+
+#: A document that expands to more nodes than this is refused (alias bombs).
+MAX_NODES = 200_000
+
+#: ``${NAME}``, ``${NAME:-default}``; ``$${`` is a literal ``${``. A lone ``$name``
+#: (a SQL parameter) is left alone.
+_VAR_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def format_path(path: PathT) -> str:
+    """``('personas', 'cfo', 'sections', 2)`` -> ``personas.cfo.sections[2]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@dataclass(frozen=True)
+class PositionMap:
+    """Where each value (and each mapping key) of a loaded document starts."""
+
+    file: str
+    values: Mapping[PathT, tuple[int, int]] = field(default_factory=dict)
+    keys: Mapping[PathT, tuple[int, int]] = field(default_factory=dict)
+
+    def at(self, path: PathT, *, key: bool = False) -> Location:
+        """Location of ``path`` (its key when ``key``), else of the nearest ancestor."""
+        table = self.keys if key else self.values
+        probe = tuple(path)
+        while True:
+            if probe in table:
+                line, col = table[probe]
+                return Location(self.file, line, col)
+            if probe in self.values:
+                line, col = self.values[probe]
+                return Location(self.file, line, col)
+            if not probe:
+                return Location(self.file)
+            probe = probe[:-1]
+
+
+@dataclass(frozen=True)
+class LoadedYaml:
+    data: Any
+    positions: PositionMap
+
+
+class _Builder:
+    def __init__(self, file: str, env: Mapping[str, str] | None) -> None:
+        self.file = file
+        self.env = env
+        self.values: dict[PathT, tuple[int, int]] = {}
+        self.keys: dict[PathT, tuple[int, int]] = {}
+        self.problems: list[Problem] = []
+        self.count = 0
+        self.constructor = yaml.SafeLoader("")
+
+    def loc(self, node: yaml.Node) -> Location:
+        return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: PathT) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise ConfigError(
+                Problem(
+                    f"document expands to more than {MAX_NODES} values",
+                    self.loc(node),
+                    hint="this usually means nested aliases (&anchor/*alias); write values out",
+                )
+            )
+        self.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode):
+            out: dict[str, Any] = {}
+            first_seen: dict[Any, yaml.Node] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self.problems.append(
+                        Problem(
+                            "merge keys ('<<') are not supported",
+                            self.loc(key_node),
+                            format_path(path),
+                            "write the keys out, or reuse a whole section by name",
+                        )
+                    )
+                    continue
+                key = self.build_key(key_node, path)
+                if key in first_seen:
+                    prev = first_seen[key]
+                    self.problems.append(
+                        Problem(
+                            f"duplicate key '{key}' (first defined at line "
+                            f"{prev.start_mark.line + 1})",
+                            self.loc(key_node),
+                            format_path(path),
+                            "remove one of them; YAML would silently keep only the last",
+                        )
+                    )
+                    continue
+                first_seen[key] = key_node
+                child = (*path, key)
+                self.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                out[key] = self.build(value_node, child)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        assert isinstance(node, yaml.ScalarNode)
+        value = self.constructor.construct_object(node, deep=True)
+        if isinstance(value, str) and node.tag == "tag:yaml.org,2002:str":
+            value = self.interpolate(value, node, path)
+        return value
+
+    def build_key(self, node: yaml.Node, path: PathT) -> str:
+        if not isinstance(node, yaml.ScalarNode):
+            self.problems.append(
+                Problem("mapping keys must be plain words", self.loc(node), format_path(path))
+            )
+            return f"<complex key at line {node.start_mark.line + 1}>"
+        value = self.constructor.construct_object(node)
+        return str(value) if not isinstance(value, str) else value
+
+    def interpolate(self, text: str, node: yaml.Node, path: PathT) -> str:
+        if self.env is None or "${" not in text:
+            return text
+        env = self.env
+
+        def replace(match: re.Match[str]) -> str:
+            if match.group(0) == "$${":
+                return "${"
+            name, default = match.group(1), match.group(2)
+            if env.get(name, "") != "":
+                return env[name]
+            if default is not None:
+                return default
+            self.problems.append(
+                Problem(
+                    f"environment variable {name} is not set",
+                    self.loc(node),
+                    format_path(path),
+                    f"set {name} in the environment or the env file, "
+                    f"or give a default: ${{{name}:-value}}",
+                )
+            )
+            return ""
+
+        return _VAR_RE.sub(replace, text)
+
+
+def _snippet(text: str, line: int, col: int) -> str:
+    lines = text.splitlines()
+    out = []
+    for n in range(max(1, line - 2), min(len(lines), line) + 1):
+        out.append(f"    {n:>4} | {lines[n - 1]}")
+    out.append("    " + " " * 4 + " | " + " " * max(0, col - 1) + "^")
+    return "\n".join(out)
+
+
+def load_yaml(
+    text: str, file: str, env: Mapping[str, str] | None = None, *, require_mapping: bool = True
+) -> LoadedYaml:
+    """Parse ``text`` (named ``file`` in messages) into values plus positions.
+
+    Raises :class:`ConfigError` listing every duplicate key, undefined variable,
+    or the syntax error (with numbered context lines).
+    """
+    if not text.strip() or all(
+        not ln.strip() or ln.lstrip().startswith("#") for ln in text.splitlines()
+    ):
+        raise ConfigError(
+            Problem(
+                "the file is empty",
+                Location(file, 1, 1),
+                hint="start from the example reports.yaml, or run 'reportc schema' "
+                "to see what goes in it",
+            )
+        )
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        problem = exc.problem or "invalid YAML"
+        if "'\\t'" in problem or "\t" in problem:
+            message = "tab character used for indentation; YAML requires spaces"
+            hint = "replace the tab with spaces (most editors: 'convert indentation to spaces')"
+        else:
+            message = f"YAML syntax error: {problem}"
+            if exc.context:
+                message += f" ({exc.context}"
+                if exc.context_mark and exc.problem_mark and (
+                    exc.context_mark.line != exc.problem_mark.line
+                ):
+                    message += f" at line {exc.context_mark.line + 1}"
+                message += ")"
+            hint = "check the indentation and quoting on this line and the one before"
+        if line is not None and col is not None:
+            hint += "\n" + _snippet(text, line, col)
+        raise ConfigError(Problem(message, Location(file, line, col), hint=hint)) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises Marked errors
+        raise ConfigError(Problem(f"YAML error: {exc}", Location(file))) from None
+    if node is None:
+        raise ConfigError(Problem("the file is empty", Location(file, 1, 1)))
+    builder = _Builder(file, env)
+    data = builder.build(node, ())
+    if builder.problems:
+        raise ConfigError(builder.problems)
+    if require_mapping and not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a single value ({data!r})"
+        raise ConfigError(
+            Problem(
+                f"the top level must be a mapping of keys (project:, sources:, ...), not {kind}",
+                Location(file, node.start_mark.line + 1, node.start_mark.column + 1),
+            )
+        )
+    return LoadedYaml(data, PositionMap(file, builder.values, builder.keys))

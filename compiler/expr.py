@@ -1,0 +1,175 @@
+"""A small, safe arithmetic language for metrics (``expr:``); no Python ``eval``.
+
+An expression is parsed with :mod:`ast` and only a whitelist of node types is
+accepted: numbers, names of other metrics, ``+ - * / // % **``, comparisons,
+``and``/``or``/``not``, ``a if cond else b`` and a few functions. Evaluation
+walks the tree; ``None`` (a missing value) propagates through arithmetic.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+
+class ExprError(ValueError):
+    """The expression is not allowed or could not be evaluated; ``col`` is 1-based."""
+
+    def __init__(self, message: str, col: int | None = None) -> None:
+        super().__init__(message)
+        self.col = col
+
+
+def _coalesce(*args: Any) -> Any:
+    return next((a for a in args if a is not None), None)
+
+
+FUNCTIONS: Mapping[str, Callable[..., Any]] = {
+    "min": min,
+    "max": max,
+    "abs": abs,
+    "round": round,
+    "floor": math.floor,
+    "ceil": math.ceil,
+    "coalesce": _coalesce,
+}
+
+_BINOPS: Mapping[type, Callable[[Any, Any], Any]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_CMPOPS: Mapping[type, Callable[[Any, Any], Any]] = {
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class Expression:
+    source: str
+    tree: ast.expr
+
+    @property
+    def names(self) -> frozenset[str]:
+        return frozenset(
+            n.id
+            for n in ast.walk(self.tree)
+            if isinstance(n, ast.Name) and n.id not in FUNCTIONS
+        )
+
+    def evaluate(self, values: Mapping[str, Any]) -> Any:
+        return _eval(self.tree, values)
+
+
+def parse(source: str) -> Expression:
+    try:
+        tree = ast.parse(source.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ExprError(f"invalid expression: {exc.msg}", exc.offset) from None
+    for node in ast.walk(tree.body):
+        _check(node)
+    return Expression(source, tree.body)
+
+
+def _check(node: ast.AST) -> None:
+    col = getattr(node, "col_offset", None)
+    col = col + 1 if col is not None else None
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            if node.value is not None:
+                raise ExprError("only numbers are allowed as literal values", col)
+    elif isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
+            raise ExprError(
+                "only these functions are allowed: " + ", ".join(sorted(FUNCTIONS)), col
+            )
+        if node.keywords:
+            raise ExprError("functions take positional arguments only", col)
+    elif isinstance(node, ast.BinOp):
+        if type(node.op) not in _BINOPS:
+            raise ExprError("operator not allowed", col)
+    elif isinstance(node, ast.UnaryOp):
+        if not isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
+            raise ExprError("operator not allowed", col)
+    elif isinstance(node, ast.Compare):
+        if any(type(op) not in _CMPOPS for op in node.ops):
+            raise ExprError("comparison not allowed", col)
+    elif isinstance(
+        node,
+        (ast.Name, ast.BoolOp, ast.And, ast.Or, ast.IfExp, ast.Load, ast.operator,
+         ast.unaryop, ast.cmpop),
+    ):
+        return
+    else:
+        raise ExprError(f"'{type(node).__name__}' is not allowed in a metric expression", col)
+
+
+def _num(value: Any) -> Any:
+    return float(value) if isinstance(value, Decimal) else value
+
+
+def _eval(node: ast.expr, values: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return _num(values[node.id])
+    if isinstance(node, ast.BinOp):
+        left, right = _eval(node.left, values), _eval(node.right, values)
+        if left is None or right is None:
+            return None
+        if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
+            raise ExprError("division by zero", node.col_offset + 1)
+        return _BINOPS[type(node.op)](left, right)
+    if isinstance(node, ast.UnaryOp):
+        operand = _eval(node.operand, values)
+        if isinstance(node.op, ast.Not):
+            return not operand
+        if operand is None:
+            return None
+        return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.BoolOp):
+        result: Any = None
+        for value_node in node.values:
+            result = _eval(value_node, values)
+            if isinstance(node.op, ast.And) and not result:
+                return result
+            if isinstance(node.op, ast.Or) and result:
+                return result
+        return result
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, values)
+        for op, comp in zip(node.ops, node.comparators, strict=True):
+            right = _eval(comp, values)
+            if left is None or right is None:
+                return None
+            if not _CMPOPS[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.IfExp):
+        return _eval(node.body if _eval(node.test, values) else node.orelse, values)
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        args = [_eval(a, values) for a in node.args]
+        name = node.func.id
+        if name != "coalesce" and any(a is None for a in args):
+            return None
+        try:
+            return FUNCTIONS[name](*args)
+        except (TypeError, ValueError) as exc:
+            raise ExprError(f"{name}(): {exc}", node.col_offset + 1) from None
+    raise ExprError(f"cannot evaluate {type(node).__name__}")  # pragma: no cover

@@ -1,0 +1,123 @@
+"""Number, currency, percent, compact and date formatting by locale (Babel).
+
+One :class:`Formatter` per report (its locale and currency) supplies the Jinja
+filters used by every section template and by the email summary, so a figure
+looks the same everywhere. ``None`` renders as an em dash: a missing value is
+shown as missing, never as zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from babel import Locale
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
+
+MISSING = "—"
+FORMATS = ("text", "number", "integer", "currency", "percent", "date", "compact")
+
+
+def _num(value: Any) -> Decimal | float | int | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float, Decimal)):
+        return value
+    try:
+        return Decimal(str(value).replace(",", ""))
+    except Exception:
+        return None
+
+
+@dataclass(frozen=True)
+class Formatter:
+    locale: str = "en_US"
+    currency: str = "USD"
+
+    def number(self, value: Any, decimals: int | None = None) -> str:
+        n = _num(value)
+        if n is None:
+            return MISSING if value is None else str(value)
+        if decimals is None:
+            decimals = 0 if float(n).is_integer() else (1 if abs(float(n)) >= 10 else 2)
+        fmt = "#,##0" + ("." + "0" * decimals if decimals else "")
+        return babel_numbers.format_decimal(n, format=fmt, locale=self.locale,
+                                            decimal_quantization=True)
+
+    def integer(self, value: Any, decimals: int | None = None) -> str:
+        return self.number(value, 0)
+
+    def currency_fmt(self, value: Any, decimals: int | None = None) -> str:
+        n = _num(value)
+        if n is None:
+            return MISSING if value is None else str(value)
+        if decimals is None:
+            decimals = 0 if abs(float(n)) >= 1000 or float(n).is_integer() else 2
+        pattern = Locale.parse(self.locale).currency_formats["standard"].pattern
+        # Keep the locale's pattern (symbol placement) but choose the decimals.
+        base = pattern.split(";")[0]
+        zeros = "0." + "0" * decimals if decimals else "0"
+        base = base.replace("0.00", zeros)
+        return babel_numbers.format_currency(
+            n, self.currency, format=base, locale=self.locale, currency_digits=False,
+            decimal_quantization=True,
+        )
+
+    def percent(self, value: Any, decimals: int | None = None) -> str:
+        n = _num(value)
+        if n is None:
+            return MISSING if value is None else str(value)
+        decimals = 0 if decimals is None else decimals
+        fmt = "#,##0" + ("." + "0" * decimals if decimals else "") + "%"
+        return babel_numbers.format_percent(n, format=fmt, locale=self.locale,
+                                            decimal_quantization=True)
+
+    def compact(self, value: Any, decimals: int | None = None) -> str:
+        n = _num(value)
+        if n is None:
+            return MISSING if value is None else str(value)
+        return babel_numbers.format_compact_decimal(
+            n, format_type="short", locale=self.locale,
+            fraction_digits=1 if decimals is None else decimals,
+        )
+
+    def date(self, value: Any, decimals: int | None = None) -> str:
+        if value is None:
+            return MISSING
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value[:10])
+            except ValueError:
+                return value
+        if isinstance(value, (dt.date, dt.datetime)):
+            return babel_dates.format_date(value, format="medium", locale=self.locale)
+        return str(value)
+
+    def text(self, value: Any, decimals: int | None = None) -> str:
+        return MISSING if value is None else str(value)
+
+    def format(self, value: Any, kind: str | None = None, decimals: int | None = None) -> str:
+        """Format by kind name; no kind: numbers as numbers, dates as dates."""
+        if kind is None:
+            if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+                kind = "number"
+            elif isinstance(value, dt.date):
+                kind = "date"
+            else:
+                kind = "text"
+        return self.filters()[kind](value, decimals)
+
+    def filters(self) -> Mapping[str, Callable[..., str]]:
+        return {
+            "text": self.text,
+            "number": self.number,
+            "integer": self.integer,
+            "currency": self.currency_fmt,
+            "percent": self.percent,
+            "compact": self.compact,
+            "date": self.date,
+        }

@@ -1,0 +1,98 @@
+"""PDF stage: RenderedReport -> PDF bytes (:class:`Artifact`) with WeasyPrint.
+
+The URL fetcher serves only ``data:`` URLs and ``file:`` URLs that resolve
+(symlinks included) inside the project or reportc's own package; remote URLs
+and every other local path are refused and recorded, so a hostile template or
+data cell cannot make the renderer read ``/etc/passwd`` or call the network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from weasyprint import HTML
+from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+from .errors import Problem, RenderError
+from .render import RenderedReport
+from .resources import package_roots
+
+
+class SafeFetcher(URLFetcher):  # type: ignore[misc]
+    """Serve local files under ``roots`` and data: URLs; refuse everything else."""
+
+    def __init__(self, roots: Iterable[Path]) -> None:
+        super().__init__(timeout=1, allowed_protocols={"file", "data"}, allow_redirects=False)
+        self.roots = tuple(Path(r).resolve() for r in roots)
+        self.refused: list[str] = []
+
+    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
+        parsed = urlparse(url)
+        if parsed.scheme == "data":
+            return super().fetch(url, headers)
+        if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+            path = Path(unquote(parsed.path)).resolve()
+            if any(path.is_relative_to(root) for root in self.roots) and path.is_file():
+                mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                return URLFetcherResponse(
+                    path.as_uri(), path.read_bytes(), {"Content-Type": mime}
+                )
+        self.refused.append(url)
+        raise ValueError(f"reportc refused to fetch {url!r} (only files inside the project)")
+
+
+@dataclass(frozen=True)
+class Artifact:
+    name: str
+    pdf: bytes
+    pages: int
+    sha256: str
+    refused_urls: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = field(default=())
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def make_pdf(rendered: RenderedReport, project_root: Path) -> Artifact:
+    """Lay out and write the PDF in memory. Raises :class:`RenderError`."""
+    fetcher = SafeFetcher([project_root, *package_roots()])
+    logger = logging.getLogger("weasyprint")
+    collect = _Collect()
+    logger.addHandler(collect)
+    try:
+        document = HTML(
+            string=rendered.html,
+            base_url=project_root.as_uri() + "/",
+            url_fetcher=fetcher,
+        ).render()
+        identifier = hashlib.sha256(rendered.html.encode("utf-8")).hexdigest()[:32].encode()
+        pdf = document.write_pdf(pdf_identifier=identifier)
+    except Exception as exc:
+        raise RenderError(
+            Problem(f"report '{rendered.name}': PDF rendering failed: {type(exc).__name__}: {exc}")
+        ) from None
+    finally:
+        logger.removeHandler(collect)
+    assert isinstance(pdf, bytes)
+    return Artifact(
+        name=rendered.name,
+        pdf=pdf,
+        pages=len(document.pages),
+        sha256=hashlib.sha256(pdf).hexdigest(),
+        refused_urls=tuple(fetcher.refused),
+        warnings=tuple(m for m in collect.messages if "refused to fetch" not in m),
+    )

@@ -1,0 +1,241 @@
+"""Render stage: BoundReport -> self-contained HTML (:class:`RenderedReport`).
+
+Templates run in Jinja's sandbox with autoescaping and ``StrictUndefined``: a
+missing value is an error naming the report, the section and the template
+line, never a blank. The loader looks in the project's ``templates/`` and
+``sections/`` first and in the built-in ones second, so a project overrides a
+built-in template by dropping a file with the same name. Narrative text from
+YAML is itself a (sandboxed) template, then Markdown with raw HTML disabled.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import traceback
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from .bind import BoundReport, BoundSection
+from .config.model import Project, frozen_map
+from .errors import Location, Problem, RenderError, ReportcError
+from .formatting import Formatter
+from .resources import builtin_dir
+from .sections import PREPARERS, STATUS_LABELS, prepare_generic
+
+LAYOUT = "report.html.j2"
+
+
+@dataclass(frozen=True)
+class RenderedReport:
+    name: str
+    title: str
+    html: str
+    lang: str
+    outline: tuple[str, ...] = ()
+    metadata: Mapping[str, str] = field(default_factory=frozen_map)
+
+
+def _filter(kind: str) -> Any:
+    @jinja2.pass_context
+    def apply(ctx: jinja2.runtime.Context, value: Any, decimals: int | None = None) -> str:
+        fmt: Formatter = ctx.get("fmt") or Formatter()
+        return fmt.filters()[kind](value, decimals)
+
+    return apply
+
+
+def make_environment(root: Path) -> SandboxedEnvironment:
+    """The sandboxed environment: project templates first, built-ins second."""
+    loader = jinja2.ChoiceLoader([
+        jinja2.FileSystemLoader([str(root / "templates"), str(root / "sections")]),
+        jinja2.FileSystemLoader([str(builtin_dir("templates")), str(builtin_dir("sections"))]),
+    ])
+    env = SandboxedEnvironment(
+        loader=loader,
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    for kind in ("text", "number", "integer", "currency", "percent", "compact", "date"):
+        env.filters[kind] = _filter(kind)
+    return env
+
+
+_MARKDOWN = MarkdownIt("commonmark", {"html": False, "typographer": True}).enable(
+    ["table", "strikethrough", "replacements", "smartquotes"]
+)
+
+
+def _template_frame(exc: BaseException) -> tuple[str, int] | None:
+    """The innermost template file and line in a Jinja traceback."""
+    found = None
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if frame.filename.endswith((".j2", ".html", ".css")) or frame.filename == "<template>":
+            found = (frame.filename, frame.lineno or 0)
+    return found
+
+
+def _display(path: str, root: Path) -> str:
+    p = Path(path)
+    for base, prefix in ((root, ""), (builtin_dir("sections").parent, "(built-in) ")):
+        try:
+            return prefix + str(p.relative_to(base))
+        except ValueError:
+            continue
+    return path
+
+
+class _Renderer:
+    def __init__(self, env: SandboxedEnvironment, root: Path, bound: BoundReport,
+                 generated: dt.datetime) -> None:
+        self.env = env
+        self.root = root
+        self.bound = bound
+        spec = bound.spec
+        self.fmt = Formatter(spec.locale, spec.currency)
+        self.base: dict[str, Any] = {
+            "report": {
+                "name": spec.name,
+                "title": spec.title,
+                "subtitle": spec.subtitle,
+                "prepared_for": spec.prepared_for,
+            },
+            "org": {"name": bound.organisation, "entities": list(bound.entities)},
+            "period": {
+                "label": bound.period.label,
+                "title": bound.period.title,
+                "start": bound.period.start,
+                "end": bound.period.end,
+                "kind": bound.period.kind,
+            },
+            "metrics": dict(bound.metrics),
+            "fmt": self.fmt,
+            "generated": generated,
+            "status_labels": STATUS_LABELS,
+        }
+
+    def error(self, message: str, section: BoundSection | None, exc: BaseException) -> RenderError:
+        frame = _template_frame(exc)
+        where = None
+        if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
+            where = Location(_display(exc.filename, self.root), exc.lineno)
+        elif frame and frame[0] != "<template>":
+            where = Location(_display(frame[0], self.root), frame[1])
+        prefix = f"report '{self.bound.spec.name}'"
+        if section is not None:
+            prefix += f", section '{section.spec.name}'"
+        hint = ""
+        if isinstance(exc, jinja2.UndefinedError):
+            hint = "check the name's spelling, or that the metric/column exists"
+        return RenderError(Problem(f"{prefix}: {message}", where, hint=hint))
+
+    def text(self, source: str, section: BoundSection, key: str) -> Markup:
+        """YAML narrative: a sandboxed template over metrics, then Markdown."""
+        context = {**dict(self.bound.metrics), **self.base}
+        try:
+            rendered = self.env.from_string(source).render(context)
+        except jinja2.TemplateSyntaxError as exc:
+            raise RenderError(
+                Problem(
+                    f"report '{self.bound.spec.name}', section '{section.spec.name}': "
+                    f"template syntax error in '{key}' (line {exc.lineno} of the text): "
+                    f"{exc.message}",
+                    section.spec.location,
+                    f"sections.{section.spec.name}.{key}",
+                )
+            ) from None
+        except jinja2.UndefinedError as exc:
+            raise RenderError(
+                Problem(
+                    f"report '{self.bound.spec.name}', section '{section.spec.name}': "
+                    f"{exc.message} in '{key}'",
+                    section.spec.location,
+                    f"sections.{section.spec.name}.{key}",
+                    hint="use a metric name declared under 'metrics:'",
+                )
+            ) from None
+        except jinja2.TemplateError as exc:
+            raise self.error(str(exc), section, exc) from None
+        return Markup(_MARKDOWN.render(rendered))
+
+    def section(self, bound: BoundSection) -> Markup:
+        spec = bound.spec
+        template_name = f"{spec.type}.html.j2"
+        prepared = PREPARERS.get(spec.type, prepare_generic)(bound, self.bound, self.fmt)
+        context = {
+            **self.base,
+            "section": {"name": spec.name, "type": spec.type, **dict(spec.options)},
+            "rows": list(bound.rows),
+            "columns": list(bound.columns),
+            **prepared.values,
+        }
+        for key in ("intro", "note", "text"):
+            if isinstance(spec.options.get(key), str):
+                context[f"{key}_html"] = self.text(spec.options[key], bound, key)
+        try:
+            template = self.env.get_template(template_name)
+            return Markup(template.render(context))
+        except jinja2.TemplateSyntaxError as exc:
+            raise self.error(f"template syntax error: {exc.message}", bound, exc) from None
+        except jinja2.UndefinedError as exc:
+            raise self.error(str(exc.message), bound, exc) from None
+        except jinja2.TemplateError as exc:
+            raise self.error(str(exc), bound, exc) from None
+        except ReportcError:
+            raise
+        except Exception as exc:  # a bug in a project's template, e.g. a bad filter arg
+            raise self.error(f"{type(exc).__name__}: {exc}", bound, exc) from None
+
+    def render(self) -> RenderedReport:
+        spec = self.bound.spec
+        bodies = []
+        for bound in self.bound.sections:
+            bodies.append({"name": bound.spec.name, "type": bound.spec.type,
+                           "title": bound.spec.title,
+                           "page_break_before": bound.spec.options.get("page_break_before", False),
+                           "html": self.section(bound)})
+        lang = spec.locale.replace("_", "-")
+        metadata = {
+            "title": f"{spec.title} — {self.bound.period.title}",
+            "author": self.bound.organisation,
+            "subject": spec.subtitle or spec.title,
+            "keywords": ", ".join([spec.name, self.bound.period.label, *self.bound.entities]),
+            "created": self.bound.period.end.isoformat(),
+        }
+        context = {**self.base, "sections": bodies, "theme": spec.theme, "lang": lang,
+                   "meta": metadata}
+        try:
+            html = self.env.get_template(LAYOUT).render(context)
+        except jinja2.TemplateError as exc:
+            message = exc.message if isinstance(exc, jinja2.TemplateSyntaxError) else str(exc)
+            raise self.error(f"layout: {message}", None, exc) from None
+        return RenderedReport(
+            name=spec.name,
+            title=spec.title,
+            html=html,
+            lang=lang,
+            outline=tuple(b["title"] for b in bodies if b["title"]),
+            metadata=frozen_map(metadata),
+        )
+
+
+def render_report(
+    bound: BoundReport,
+    project: Project,
+    *,
+    env: SandboxedEnvironment | None = None,
+    generated: dt.datetime | None = None,
+) -> RenderedReport:
+    """Render one bound report to standalone HTML. Raises :class:`RenderError`."""
+    env = env or make_environment(project.root)
+    when = generated or dt.datetime.now(dt.timezone.utc)
+    return _Renderer(env, project.root, bound, when).render()

@@ -1,0 +1,265 @@
+"""File-backed sources: CSV (read by DuckDB after a strict check), JSON, YAML, inline rows.
+
+CSV files are checked in Python first (encoding, header, ragged rows) so a bad
+file is reported at ``file:line:col`` with what to do; then DuckDB reads the
+file itself, with declared column ``types`` overriding detection. JSON, YAML and
+inline records become a table whose column types are inferred from the values.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from ..config.model import SourceSpec
+from ..config.yamlpos import load_yaml
+from ..errors import ConfigError, DataError, Location, Problem
+
+if TYPE_CHECKING:
+    from . import SourceContext
+
+MAX_REPORTED_ROWS = 10
+_DUCK_ENCODING = {"utf-8": "utf-8", "utf-16": "utf-16", "latin-1": "latin-1"}
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _decode(raw: bytes, encoding: str, display: str) -> str:
+    try:
+        return raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DataError(
+            Problem(
+                f"not valid {encoding.upper()} (byte 0x{raw[exc.start]:02x})",
+                Location(display, line, col),
+                hint="save the file as UTF-8, or declare its encoding: encoding: latin-1",
+            )
+        ) from None
+
+
+def _fingerprint(raw: bytes, spec: SourceSpec) -> str:
+    h = hashlib.sha256(raw)
+    h.update(json.dumps({"types": dict(spec.types), "records": spec.records}).encode())
+    return h.hexdigest()
+
+
+def check_csv(text: str, delimiter: str, display: str) -> list[str]:
+    """Return the header; raise DataError listing ragged rows and header problems."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    problems: list[Problem] = []
+    try:
+        header = next(reader, None)
+        if not header or all(not h.strip() for h in header):
+            raise DataError(Problem("the file has no header row", Location(display, 1, 1)))
+        seen: dict[str, int] = {}
+        for i, name in enumerate(header):
+            if not name.strip():
+                problems.append(Problem(f"column {i + 1} has no name", Location(display, 1)))
+            elif name in seen:
+                problems.append(
+                    Problem(f"duplicate column name '{name}'", Location(display, 1),
+                            hint="column names must be unique")
+                )
+            seen[name] = i
+        start = reader.line_num + 1
+        extra = 0
+        for row in reader:
+            if row and len(row) != len(header):
+                if len(problems) < MAX_REPORTED_ROWS:
+                    problems.append(
+                        Problem(
+                            f"row has {len(row)} fields, the header has {len(header)}",
+                            Location(display, start, 1),
+                            hint="quote values that contain the delimiter "
+                            f"('{delimiter}'), or fix the row",
+                        )
+                    )
+                else:
+                    extra += 1
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        problems.append(Problem(f"malformed CSV: {exc}", Location(display, reader.line_num)))
+        extra = 0
+    if problems:
+        if extra:
+            problems.append(Problem(f"... and {extra} more rows like these", Location(display)))
+        raise DataError(problems)
+    return header
+
+
+def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
+    assert spec.path is not None
+    display = ctx.display(spec.path)
+    raw = spec.path.read_bytes()
+    text = _decode(raw, spec.encoding, display)
+    header = check_csv(text, spec.delimiter, display)
+    unknown = [c for c in spec.types if c not in header]
+    if unknown:
+        raise DataError(
+            Problem(f"'types' names column(s) not in the file: {', '.join(unknown)}",
+                    spec.location, f"sources.{spec.name}.types",
+                    hint="columns: " + ", ".join(header))
+        )
+    options = {
+        "header": True,
+        "delim": spec.delimiter,
+        "quote": '"',
+        "escape": '"',
+        "encoding": _DUCK_ENCODING[spec.encoding],
+        "auto_detect": True,
+    }
+    args = ", ".join(f"{k} := ?" for k in options)
+    values: list[Any] = [str(spec.path), *options.values()]
+    if spec.types:
+        args += ", types := ?"
+        values.append(dict(spec.types))
+    if not text.strip("\r\n").count("\n"):
+        # Header only: DuckDB cannot detect types from no rows; make every column text.
+        args += ", all_varchar := true"
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TABLE {_quote(spec.name)} AS SELECT * FROM read_csv(?, {args})",
+            values,
+        )
+    except Exception as exc:  # duckdb raises many Error subclasses
+        raise DataError(
+            Problem(f"could not read CSV: {_first_line(exc)}", Location(display),
+                    hint="check the declared 'types' against the values in the file")
+        ) from None
+    return _fingerprint(raw, spec)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _select_records(data: Any, records: str | None, display: str) -> Any:
+    if records:
+        for part in records.split("."):
+            if not isinstance(data, Mapping) or part not in data:
+                raise DataError(
+                    Problem(f"no '{records}' in the document (missing '{part}')",
+                            Location(display, 1, 1),
+                            hint="set 'records' to the dotted path of the list of rows")
+                )
+            data = data[part]
+    return data
+
+
+def _rows(data: Any, display: str, records: str | None) -> list[Mapping[str, Any]]:
+    if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):
+        where = f"'{records}'" if records else "the document"
+        raise DataError(
+            Problem(f"{where} is not a list of records (mappings)", Location(display, 1, 1),
+                    hint="point 'records' at a list of mappings, e.g. records: services")
+        )
+    return data
+
+
+def load_json(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
+    assert spec.path is not None
+    display = ctx.display(spec.path)
+    raw = spec.path.read_bytes()
+    text = _decode(raw, "utf-8", display)
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DataError(
+            Problem(f"invalid JSON: {exc.msg}", Location(display, exc.lineno, exc.colno))
+        ) from None
+    rows = _rows(_select_records(data, spec.records, display), display, spec.records)
+    create_table(con, spec.name, rows, spec.types, display)
+    return _fingerprint(raw, spec)
+
+
+def load_yaml_source(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
+    assert spec.path is not None
+    display = ctx.display(spec.path)
+    raw = spec.path.read_bytes()
+    text = _decode(raw, "utf-8", display)
+    try:
+        loaded = load_yaml(text, display, None, require_mapping=False)
+    except ConfigError as exc:
+        raise DataError(exc.problems) from None
+    rows = _rows(_select_records(loaded.data, spec.records, display), display, spec.records)
+    create_table(con, spec.name, rows, spec.types, display)
+    return _fingerprint(raw, spec)
+
+
+def load_inline(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
+    create_table(con, spec.name, list(spec.rows), spec.types, f"sources.{spec.name}.rows")
+    payload = json.dumps([dict(r) for r in spec.rows], default=str, sort_keys=True)
+    return _fingerprint(payload.encode(), spec)
+
+
+def _duck_type(values: Sequence[Any]) -> str:
+    kinds = {type(v) for v in values if v is not None}
+    if not kinds:
+        return "VARCHAR"
+    if kinds <= {bool}:
+        return "BOOLEAN"
+    if kinds <= {int}:
+        return "BIGINT"
+    if kinds <= {int, float, Decimal}:
+        return "DOUBLE"
+    if kinds <= {dt.date}:
+        return "DATE"
+    if kinds <= {dt.datetime, dt.date}:
+        return "TIMESTAMP"
+    return "VARCHAR"
+
+
+def _cell(value: Any, duck_type: str) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str)
+    if duck_type == "VARCHAR" and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+def create_table(
+    con: Any, name: str, rows: Sequence[Mapping[str, Any]], types: Mapping[str, str], display: str
+) -> None:
+    """Create table ``name`` from records; missing keys become NULL."""
+    columns: list[str] = []
+    for row in rows:
+        for key in row:
+            if str(key) not in columns:
+                columns.append(str(key))
+    if not columns:
+        raise DataError(Problem("the records have no fields", Location(display)))
+    unknown = [c for c in types if c not in columns]
+    if unknown:
+        raise DataError(
+            Problem(f"'types' names field(s) not in the records: {', '.join(unknown)}",
+                    Location(display), hint="fields: " + ", ".join(columns))
+        )
+    col_types = {
+        c: types.get(c) or _duck_type([r.get(c) for r in rows]) for c in columns
+    }
+    ddl = ", ".join(f"{_quote(c)} {t}" for c, t in col_types.items())
+    try:
+        con.execute(f"CREATE OR REPLACE TABLE {_quote(name)} ({ddl})")
+        if rows:
+            marks = ", ".join("?" for _ in columns)
+            con.executemany(
+                f"INSERT INTO {_quote(name)} VALUES ({marks})",
+                [[_cell(r.get(c), col_types[c]) for c in columns] for r in rows],
+            )
+    except Exception as exc:
+        raise DataError(
+            Problem(f"could not load records: {_first_line(exc)}", Location(display),
+                    hint="check the declared 'types' against the values")
+        ) from None

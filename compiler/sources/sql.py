@@ -1,0 +1,47 @@
+"""SQL sources: a DuckDB query over the other sources (by table name) and parameters.
+
+Parameters are bound, never pasted: ``$period``, ``$period_start``,
+``$period_end`` and any metric by name. Only the parameters a query names are
+passed (DuckDB refuses extras).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ..config.model import SourceSpec
+from ..errors import DataError, Problem
+from ..sqlrefs import sql_params
+
+if TYPE_CHECKING:
+    from . import SourceContext
+
+
+def query_params(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: values[name] for name in sql_params(sql) if name in values}
+
+
+def duck_message(exc: BaseException) -> str:
+    """DuckDB's message without its error-class prefix noise, first paragraph only."""
+    text = str(exc).strip()
+    return text.split("\n\n")[0].replace("\n", " ") if text else type(exc).__name__
+
+
+def load_sql(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
+    assert spec.query is not None
+    try:
+        con.execute(
+            f'CREATE OR REPLACE TABLE "{spec.name}" AS {spec.query}',
+            query_params(spec.query, ctx.params),
+        )
+    except Exception as exc:
+        raise DataError(
+            Problem(f"query failed: {duck_message(exc)}", spec.location,
+                    f"sources.{spec.name}.query")
+        ) from None
+    h = hashlib.sha256(spec.query.encode())
+    for name, fp in sorted(ctx.fingerprints.items()):
+        h.update(f"{name}={fp}".encode())
+    return h.hexdigest()

@@ -1,0 +1,49 @@
+"""Atomic, confined file output: every artifact goes through :class:`Writer`.
+
+A file is written to a temporary name in the same folder, flushed and fsynced,
+then renamed over the target, so a crash never leaves a half-written PDF. The
+writer refuses paths outside its output folder and writing one path twice in a
+run (two reports claiming the same file name is a bug, not a race to win).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import Problem, ReportcError
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+class Writer:
+    def __init__(self, out_dir: Path) -> None:
+        self.out_dir = out_dir.resolve()
+        self.written: set[Path] = set()
+
+    def write(self, relative: str, data: bytes) -> Path:
+        target = (self.out_dir / relative).resolve()
+        if not target.is_relative_to(self.out_dir):
+            raise ReportcError(Problem(f"refusing to write '{relative}' outside {self.out_dir}"))
+        if target in self.written:
+            raise ReportcError(Problem(f"two outputs of this run are named '{relative}'"))
+        write_atomic(target, data)
+        self.written.add(target)
+        return target
