@@ -19,7 +19,7 @@ from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 
 MISSING = "—"
-FORMATS = ("text", "number", "integer", "currency", "percent", "date", "compact")
+FORMATS = ("text", "number", "integer", "currency", "percent", "date", "month", "compact")
 
 
 def _num(value: Any) -> Decimal | float | int | None:
@@ -97,6 +97,16 @@ class Formatter:
             return babel_dates.format_date(value, format="medium", locale=self.locale)
         return str(value)
 
+    def month(self, value: Any, decimals: int | None = None) -> str:
+        if isinstance(value, str):
+            try:
+                value = dt.date.fromisoformat(value[:10])
+            except ValueError:
+                return value
+        if isinstance(value, (dt.date, dt.datetime)):
+            return babel_dates.format_date(value, format="MMM y", locale=self.locale)
+        return MISSING if value is None else str(value)
+
     def text(self, value: Any, decimals: int | None = None) -> str:
         return MISSING if value is None else str(value)
 
@@ -120,4 +130,5 @@ class Formatter:
             "percent": self.percent,
             "compact": self.compact,
             "date": self.date,
+            "month": self.month,
         }

@@ -25,7 +25,7 @@ from markupsafe import Markup
 from .bind import BoundReport, BoundSection
 from .config.model import Project, frozen_map
 from .errors import Location, Problem, RenderError, ReportcError
-from .formatting import Formatter
+from .formatting import FORMATS, Formatter
 from .resources import builtin_dir
 from .sections import PREPARERS, STATUS_LABELS, prepare_generic
 
@@ -65,7 +65,7 @@ def make_environment(root: Path) -> SandboxedEnvironment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    for kind in ("text", "number", "integer", "currency", "percent", "compact", "date"):
+    for kind in FORMATS:
         env.filters[kind] = _filter(kind)
     return env
 

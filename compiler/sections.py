@@ -18,7 +18,7 @@ from typing import Any
 
 from .bind import BoundReport, BoundSection
 from .errors import DataError, Problem, did_you_mean
-from .formatting import Formatter
+from .formatting import FORMATS, Formatter
 
 DEFAULT_SEVERITIES = ("critical", "high", "medium", "low", "info")
 STATUS_LABELS = {
@@ -132,8 +132,7 @@ def prepare_kpis(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Pr
         for row in bound.rows:
             value, target = row.get(f["value"]), row.get(f["target"])
             kind = row.get(f["format"]) or default_kind
-            if kind not in (None, "text", "number", "integer", "currency", "percent", "date",
-                            "compact"):
+            if kind not in FORMATS:
                 kind = None
             direction = row.get(f["direction"]) or "higher"
             status = kpi_status(value, target, str(direction), tolerance)
@@ -177,6 +176,14 @@ def _matches(rule: Mapping[str, Any], value: Any) -> bool:
     return not ("below" in rule and not v < float(rule["below"]))
 
 
+def _currency_decimals(values: Sequence[Any]) -> int:
+    """One choice per column: cents only when every amount is small and some have cents."""
+    nums = [f for f in (_to_float(v) for v in values) if f is not None]
+    if nums and all(abs(n) < 1000 for n in nums) and any(not n.is_integer() for n in nums):
+        return 2
+    return 0
+
+
 def _label(field: str) -> str:
     return field.replace("_", " ").capitalize()
 
@@ -200,6 +207,8 @@ def prepare_table(bound: BoundSection, report: BoundReport, fmt: Formatter) -> P
         numeric = col["format"] in ("number", "integer", "currency", "percent", "compact")
         col.setdefault("align", "right" if numeric else "left")
         col.setdefault("width", "")
+        if col["format"] == "currency" and col.get("decimals") is None:
+            col["decimals"] = _currency_decimals(values)
         columns.append(col)
     rules = list(opts.get("highlight", ()))
     for i, rule in enumerate(rules):
