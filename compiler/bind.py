@@ -13,6 +13,7 @@ import datetime as dt
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from . import expr as expr_lang
 from .config.loader import dependency_graph, sql_dependencies
 from .config.model import MetricSpec, Period, Project, ReportSpec, SectionSpec, frozen_map
 from .errors import DataError, Location, Problem, ReportcError
+from .formatting import FORMATS
 from .sources import FILE_TYPES, LOADERS, SourceContext
 from .sources.sql import duck_message, query_params
 
@@ -56,11 +58,24 @@ class BindResult:
     reports: Mapping[str, BoundReport]
     failures: Mapping[str, ReportcError]
     fingerprints: Mapping[str, str]
+    #: Every source or metric that failed, used by a chosen report or not.
+    node_failures: Mapping[str, ReportcError] = field(default_factory=frozen_map)
+    #: Sources in the order they were loaded (each once).
+    loaded: tuple[str, ...] = ()
+
+
+@cache
+def _introspection_env() -> SandboxedEnvironment:
+    env = SandboxedEnvironment()
+    for kind in FORMATS:
+        env.filters[kind] = str
+    return env
 
 
 def _text_names(text: str) -> set[str]:
+    """Names a narrative text uses (so the metrics it shows are bound first)."""
     try:
-        return set(meta.find_undeclared_variables(SandboxedEnvironment().parse(text)))
+        return set(meta.find_undeclared_variables(_introspection_env().parse(text)))
     except Exception:
         return set()  # a syntax error is reported, with its position, when rendering
 
@@ -136,9 +151,13 @@ class Workspace:
         self.values: dict[str, Any] = dict(project.period.params())
         self.fingerprints: dict[str, str] = {}
         self.failures: dict[str, ReportcError] = {}
+        self.loaded: list[str] = []
 
     def close(self) -> None:
         self.con.close()
+
+    def at(self, *path: str) -> Location:
+        return self.project.positions.at(path)
 
     def display(self, path: Path) -> str:
         try:
@@ -170,8 +189,9 @@ class Workspace:
     def _load_source(self, name: str, graph: Mapping[str, list[str]]) -> None:
         spec = self.project.sources[name]
         deps = {d: self.fingerprints[d] for d in graph.get(name, ()) if d in self.fingerprints}
-        ctx = SourceContext(self.display, self.values, deps)
+        ctx = SourceContext(self.display, self.values, deps, self.at)
         self.fingerprints[name] = LOADERS[spec.type](spec, self.con, ctx)
+        self.loaded.append(name)
 
     def _compute_metric(self, spec: MetricSpec) -> None:
         where = f"metrics.{spec.name}"
@@ -183,14 +203,15 @@ class Workspace:
                 width = len(cur.description or ())
             except Exception as exc:
                 raise DataError(
-                    Problem(f"query failed: {duck_message(exc)}", spec.location, where + ".sql")
+                    Problem(f"query failed: {duck_message(exc)}", self.at("metrics", spec.name, "sql"),
+                            where + ".sql")
                 ) from None
             if width != 1 or len(rows) > 1:
                 raise DataError(
                     Problem(
                         f"a metric query must return one value; this one returned "
                         f"{len(rows)} row(s) of {width} column(s)",
-                        spec.location,
+                        self.at("metrics", spec.name, "sql"),
                         where + ".sql",
                         hint="aggregate (sum, avg, count ...) and select a single column",
                     )
@@ -202,7 +223,8 @@ class Workspace:
                 value = expr_lang.parse(spec.expr).evaluate(self.values)
             except expr_lang.ExprError as exc:
                 raise DataError(
-                    Problem(f"cannot compute: {exc}", spec.location, where + ".expr",
+                    Problem(f"cannot compute: {exc}", self.at("metrics", spec.name, "expr"),
+                            where + ".expr",
                             hint="guard it, e.g. 'a / b if b else None'")
                 ) from None
         self.values[spec.name] = value
@@ -234,7 +256,7 @@ class Workspace:
                 Problem(
                     f"report '{report.name}', section '{section.name}': query failed: "
                     f"{duck_message(exc)}",
-                    section.location,
+                    self.at("sections", section.name, key),
                     f"sections.{section.name}.{key}",
                 )
             ) from None
@@ -290,18 +312,22 @@ def bind(project: Project, reports: Iterable[str] | None = None) -> BindResult:
                 ),
                 report_titles=titles,
             )
-        return BindResult(frozen_map(bound), frozen_map(failures), frozen_map(ws.fingerprints))
+        return BindResult(
+            frozen_map(bound), frozen_map(failures), frozen_map(ws.fingerprints),
+            frozen_map(ws.failures), tuple(ws.loaded),
+        )
     finally:
         ws.close()
 
 
 def data_problems(result: BindResult) -> list[Problem]:
+    """Every distinct problem of every failed source, metric or report."""
     out: list[Problem] = []
-    for exc in result.failures.values():
+    for exc in [*result.node_failures.values(), *result.failures.values()]:
         for p in exc.problems:
             if p not in out:
                 out.append(p)
     return out
 
 
-__all__ = ["BindResult", "BoundReport", "BoundSection", "Location", "bind", "data_problems"]
+__all__ = ["BindResult", "BoundReport", "BoundSection", "bind", "data_problems"]

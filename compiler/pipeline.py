@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .bind import BoundReport, bind
+from .bind import BoundReport, bind, data_problems
 from .config.model import Project, frozen_map
 from .errors import BuildFailed, ConfigError, DataError, Location, Problem, RenderError, ReportcError
 from .pdf import make_pdf
@@ -111,9 +111,7 @@ def validate(project: Project, reports: Sequence[str] | None = None,
     """Bind and render (no PDF, no writes); raise with every data/template problem."""
     chosen = choose_reports(project, reports)
     result = bind(project, chosen)
-    data: list[Problem] = []
-    for exc in result.failures.values():
-        data.extend(p for p in exc.problems if p not in data)
+    data = data_problems(result)
     env = make_environment(project.root)
     rendering: list[Problem] = []
     for name in chosen:

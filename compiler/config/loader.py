@@ -208,7 +208,7 @@ def _explain(
             )
         ]
     if v == "pattern":
-        desc = error.schema.get("description", "")
+        desc = error.schema.get("x-error") or error.schema.get("description", "")
         return [
             Problem(f"'{inst}' is not valid here" + (f": {desc}" if desc else ""), where, shown)
         ]

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..config.model import SourceSpec
+from ..errors import Location
 from . import files, sql
 
 Loader = Callable[[SourceSpec, Any, "SourceContext"], str]
@@ -21,10 +22,11 @@ class SourceContext:
     """What a loader may need besides its own spec: display paths and parameters."""
 
     def __init__(self, root_display: Callable[[Any], str], params: Mapping[str, Any],
-                 fingerprints: Mapping[str, str]) -> None:
+                 fingerprints: Mapping[str, str], at: Callable[..., Location]) -> None:
         self.display = root_display
         self.params = params
         self.fingerprints = fingerprints
+        self.at = at
 
 
 LOADERS: Mapping[str, Loader] = {

@@ -32,13 +32,13 @@ def duck_message(exc: BaseException) -> str:
 def load_sql(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     assert spec.query is not None
     try:
+        query = spec.query.strip().rstrip(";")
         con.execute(
-            f'CREATE OR REPLACE TABLE "{spec.name}" AS {spec.query}',
-            query_params(spec.query, ctx.params),
+            f'CREATE OR REPLACE TABLE "{spec.name}" AS {query}', query_params(query, ctx.params)
         )
     except Exception as exc:
         raise DataError(
-            Problem(f"query failed: {duck_message(exc)}", spec.location,
+            Problem(f"query failed: {duck_message(exc)}", ctx.at("sources", spec.name, "query"),
                     f"sources.{spec.name}.query")
         ) from None
     h = hashlib.sha256(spec.query.encode())
