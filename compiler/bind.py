@@ -24,6 +24,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from . import expr as expr_lang
 from .config.loader import dependency_graph, sql_dependencies
+from .config.yamlpos import PositionMap
 from .config.model import MetricSpec, Period, Project, ReportSpec, SectionSpec, frozen_map
 from .errors import DataError, Location, Problem, ReportcError
 from .formatting import FORMATS
@@ -51,6 +52,8 @@ class BoundReport:
     sections: tuple[BoundSection, ...]
     sources_used: Mapping[str, str] = field(default_factory=frozen_map)
     report_titles: Mapping[str, str] = field(default_factory=frozen_map)
+    #: Where each key of reports.yaml is, so later stages can point at it.
+    positions: PositionMap = field(default_factory=lambda: PositionMap("reports.yaml"))
 
 
 @dataclass(frozen=True)
@@ -311,6 +314,7 @@ def bind(project: Project, reports: Iterable[str] | None = None) -> BindResult:
                     {n: ws.fingerprints[n] for n in sorted(needs[rname]) if n in project.sources}
                 ),
                 report_titles=titles,
+                positions=project.positions,
             )
         return BindResult(
             frozen_map(bound), frozen_map(failures), frozen_map(ws.fingerprints),

@@ -63,9 +63,14 @@ def validate(settings: Settings, period: str | None) -> None:
     project = settings.load(period)
     pipeline.validate(project)
     click.echo(
-        f"{project.config_name}: valid — {len(project.reports)} reports, "
-        f"{len(project.sources)} sources, {len(project.metrics)} metrics, period {project.period.label}"
+        f"{project.config_name}: valid — {_plural(len(project.reports), 'report')}, "
+        f"{_plural(len(project.sources), 'source')}, {_plural(len(project.metrics), 'metric')}, "
+        f"period {project.period.label}"
     )
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _progress_printer() -> pipeline.Progress | None:
@@ -110,14 +115,14 @@ def build(settings: Settings, personas: tuple[str, ...], out_dir: Path | None,
         if r.ok:
             pdf = r.files.get("pdf")
             what = ", ".join(os.path.join(shown, f.path) for f in r.files.values())
-            pages = f" ({pdf.pages} pages)" if pdf and pdf.pages else ""
+            pages = f" ({_plural(pdf.pages, 'page')})" if pdf and pdf.pages else ""
             click.echo(f"ok      {r.name:<12} {what}{pages}")
             for url in r.refused_urls:
                 click.echo(f"warning: report '{r.name}': refused to fetch {url}", err=True)
         else:
             click.echo(f"FAILED  {r.name:<12} see below", err=True)
     built = sum(1 for r in result.reports if r.ok)
-    click.echo(f"{built} of {len(result.reports)} reports built for {project.period.title} "
+    click.echo(f"{built} of {_plural(len(result.reports), 'report')} built for {project.period.title} "
                f"into {shown}/ (manifest: {os.path.join(shown, pipeline.MANIFEST)})")
     result.raise_for_failures()
 

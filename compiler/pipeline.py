@@ -179,7 +179,7 @@ def build(
             continue
         made[name] = _Made(name, spec.title, rendered, artifact, report.sources_used)
         if progress:
-            pages = f"{artifact.pages} pages" if artifact else "html"
+            pages = f"{artifact.pages} page{'s' if artifact.pages != 1 else ''}" if artifact else "html"
             progress("done", name, index, total, pages)
     # Everything is rendered; now write.
     writer = Writer(out)

@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 
 from .bind import BoundReport, BoundSection
+from .config.yamlpos import format_path
 from .errors import DataError, Problem, did_you_mean
 from .formatting import FORMATS, Formatter
 
@@ -38,11 +39,12 @@ class Prepared:
     values: Mapping[str, Any]
 
 
-def _problem(bound: BoundSection, report: BoundReport, message: str, key: str = "") -> DataError:
-    path = f"sections.{bound.spec.name}" + (f".{key}" if key else "")
+def _problem(bound: BoundSection, report: BoundReport, message: str,
+             *key: str | int) -> DataError:
+    path = ("sections", bound.spec.name, *key)
     return DataError(
         Problem(f"report '{report.spec.name}', section '{bound.spec.name}': {message}",
-                bound.spec.location, path)
+                report.positions.at(path), format_path(path))
     )
 
 
@@ -56,7 +58,7 @@ def _check_fields(bound: BoundSection, report: BoundReport, wanted: Mapping[str,
                 bound, report,
                 f"no column '{column}' for {role}{did_you_mean(column, bound.columns)}; "
                 f"columns are: {', '.join(bound.columns)}",
-                key,
+                key, role,
             )
 
 
@@ -199,7 +201,7 @@ def prepare_table(bound: BoundSection, report: BoundReport, fmt: Formatter) -> P
                 bound, report,
                 f"no column '{col['field']}'{did_you_mean(col['field'], bound.columns)}; "
                 f"columns are: {', '.join(bound.columns)}",
-                f"columns[{i}]",
+                "columns", i,
             )
         values = [r.get(col["field"]) for r in bound.rows]
         col.setdefault("label", _label(col["field"]))
@@ -217,7 +219,7 @@ def prepare_table(bound: BoundSection, report: BoundReport, fmt: Formatter) -> P
                 bound, report,
                 f"highlight rule names no column '{rule['column']}'"
                 f"{did_you_mean(rule['column'], bound.columns)}",
-                f"highlight[{i}]",
+                "highlight", i, "column",
             )
     body = []
     for row in bound.rows:

@@ -58,5 +58,5 @@ def text_byte(exc: UnicodeDecodeError) -> str:
 
 
 def merged_environment(file_values: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
-    """The env file, overridden by the process environment."""
-    return {**file_values, **{k: v for k, v in environ.items()}}
+    """The env file, overridden by the process environment (where set and not empty)."""
+    return {**file_values, **{k: v for k, v in environ.items() if v != ""}}
