@@ -13,8 +13,8 @@ import datetime as dt
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from functools import cache
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,8 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from . import expr as expr_lang
 from .config.loader import dependency_graph, sql_dependencies
-from .config.yamlpos import PositionMap
 from .config.model import MetricSpec, Period, Project, ReportSpec, SectionSpec, frozen_map
+from .config.yamlpos import PositionMap
 from .errors import DataError, Location, Problem, ReportcError
 from .formatting import FORMATS
 from .sources import FILE_TYPES, LOADERS, SourceContext
@@ -206,8 +206,11 @@ class Workspace:
                 width = len(cur.description or ())
             except Exception as exc:
                 raise DataError(
-                    Problem(f"query failed: {duck_message(exc)}", self.at("metrics", spec.name, "sql"),
-                            where + ".sql")
+                    Problem(
+                        f"query failed: {duck_message(exc)}",
+                        self.at("metrics", spec.name, "sql"),
+                        where + ".sql",
+                    )
                 ) from None
             if width != 1 or len(rows) > 1:
                 raise DataError(
@@ -226,9 +229,12 @@ class Workspace:
                 value = expr_lang.parse(spec.expr).evaluate(self.values)
             except expr_lang.ExprError as exc:
                 raise DataError(
-                    Problem(f"cannot compute: {exc}", self.at("metrics", spec.name, "expr"),
-                            where + ".expr",
-                            hint="guard it, e.g. 'a / b if b else None'")
+                    Problem(
+                        f"cannot compute: {exc}",
+                        self.at("metrics", spec.name, "expr"),
+                        where + ".expr",
+                        hint="guard it, e.g. 'a / b if b else None'",
+                    )
                 ) from None
         self.values[spec.name] = value
         self.fingerprints[spec.name] = repr(value)
@@ -317,8 +323,11 @@ def bind(project: Project, reports: Iterable[str] | None = None) -> BindResult:
                 positions=project.positions,
             )
         return BindResult(
-            frozen_map(bound), frozen_map(failures), frozen_map(ws.fingerprints),
-            frozen_map(ws.failures), tuple(ws.loaded),
+            frozen_map(bound),
+            frozen_map(failures),
+            frozen_map(ws.fingerprints),
+            frozen_map(ws.failures),
+            tuple(ws.loaded),
         )
     finally:
         ws.close()

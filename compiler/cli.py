@@ -28,17 +28,30 @@ class Settings:
         self.env_file = env_file
 
     def load(self, period: str | None = None) -> Project:
-        return load_project(self.directory, config=self.config, env_file=self.env_file,
-                            period=period)
+        return load_project(
+            self.directory, config=self.config, env_file=self.env_file, period=period
+        )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-C", "directory", type=click.Path(file_okay=False, path_type=Path), default=".",
-              help="Project directory (default: the current directory).")
-@click.option("--config", default=DEFAULT_CONFIG, show_default=True,
-              help="Project file, relative to the project directory.")
-@click.option("--env-file", default=None,
-              help="Env file for ${VAR} values (default: repos.env in the project, if present).")
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    help="Project directory (default: the current directory).",
+)
+@click.option(
+    "--config",
+    default=DEFAULT_CONFIG,
+    show_default=True,
+    help="Project file, relative to the project directory.",
+)
+@click.option(
+    "--env-file",
+    default=None,
+    help="Env file for ${VAR} values (default: repos.env in the project, if present).",
+)
 @click.version_option(pipeline.reportc_version(), prog_name="reportc")
 @click.pass_context
 def main(ctx: click.Context, directory: Path, config: str, env_file: str | None) -> None:
@@ -49,7 +62,8 @@ def main(ctx: click.Context, directory: Path, config: str, env_file: str | None)
 
 
 period_option = click.option(
-    "--period", default=None,
+    "--period",
+    default=None,
     help="Reporting period: YYYY-MM, YYYY-Qn or YYYY (default: from reports.yaml, "
     "else the last complete month).",
 )
@@ -89,16 +103,36 @@ def _progress_printer() -> pipeline.Progress | None:
 
 
 @main.command()
-@click.option("--persona", "personas", multiple=True, metavar="NAME",
-              help="Build only this persona's report (repeatable).")
-@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
-              help="Output folder (default: dist/ in the project).")
-@click.option("--format", "formats", multiple=True, type=click.Choice(pipeline.FORMATS),
-              help="Output format (repeatable; default: html and pdf).")
+@click.option(
+    "--persona",
+    "personas",
+    multiple=True,
+    metavar="NAME",
+    help="Build only this persona's report (repeatable).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (default: dist/ in the project).",
+)
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(pipeline.FORMATS),
+    help="Output format (repeatable; default: html and pdf).",
+)
 @period_option
 @click.pass_obj
-def build(settings: Settings, personas: tuple[str, ...], out_dir: Path | None,
-          formats: tuple[str, ...], period: str | None) -> None:
+def build(
+    settings: Settings,
+    personas: tuple[str, ...],
+    out_dir: Path | None,
+    formats: tuple[str, ...],
+    period: str | None,
+) -> None:
     """Build the reports to HTML and PDF, and write manifest.json."""
     project = settings.load(period)
     if out_dir is not None and not out_dir.is_absolute():
@@ -122,8 +156,10 @@ def build(settings: Settings, personas: tuple[str, ...], out_dir: Path | None,
         else:
             click.echo(f"FAILED  {r.name:<12} see below", err=True)
     built = sum(1 for r in result.reports if r.ok)
-    click.echo(f"{built} of {_plural(len(result.reports), 'report')} built for {project.period.title} "
-               f"into {shown}/ (manifest: {os.path.join(shown, pipeline.MANIFEST)})")
+    click.echo(
+        f"{built} of {_plural(len(result.reports), 'report')} built for {project.period.title} "
+        f"into {shown}/ (manifest: {os.path.join(shown, pipeline.MANIFEST)})"
+    )
     result.raise_for_failures()
 
 
@@ -140,8 +176,9 @@ def list_reports(settings: Settings) -> None:
             if addrs:
                 click.echo(f"  {kind}: " + ", ".join(mask(a) for a in addrs))
     if project.delivery.audit_bcc:
-        click.echo("audit bcc (all reports): "
-                   + ", ".join(mask(a) for a in project.delivery.audit_bcc))
+        click.echo(
+            "audit bcc (all reports): " + ", ".join(mask(a) for a in project.delivery.audit_bcc)
+        )
 
 
 @main.command()

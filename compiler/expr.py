@@ -66,9 +66,7 @@ class Expression:
     @property
     def names(self) -> frozenset[str]:
         return frozenset(
-            n.id
-            for n in ast.walk(self.tree)
-            if isinstance(n, ast.Name) and n.id not in FUNCTIONS
+            n.id for n in ast.walk(self.tree) if isinstance(n, ast.Name) and n.id not in FUNCTIONS
         )
 
     def evaluate(self, values: Mapping[str, Any]) -> Any:
@@ -89,9 +87,9 @@ def _check(node: ast.AST) -> None:
     col = getattr(node, "col_offset", None)
     col = col + 1 if col is not None else None
     if isinstance(node, ast.Constant):
-        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            if node.value is not None:
-                raise ExprError("only numbers are allowed as literal values", col)
+        is_number = isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
+        if not is_number and node.value is not None:
+            raise ExprError("only numbers are allowed as literal values", col)
     elif isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
             raise ExprError(
@@ -110,8 +108,17 @@ def _check(node: ast.AST) -> None:
             raise ExprError("comparison not allowed", col)
     elif isinstance(
         node,
-        (ast.Name, ast.BoolOp, ast.And, ast.Or, ast.IfExp, ast.Load, ast.operator,
-         ast.unaryop, ast.cmpop),
+        (
+            ast.Name,
+            ast.BoolOp,
+            ast.And,
+            ast.Or,
+            ast.IfExp,
+            ast.Load,
+            ast.operator,
+            ast.unaryop,
+            ast.cmpop,
+        ),
     ):
         return
     else:

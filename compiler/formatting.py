@@ -45,8 +45,9 @@ class Formatter:
         if decimals is None:
             decimals = 0 if float(n).is_integer() else (1 if abs(float(n)) >= 10 else 2)
         fmt = "#,##0" + ("." + "0" * decimals if decimals else "")
-        return babel_numbers.format_decimal(n, format=fmt, locale=self.locale,
-                                            decimal_quantization=True)
+        return babel_numbers.format_decimal(
+            n, format=fmt, locale=self.locale, decimal_quantization=True
+        )
 
     def integer(self, value: Any, decimals: int | None = None) -> str:
         return self.number(value, 0)
@@ -63,7 +64,11 @@ class Formatter:
         zeros = "0." + "0" * decimals if decimals else "0"
         base = base.replace("0.00", zeros)
         return babel_numbers.format_currency(
-            n, self.currency, format=base, locale=self.locale, currency_digits=False,
+            n,
+            self.currency,
+            format=base,
+            locale=self.locale,
+            currency_digits=False,
             decimal_quantization=True,
         )
 
@@ -73,15 +78,18 @@ class Formatter:
             return MISSING if value is None else str(value)
         decimals = 0 if decimals is None else decimals
         fmt = "#,##0" + ("." + "0" * decimals if decimals else "") + "%"
-        return babel_numbers.format_percent(n, format=fmt, locale=self.locale,
-                                            decimal_quantization=True)
+        return babel_numbers.format_percent(
+            n, format=fmt, locale=self.locale, decimal_quantization=True
+        )
 
     def compact(self, value: Any, decimals: int | None = None) -> str:
         n = _num(value)
         if n is None:
             return MISSING if value is None else str(value)
         return babel_numbers.format_compact_decimal(
-            n, format_type="short", locale=self.locale,
+            n,
+            format_type="short",
+            locale=self.locale,
             fraction_digits=1 if decimals is None else decimals,
         )
 

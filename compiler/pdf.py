@@ -41,9 +41,7 @@ class SafeFetcher(URLFetcher):  # type: ignore[misc]
             path = Path(unquote(parsed.path)).resolve()
             if any(path.is_relative_to(root) for root in self.roots) and path.is_file():
                 mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                return URLFetcherResponse(
-                    path.as_uri(), path.read_bytes(), {"Content-Type": mime}
-                )
+                return URLFetcherResponse(path.as_uri(), path.read_bytes(), {"Content-Type": mime})
         self.refused.append(url)
         raise ValueError(f"reportc refused to fetch {url!r} (only files inside the project)")
 

@@ -20,7 +20,15 @@ from typing import Any
 
 from .bind import BoundReport, bind, data_problems
 from .config.model import Project, frozen_map
-from .errors import BuildFailed, ConfigError, DataError, Location, Problem, RenderError, ReportcError
+from .errors import (
+    BuildFailed,
+    ConfigError,
+    DataError,
+    Location,
+    Problem,
+    RenderError,
+    ReportcError,
+)
 from .pdf import make_pdf
 from .render import RenderedReport, make_environment, render_report
 from .writer import Writer, write_atomic
@@ -97,17 +105,23 @@ def choose_reports(project: Project, names: Sequence[str] | None) -> list[str]:
     if unknown:
         from .errors import did_you_mean
 
-        raise ConfigError([
-            Problem(f"no persona '{n}'{did_you_mean(n, project.reports)}", Location("--persona"),
-                    hint="personas: " + ", ".join(project.reports))
-            for n in unknown
-        ])
+        raise ConfigError(
+            [
+                Problem(
+                    f"no persona '{n}'{did_you_mean(n, project.reports)}",
+                    Location("--persona"),
+                    hint="personas: " + ", ".join(project.reports),
+                )
+                for n in unknown
+            ]
+        )
     wanted = set(names)
     return [n for n in project.reports if n in wanted]
 
 
-def validate(project: Project, reports: Sequence[str] | None = None,
-             clock: Clock = utc_now) -> None:
+def validate(
+    project: Project, reports: Sequence[str] | None = None, clock: Clock = utc_now
+) -> None:
     """Bind and render (no PDF, no writes); raise with every data/template problem."""
     chosen = choose_reports(project, reports)
     result = bind(project, chosen)
@@ -179,7 +193,9 @@ def build(
             continue
         made[name] = _Made(name, spec.title, rendered, artifact, report.sources_used)
         if progress:
-            pages = f"{artifact.pages} page{'s' if artifact.pages != 1 else ''}" if artifact else "html"
+            pages = (
+                f"{artifact.pages} page{'s' if artifact.pages != 1 else ''}" if artifact else "html"
+            )
             progress("done", name, index, total, pages)
     # Everything is rendered; now write.
     writer = Writer(out)
@@ -198,10 +214,15 @@ def build(
         if m.pdf is not None:
             writer.write(f"{name}.pdf", m.pdf.pdf)
             files["pdf"] = FileRecord(f"{name}.pdf", m.pdf.sha256, len(m.pdf.pdf), m.pdf.pages)
-        results.append(ReportResult(
-            name, title, frozen_map(files), m.sources,
-            refused_urls=m.pdf.refused_urls if m.pdf is not None else (),
-        ))
+        results.append(
+            ReportResult(
+                name,
+                title,
+                frozen_map(files),
+                m.sources,
+                refused_urls=m.pdf.refused_urls if m.pdf is not None else (),
+            )
+        )
     manifest = _write_manifest(project, out, results, generated)
     return BuildResult(out, project.period.label, tuple(results), manifest)
 

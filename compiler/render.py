@@ -53,10 +53,12 @@ def _filter(kind: str) -> Any:
 
 def make_environment(root: Path) -> SandboxedEnvironment:
     """The sandboxed environment: project templates first, built-ins second."""
-    loader = jinja2.ChoiceLoader([
-        jinja2.FileSystemLoader([str(root / "templates"), str(root / "sections")]),
-        jinja2.FileSystemLoader([str(builtin_dir("templates")), str(builtin_dir("sections"))]),
-    ])
+    loader = jinja2.ChoiceLoader(
+        [
+            jinja2.FileSystemLoader([str(root / "templates"), str(root / "sections")]),
+            jinja2.FileSystemLoader([str(builtin_dir("templates")), str(builtin_dir("sections"))]),
+        ]
+    )
     env = SandboxedEnvironment(
         loader=loader,
         autoescape=True,
@@ -95,8 +97,9 @@ def _display(path: str, root: Path) -> str:
 
 
 class _Renderer:
-    def __init__(self, env: SandboxedEnvironment, root: Path, bound: BoundReport,
-                 generated: dt.datetime) -> None:
+    def __init__(
+        self, env: SandboxedEnvironment, root: Path, bound: BoundReport, generated: dt.datetime
+    ) -> None:
         self.env = env
         self.root = root
         self.bound = bound
@@ -199,10 +202,15 @@ class _Renderer:
         spec = self.bound.spec
         bodies = []
         for bound in self.bound.sections:
-            bodies.append({"name": bound.spec.name, "type": bound.spec.type,
-                           "title": bound.spec.title,
-                           "page_break_before": bound.spec.options.get("page_break_before", False),
-                           "html": self.section(bound)})
+            bodies.append(
+                {
+                    "name": bound.spec.name,
+                    "type": bound.spec.type,
+                    "title": bound.spec.title,
+                    "page_break_before": bound.spec.options.get("page_break_before", False),
+                    "html": self.section(bound),
+                }
+            )
         lang = spec.locale.replace("_", "-")
         metadata = {
             "title": f"{spec.title} — {self.bound.period.title}",
@@ -211,8 +219,13 @@ class _Renderer:
             "keywords": ", ".join([spec.name, self.bound.period.label, *self.bound.entities]),
             "created": self.bound.period.end.isoformat(),
         }
-        context = {**self.base, "sections": bodies, "theme": spec.theme, "lang": lang,
-                   "meta": metadata}
+        context = {
+            **self.base,
+            "sections": bodies,
+            "theme": spec.theme,
+            "lang": lang,
+            "meta": metadata,
+        }
         try:
             html = self.env.get_template(LAYOUT).render(context)
         except jinja2.TemplateError as exc:

@@ -39,26 +39,35 @@ class Prepared:
     values: Mapping[str, Any]
 
 
-def _problem(bound: BoundSection, report: BoundReport, message: str,
-             *key: str | int) -> DataError:
+def _problem(bound: BoundSection, report: BoundReport, message: str, *key: str | int) -> DataError:
     path = ("sections", bound.spec.name, *key)
     return DataError(
-        Problem(f"report '{report.spec.name}', section '{bound.spec.name}': {message}",
-                report.positions.at(path), format_path(path))
+        Problem(
+            f"report '{report.spec.name}', section '{bound.spec.name}': {message}",
+            report.positions.at(path),
+            format_path(path),
+        )
     )
 
 
-def _check_fields(bound: BoundSection, report: BoundReport, wanted: Mapping[str, str],
-                  required: Sequence[str], key: str = "fields") -> None:
+def _check_fields(
+    bound: BoundSection,
+    report: BoundReport,
+    wanted: Mapping[str, str],
+    required: Sequence[str],
+    key: str = "fields",
+) -> None:
     if not bound.rows and not bound.columns:
         return
     for role, column in wanted.items():
         if column not in bound.columns and (role in required or role in _explicit(bound, key)):
             raise _problem(
-                bound, report,
+                bound,
+                report,
                 f"no column '{column}' for {role}{did_you_mean(column, bound.columns)}; "
                 f"columns are: {', '.join(bound.columns)}",
-                key, role,
+                key,
+                role,
             )
 
 
@@ -112,23 +121,30 @@ def prepare_kpis(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Pr
                 target = report.metrics.get(target)
             kind = item.get("format", metric.format)
             decimals = item.get("decimals", metric.decimals)
-            status = kpi_status(value, target, item.get("direction", "higher"),
-                                float(item.get("tolerance", tolerance)))
-            cards.append({
-                "label": item["label"],
-                "value": value,
-                "value_text": fmt.format(value, kind, decimals),
-                "target": target,
-                "target_text": fmt.format(target, kind, decimals) if target is not None else "",
-                "unit": item.get("unit", metric.unit),
-                "status": status,
-                "status_label": STATUS_LABELS[status],
-                "group": "",
-                "note": item.get("note", ""),
-            })
+            status = kpi_status(
+                value,
+                target,
+                item.get("direction", "higher"),
+                float(item.get("tolerance", tolerance)),
+            )
+            cards.append(
+                {
+                    "label": item["label"],
+                    "value": value,
+                    "value_text": fmt.format(value, kind, decimals),
+                    "target": target,
+                    "target_text": fmt.format(target, kind, decimals) if target is not None else "",
+                    "unit": item.get("unit", metric.unit),
+                    "status": status,
+                    "status_label": STATUS_LABELS[status],
+                    "group": "",
+                    "note": item.get("note", ""),
+                }
+            )
     else:
-        f = _fields(bound, ("label", "value", "target", "unit", "format", "direction", "group",
-                            "note"))
+        f = _fields(
+            bound, ("label", "value", "target", "unit", "format", "direction", "group", "note")
+        )
         _check_fields(bound, report, f, ("label", "value"))
         default_kind = opts.get("format")
         for row in bound.rows:
@@ -138,26 +154,29 @@ def prepare_kpis(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Pr
                 kind = None
             direction = row.get(f["direction"]) or "higher"
             status = kpi_status(value, target, str(direction), tolerance)
-            cards.append({
-                "label": row.get(f["label"]),
-                "value": value,
-                "value_text": fmt.format(value, kind),
-                "target": target,
-                "target_text": fmt.format(target, kind) if target is not None else "",
-                "unit": row.get(f["unit"]) or "",
-                "status": status,
-                "status_label": STATUS_LABELS[status],
-                "group": row.get(f["group"]) or "",
-                "note": row.get(f["note"]) or "",
-            })
+            cards.append(
+                {
+                    "label": row.get(f["label"]),
+                    "value": value,
+                    "value_text": fmt.format(value, kind),
+                    "target": target,
+                    "target_text": fmt.format(target, kind) if target is not None else "",
+                    "unit": row.get(f["unit"]) or "",
+                    "status": status,
+                    "status_label": STATUS_LABELS[status],
+                    "group": row.get(f["group"]) or "",
+                    "note": row.get(f["note"]) or "",
+                }
+            )
     counts = {s: sum(1 for c in cards if c["status"] == s) for s in STATUS_LABELS}
     return Prepared({"cards": cards, "status_counts": counts, "columns": opts.get("columns", 3)})
 
 
 def _guess_format(values: Sequence[Any]) -> str:
     sample = [v for v in values if v is not None]
-    if sample and all(isinstance(v, (int, float, Decimal)) and not isinstance(v, bool)
-                      for v in sample):
+    if sample and all(
+        isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in sample
+    ):
         return "number"
     if sample and all(isinstance(v, dt.date) for v in sample):
         return "date"
@@ -198,10 +217,12 @@ def prepare_table(bound: BoundSection, report: BoundReport, fmt: Formatter) -> P
         col = {"field": col} if isinstance(col, str) else dict(col)
         if bound.columns and col["field"] not in bound.columns:
             raise _problem(
-                bound, report,
+                bound,
+                report,
                 f"no column '{col['field']}'{did_you_mean(col['field'], bound.columns)}; "
                 f"columns are: {', '.join(bound.columns)}",
-                "columns", i,
+                "columns",
+                i,
             )
         values = [r.get(col["field"]) for r in bound.rows]
         col.setdefault("label", _label(col["field"]))
@@ -216,10 +237,13 @@ def prepare_table(bound: BoundSection, report: BoundReport, fmt: Formatter) -> P
     for i, rule in enumerate(rules):
         if bound.columns and rule["column"] not in bound.columns:
             raise _problem(
-                bound, report,
+                bound,
+                report,
                 f"highlight rule names no column '{rule['column']}'"
                 f"{did_you_mean(rule['column'], bound.columns)}",
-                "highlight", i, "column",
+                "highlight",
+                i,
+                "column",
             )
     body = []
     for row in bound.rows:
@@ -236,12 +260,14 @@ def prepare_table(bound: BoundSection, report: BoundReport, fmt: Formatter) -> P
         cells = []
         for col in columns:
             style, label = flags.get(col["field"], ("", ""))
-            cells.append({
-                "text": fmt.format(row.get(col["field"]), col["format"], col.get("decimals")),
-                "align": col["align"],
-                "style": style,
-                "flag": label,
-            })
+            cells.append(
+                {
+                    "text": fmt.format(row.get(col["field"]), col["format"], col.get("decimals")),
+                    "align": col["align"],
+                    "style": style,
+                    "flag": label,
+                }
+            )
         row_flag = flags.get("__row__", ("", ""))[1]
         body.append({"cells": cells, "style": row_cls, "flag": row_flag})
     totals = None
@@ -261,7 +287,11 @@ def prepare_table(bound: BoundSection, report: BoundReport, fmt: Formatter) -> P
             elif not present:
                 total = None
             elif agg == "sum":
-                total = sum(exact) if all(isinstance(v, (int, Decimal)) for v in exact) else sum(present)
+                total = (
+                    sum(exact)
+                    if all(isinstance(v, (int, Decimal)) for v in exact)
+                    else sum(present)
+                )
             elif agg == "avg":
                 total = sum(present) / len(present)
             elif agg == "min":
@@ -269,8 +299,14 @@ def prepare_table(bound: BoundSection, report: BoundReport, fmt: Formatter) -> P
             else:
                 total = max(present)
             kind = "integer" if agg == "count" else col["format"]
-            totals.append({"text": fmt.format(total, kind, col.get("decimals")),
-                           "align": col["align"], "value": total, "is_label": False})
+            totals.append(
+                {
+                    "text": fmt.format(total, kind, col.get("decimals")),
+                    "align": col["align"],
+                    "value": total,
+                    "is_label": False,
+                }
+            )
         if totals and not totals[0]["text"]:
             totals[0]["text"] = opts.get("totals_label", "Total")
             totals[0]["is_label"] = True
@@ -303,8 +339,9 @@ def prepare_findings(bound: BoundSection, report: BoundReport, fmt: Formatter) -
     counts = [(s, sum(1 for it in items if it["severity"] == s.lower())) for s in severities]
     extra = sorted({it["severity"] for it in items} - {s.lower() for s in severities})
     counts += [(s, sum(1 for it in items if it["severity"] == s)) for s in extra]
-    return Prepared({"findings": items, "severity_counts": counts,
-                     "show_counts": opts.get("show_counts", True)})
+    return Prepared(
+        {"findings": items, "severity_counts": counts, "show_counts": opts.get("show_counts", True)}
+    )
 
 
 def _priority_key(value: Any) -> tuple[int, str]:
@@ -341,17 +378,20 @@ def prepare_actions(bound: BoundSection, report: BoundReport, fmt: Formatter) ->
         due = _as_date(row.get(f["due"]))
         if limit_date is not None and (due is None or due > limit_date):
             continue
-        items.append({
-            "action": row.get(f["action"]),
-            "priority": row.get(f["priority"]) or "",
-            "owner": row.get(f["owner"]) or "",
-            "due": due,
-            "due_text": fmt.date(due) if due else fmt.text(row.get(f["due"])),
-            "entity": row.get(f["entity"]) or "",
-            "status": row.get(f["status"]) or "",
-        })
-    items.sort(key=lambda it: (_priority_key(it["priority"]), it["due"] or dt.date.max,
-                               str(it["action"])))
+        items.append(
+            {
+                "action": row.get(f["action"]),
+                "priority": row.get(f["priority"]) or "",
+                "owner": row.get(f["owner"]) or "",
+                "due": due,
+                "due_text": fmt.date(due) if due else fmt.text(row.get(f["due"])),
+                "entity": row.get(f["entity"]) or "",
+                "status": row.get(f["status"]) or "",
+            }
+        )
+    items.sort(
+        key=lambda it: (_priority_key(it["priority"]), it["due"] or dt.date.max, str(it["action"]))
+    )
     return Prepared({"actions": items, "horizon_end": limit_date})
 
 
@@ -360,16 +400,19 @@ def prepare_digest(bound: BoundSection, report: BoundReport, fmt: Formatter) -> 
     for item in bound.spec.options["items"]:
         metric = report.metric_specs[item["value"]]
         value = report.metrics.get(item["value"])
-        items.append({
-            "label": item["label"],
-            "value": value,
-            "value_text": fmt.format(value, item.get("format", metric.format),
-                                     item.get("decimals", metric.decimals)),
-            "unit": item.get("unit", metric.unit),
-            "report": item.get("report", ""),
-            "report_title": report.report_titles.get(item.get("report", ""), ""),
-            "style": item.get("style", "neutral"),
-        })
+        items.append(
+            {
+                "label": item["label"],
+                "value": value,
+                "value_text": fmt.format(
+                    value, item.get("format", metric.format), item.get("decimals", metric.decimals)
+                ),
+                "unit": item.get("unit", metric.unit),
+                "report": item.get("report", ""),
+                "report_title": report.report_titles.get(item.get("report", ""), ""),
+                "style": item.get("style", "neutral"),
+            }
+        )
     return Prepared({"items": items})
 
 

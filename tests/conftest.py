@@ -70,8 +70,9 @@ def write_files(root: Path, files: Mapping[str, str | bytes]) -> None:
         if isinstance(content, bytes):
             path.write_bytes(content)
         else:
-            path.write_text(textwrap.dedent(content) if content.startswith("\n") else content,
-                            encoding="utf-8")
+            path.write_text(
+                textwrap.dedent(content) if content.startswith("\n") else content, encoding="utf-8"
+            )
 
 
 MakeProject = Callable[..., Path]

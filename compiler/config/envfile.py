@@ -23,8 +23,11 @@ def read_env_file(path: Path, display: str) -> dict[str, str]:
         text = path.read_text("utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            Problem("env file not found", Location(display), hint="create it from the .example "
-                    "file beside it, or pass --env-file")
+            Problem(
+                "env file not found",
+                Location(display),
+                hint="create it from the .example file beside it, or pass --env-file",
+            )
         ) from None
     except UnicodeDecodeError as exc:
         raise ConfigError(
@@ -39,7 +42,11 @@ def read_env_file(path: Path, display: str) -> dict[str, str]:
         match = _LINE_RE.match(line)
         if not match:
             problems.append(
-                Problem("expected KEY=value", Location(display, n, 1), hint="e.g. CEO_EMAIL=ceo@example.com")
+                Problem(
+                    "expected KEY=value",
+                    Location(display, n, 1),
+                    hint="e.g. CEO_EMAIL=ceo@example.com",
+                )
             )
             continue
         key, value = match.group(1), match.group(2).strip()
@@ -57,6 +64,8 @@ def text_byte(exc: UnicodeDecodeError) -> str:
     return f"{exc.object[exc.start]:02x}"
 
 
-def merged_environment(file_values: Mapping[str, str], environ: Mapping[str, str]) -> dict[str, str]:
+def merged_environment(
+    file_values: Mapping[str, str], environ: Mapping[str, str]
+) -> dict[str, str]:
     """The env file, overridden by the process environment (where set and not empty)."""
     return {**file_values, **{k: v for k, v in environ.items() if v != ""}}

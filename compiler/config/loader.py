@@ -196,8 +196,10 @@ def _explain(
         ]
     if v == "const":
         return [Problem(f"must be {error.validator_value!r}, got {inst!r}", where, shown)]
-    if v == "pattern" and error.relative_schema_path and "propertyNames" in (
-        error.relative_schema_path
+    if (
+        v == "pattern"
+        and error.relative_schema_path
+        and "propertyNames" in (error.relative_schema_path)
     ):
         return [
             Problem(
@@ -307,8 +309,10 @@ def _validate(
     delivery = _check_delivery(c)
     _check_graph(c, sources, metrics, metric_exprs)
     try:
-        chosen = Period.parse(period) if period else (
-            Period.parse(data["period"]) if "period" in data else Period.default_for(today)
+        chosen = (
+            Period.parse(period)
+            if period
+            else (Period.parse(data["period"]) if "period" in data else Period.default_for(today))
         )
     except ValueError as exc:
         c.problems.append(Problem(str(exc), Location("--period")))
@@ -339,7 +343,11 @@ def _validate(
 def _sorted(problems: Iterable[Problem]) -> list[Problem]:
     def key(p: Problem) -> tuple[str, int, int]:
         loc = p.location
-        return (loc.file if loc else "", (loc.line or 0) if loc else 0, (loc.col or 0) if loc else 0)
+        return (
+            loc.file if loc else "",
+            (loc.line or 0) if loc else 0,
+            (loc.col or 0) if loc else 0,
+        )
 
     seen: set[str] = set()
     out = []
@@ -464,12 +472,17 @@ def _check_section_options(
     if template is None:
         known = set(BUILTIN_TYPES)
         if (c.root / "sections").is_dir():
-            known |= {p.name.removesuffix(".html.j2") for p in (c.root / "sections").glob("*.html.j2")}
+            known |= {
+                p.name.removesuffix(".html.j2") for p in (c.root / "sections").glob("*.html.j2")
+            }
         c.add(
             f"unknown section type '{type_name}'{did_you_mean(type_name, known)}",
             (*path, "type"),
-            "built-in types: " + ", ".join(BUILTIN_TYPES)
-            + "; or add sections/" + type_name + ".html.j2 to the project",
+            "built-in types: "
+            + ", ".join(BUILTIN_TYPES)
+            + "; or add sections/"
+            + type_name
+            + ".html.j2 to the project",
         )
         return False
     before = len(c.problems)
@@ -485,10 +498,10 @@ def _check_section_options(
         )
     if "query" in spec:
         _check_sql(c, spec["query"], (*path, "query"), metrics)
-    if type_name in ROW_TYPES | {"kpis"} and "source" not in spec and "query" not in spec:
-        if not (type_name == "kpis" and "items" in spec):
-            what = "'items', 'source' or 'query'" if type_name == "kpis" else "'source' or 'query'"
-            c.add(f"a {type_name} section needs {what}", path)
+    has_rows = "source" in spec or "query" in spec or (type_name == "kpis" and "items" in spec)
+    if type_name in ROW_TYPES | {"kpis"} and not has_rows:
+        what = "'items', 'source' or 'query'" if type_name == "kpis" else "'source' or 'query'"
+        c.add(f"a {type_name} section needs {what}", path)
     for i, item in enumerate(spec.get("items", ()) if type_name in ("kpis", "digest") else ()):
         for key in ("value", "target"):
             ref = item.get(key)

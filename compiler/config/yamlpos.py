@@ -212,8 +212,10 @@ def load_yaml(
             message = f"YAML syntax error: {problem}"
             if exc.context:
                 message += f" ({exc.context}"
-                if exc.context_mark and exc.problem_mark and (
-                    exc.context_mark.line != exc.problem_mark.line
+                if (
+                    exc.context_mark
+                    and exc.problem_mark
+                    and (exc.context_mark.line != exc.problem_mark.line)
                 ):
                     message += f" at line {exc.context_mark.line + 1}"
                 message += ")"

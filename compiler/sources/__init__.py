@@ -21,8 +21,13 @@ Loader = Callable[[SourceSpec, Any, "SourceContext"], str]
 class SourceContext:
     """What a loader may need besides its own spec: display paths and parameters."""
 
-    def __init__(self, root_display: Callable[[Any], str], params: Mapping[str, Any],
-                 fingerprints: Mapping[str, str], at: Callable[..., Location]) -> None:
+    def __init__(
+        self,
+        root_display: Callable[[Any], str],
+        params: Mapping[str, Any],
+        fingerprints: Mapping[str, str],
+        at: Callable[..., Location],
+    ) -> None:
         self.display = root_display
         self.params = params
         self.fingerprints = fingerprints

@@ -67,8 +67,11 @@ def check_csv(text: str, delimiter: str, display: str) -> list[str]:
                 problems.append(Problem(f"column {i + 1} has no name", Location(display, 1)))
             elif name in seen:
                 problems.append(
-                    Problem(f"duplicate column name '{name}'", Location(display, 1),
-                            hint="column names must be unique")
+                    Problem(
+                        f"duplicate column name '{name}'",
+                        Location(display, 1),
+                        hint="column names must be unique",
+                    )
                 )
             seen[name] = i
         start = reader.line_num + 1
@@ -106,9 +109,12 @@ def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     unknown = [c for c in spec.types if c not in header]
     if unknown:
         raise DataError(
-            Problem(f"'types' names column(s) not in the file: {', '.join(unknown)}",
-                    spec.location, f"sources.{spec.name}.types",
-                    hint="columns: " + ", ".join(header))
+            Problem(
+                f"'types' names column(s) not in the file: {', '.join(unknown)}",
+                spec.location,
+                f"sources.{spec.name}.types",
+                hint="columns: " + ", ".join(header),
+            )
         )
     options = {
         "header": True,
@@ -133,8 +139,11 @@ def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
         )
     except Exception as exc:  # duckdb raises many Error subclasses
         raise DataError(
-            Problem(f"could not read CSV: {_first_line(exc)}", Location(display),
-                    hint="check the declared 'types' against the values in the file")
+            Problem(
+                f"could not read CSV: {_first_line(exc)}",
+                Location(display),
+                hint="check the declared 'types' against the values in the file",
+            )
         ) from None
     return _fingerprint(raw, spec)
 
@@ -148,9 +157,11 @@ def _select_records(data: Any, records: str | None, display: str) -> Any:
         for part in records.split("."):
             if not isinstance(data, Mapping) or part not in data:
                 raise DataError(
-                    Problem(f"no '{records}' in the document (missing '{part}')",
-                            Location(display, 1, 1),
-                            hint="set 'records' to the dotted path of the list of rows")
+                    Problem(
+                        f"no '{records}' in the document (missing '{part}')",
+                        Location(display, 1, 1),
+                        hint="set 'records' to the dotted path of the list of rows",
+                    )
                 )
             data = data[part]
     return data
@@ -160,8 +171,11 @@ def _rows(data: Any, display: str, records: str | None) -> list[Mapping[str, Any
     if not isinstance(data, list) or not all(isinstance(r, Mapping) for r in data):
         where = f"'{records}'" if records else "the document"
         raise DataError(
-            Problem(f"{where} is not a list of records (mappings)", Location(display, 1, 1),
-                    hint="point 'records' at a list of mappings, e.g. records: services")
+            Problem(
+                f"{where} is not a list of records (mappings)",
+                Location(display, 1, 1),
+                hint="point 'records' at a list of mappings, e.g. records: services",
+            )
         )
     return data
 
@@ -243,12 +257,13 @@ def create_table(
     unknown = [c for c in types if c not in columns]
     if unknown:
         raise DataError(
-            Problem(f"'types' names field(s) not in the records: {', '.join(unknown)}",
-                    Location(display), hint="fields: " + ", ".join(columns))
+            Problem(
+                f"'types' names field(s) not in the records: {', '.join(unknown)}",
+                Location(display),
+                hint="fields: " + ", ".join(columns),
+            )
         )
-    col_types = {
-        c: types.get(c) or _duck_type([r.get(c) for r in rows]) for c in columns
-    }
+    col_types = {c: types.get(c) or _duck_type([r.get(c) for r in rows]) for c in columns}
     ddl = ", ".join(f"{_quote(c)} {t}" for c, t in col_types.items())
     try:
         con.execute(f"CREATE OR REPLACE TABLE {_quote(name)} ({ddl})")
@@ -260,6 +275,9 @@ def create_table(
             )
     except Exception as exc:
         raise DataError(
-            Problem(f"could not load records: {_first_line(exc)}", Location(display),
-                    hint="check the declared 'types' against the values")
+            Problem(
+                f"could not load records: {_first_line(exc)}",
+                Location(display),
+                hint="check the declared 'types' against the values",
+            )
         ) from None

@@ -38,8 +38,11 @@ def load_sql(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
         )
     except Exception as exc:
         raise DataError(
-            Problem(f"query failed: {duck_message(exc)}", ctx.at("sources", spec.name, "query"),
-                    f"sources.{spec.name}.query")
+            Problem(
+                f"query failed: {duck_message(exc)}",
+                ctx.at("sources", spec.name, "query"),
+                f"sources.{spec.name}.query",
+            )
         ) from None
     h = hashlib.sha256(spec.query.encode())
     for name, fp in sorted(ctx.fingerprints.items()):

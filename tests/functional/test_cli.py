@@ -10,7 +10,9 @@ from click.testing import CliRunner
 from reportc.cli import main
 from tests.conftest import MINIMAL_YAML, MakeProject, pdf_text
 
-TWO_REPORTS = MINIMAL_YAML + """\
+TWO_REPORTS = (
+    MINIMAL_YAML
+    + """\
   cfo:
     title: CFO Report
     sections: [summary]
@@ -18,6 +20,7 @@ TWO_REPORTS = MINIMAL_YAML + """\
       to: "Chief Financial Officer <cfo@example.com>"
       cc: [ceo@example.com]
 """
+)
 
 
 def test_build_minimal_project(make_project: MakeProject) -> None:
@@ -54,9 +57,12 @@ def test_unknown_persona_is_a_clear_error(make_project: MakeProject) -> None:
 def test_manifest_merges_partial_builds(make_project: MakeProject) -> None:
     root = make_project({"reports.yaml": TWO_REPORTS})
     assert CliRunner().invoke(main, ["-C", str(root), "build", "--format", "html"]).exit_code == 0
-    assert CliRunner().invoke(
-        main, ["-C", str(root), "build", "--persona", "cfo", "--format", "html"]
-    ).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(main, ["-C", str(root), "build", "--persona", "cfo", "--format", "html"])
+        .exit_code
+        == 0
+    )
     manifest = json.loads((root / "dist/manifest.json").read_text())
     assert sorted(manifest["reports"]) == ["ceo", "cfo"]
 
@@ -116,7 +122,7 @@ def test_hostile_template_cannot_fetch_remote_or_local_files(make_project: MakeP
         '<img src="https://example.com/tracker.png">\n'
         '<img src="../../../../etc/hostname">\n'
         '<link rel="stylesheet" href="http://127.0.0.1:9/evil.css">\n'
-        '<p>{{ section.title }}</p>\n'
+        "<p>{{ section.title }}</p>\n"
     )
     text = MINIMAL_YAML.replace("    type: table", "    type: evil")
     root = make_project({"reports.yaml": text, "sections/evil.html.j2": template})
@@ -172,11 +178,13 @@ def test_env_file_and_environment(make_project: MakeProject, tmp_path: Path) -> 
     assert "  to: b***@example.com" in result.output
     other = tmp_path / "other.env"
     other.write_text("export CEO_EMAIL='chief@example.org'\n")
-    result = CliRunner().invoke(main, ["-C", str(root), "--env-file", str(other), "list"],
-                                env={"CEO_EMAIL": ""})
+    result = CliRunner().invoke(
+        main, ["-C", str(root), "--env-file", str(other), "list"], env={"CEO_EMAIL": ""}
+    )
     assert "  to: c***@example.org" in result.output
-    result = CliRunner().invoke(main, ["-C", str(root), "list"],
-                                env={"CEO_EMAIL": "env@example.net"})
+    result = CliRunner().invoke(
+        main, ["-C", str(root), "list"], env={"CEO_EMAIL": "env@example.net"}
+    )
     assert "  to: e***@example.net" in result.output
 
 
@@ -218,5 +226,3 @@ def test_missing_project_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["-C", str(tmp_path), "validate"])
     assert result.exit_code == 3
     assert f"error: reports.yaml: no reports.yaml in {tmp_path}" in result.output
-
-

@@ -8,6 +8,7 @@ import json
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pypdf import PdfReader
@@ -99,8 +100,9 @@ def test_ceo_digest_counts_match_the_data(example_build: pipeline.BuildResult) -
     with (REPO / "data/kpis.csv").open(encoding="utf-8") as fh:
         missing = sum(1 for r in csv.DictReader(fh) if not r["actual"])
     stack = yaml.safe_load((REPO / "data/tech_stack.yaml").read_text("utf-8"))["services"]
-    savings = sum(Decimal(str(s["monthly_cost"])) - Decimal(str(s["right_sized_cost"]))
-                  for s in stack)
+    savings = sum(
+        Decimal(str(s["monthly_cost"])) - Decimal(str(s["right_sized_cost"])) for s in stack
+    )
     assert f"{critical}\nCritical business shortfalls" in text
     assert f"{security}\nSecurity vulnerabilities" in text
     assert f"{missing}\nKPIs with no measurement" in text
@@ -114,27 +116,38 @@ def test_ceo_digest_counts_match_the_data(example_build: pipeline.BuildResult) -
     assert f"${total:,.2f}" in text
 
 
+def _outline_titles(items: list[Any]) -> list[str]:
+    out: list[str] = []
+    for item in items:
+        out.extend(_outline_titles(item) if isinstance(item, list) else [item.title])
+    return out
+
+
 def test_each_report_has_its_sections_as_bookmarks(example_build: pipeline.BuildResult) -> None:
     expected = {
-        "cto": ["Stack-by-stack technical audit", "Security findings",
-                "Infrastructure cost by service", "UX gaps", "Development-cycle deficiencies"],
-        "cmo": ["Channel-by-channel visibility", "Campaign modelling", "OTA sequencing",
-                "Milestone timeline"],
-        "accounting": ["Revenue-recognition issues", "Chart of accounts",
-                       "Expense categorisation", "Profitability by entity"],
+        "cto": [
+            "Stack-by-stack technical audit",
+            "Security findings",
+            "Infrastructure cost by service",
+            "UX gaps",
+            "Development-cycle deficiencies",
+        ],
+        "cmo": [
+            "Channel-by-channel visibility",
+            "Campaign modelling",
+            "OTA sequencing",
+            "Milestone timeline",
+        ],
+        "accounting": [
+            "Revenue-recognition issues",
+            "Chart of accounts",
+            "Expense categorisation",
+            "Profitability by entity",
+        ],
     }
     for name, titles in expected.items():
         reader = PdfReader(str(example_build.out_dir / f"{name}.pdf"))
-        flat: list[str] = []
-
-        def walk(items: list) -> None:  # type: ignore[type-arg]
-            for item in items:
-                if isinstance(item, list):
-                    walk(item)
-                else:
-                    flat.append(item.title)
-
-        walk(reader.outline)
+        flat = _outline_titles(reader.outline)
         for title in titles:
             assert title in flat, (name, title, flat)
 
