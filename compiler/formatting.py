@@ -93,27 +93,23 @@ class Formatter:
             fraction_digits=1 if decimals is None else decimals,
         )
 
-    def date(self, value: Any, decimals: int | None = None) -> str:
+    def _dated(self, value: Any, pattern: str) -> str:
         if value is None:
             return MISSING
         if isinstance(value, str):
             try:
                 value = dt.date.fromisoformat(value[:10])
             except ValueError:
-                return value
+                return str(value)
         if isinstance(value, (dt.date, dt.datetime)):
-            return babel_dates.format_date(value, format="medium", locale=self.locale)
+            return str(babel_dates.format_date(value, format=pattern, locale=self.locale))
         return str(value)
 
+    def date(self, value: Any, decimals: int | None = None) -> str:
+        return self._dated(value, "medium")
+
     def month(self, value: Any, decimals: int | None = None) -> str:
-        if isinstance(value, str):
-            try:
-                value = dt.date.fromisoformat(value[:10])
-            except ValueError:
-                return value
-        if isinstance(value, (dt.date, dt.datetime)):
-            return babel_dates.format_date(value, format="MMM y", locale=self.locale)
-        return MISSING if value is None else str(value)
+        return self._dated(value, "MMM y")
 
     def text(self, value: Any, decimals: int | None = None) -> str:
         return MISSING if value is None else str(value)

@@ -337,7 +337,7 @@ def prepare_findings(bound: BoundSection, report: BoundReport, fmt: Formatter) -
     ]
     items.sort(key=lambda it: (rank(it["severity"]), str(it["entity"]), str(it["title"])))
     counts = [(s, sum(1 for it in items if it["severity"] == s.lower())) for s in severities]
-    extra = sorted({it["severity"] for it in items} - {s.lower() for s in severities})
+    extra = sorted({str(it["severity"]) for it in items} - {s.lower() for s in severities})
     counts += [(s, sum(1 for it in items if it["severity"] == s)) for s in extra]
     return Prepared(
         {"findings": items, "severity_counts": counts, "show_counts": opts.get("show_counts", True)}

@@ -157,9 +157,8 @@ def schema_problems(
     return problems
 
 
-def _explain(
-    error: jsonschema.ValidationError, positions: PositionMap, base: PathT
-) -> list[Problem]:
+def _explain(error: Any, positions: PositionMap, base: PathT) -> list[Problem]:
+    """One jsonschema error (typed Any: its stub types every field as maybe-unset)."""
     path: PathT = (*base, *error.absolute_path)
     where = positions.at(path)
     shown = format_path(path)

@@ -97,6 +97,7 @@ def check_csv(text: str, delimiter: str, display: str) -> list[str]:
         if extra:
             problems.append(Problem(f"... and {extra} more rows like these", Location(display)))
         raise DataError(problems)
+    assert header is not None
     return header
 
 
