@@ -9,6 +9,7 @@ shown as missing, never as zero.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -31,6 +32,15 @@ def _num(value: Any) -> Decimal | float | int | None:
         return Decimal(str(value).replace(",", ""))
     except Exception:
         return None
+
+
+def _with_decimals(pattern: str, decimals: int) -> str:
+    """The locale's pattern (symbol placement, spacing) with exactly ``decimals`` digits."""
+    positive = pattern.split(";")[0]
+    positive = re.sub(
+        r"0(?:\.0+)?(?=[^0-9#,.]*$)", "0." + "0" * decimals if decimals else "0", positive, count=1
+    )
+    return positive
 
 
 @dataclass(frozen=True)
@@ -58,11 +68,9 @@ class Formatter:
             return MISSING if value is None else str(value)
         if decimals is None:
             decimals = 0 if abs(float(n)) >= 1000 or float(n).is_integer() else 2
-        pattern = Locale.parse(self.locale).currency_formats["standard"].pattern
-        # Keep the locale's pattern (symbol placement) but choose the decimals.
-        base = pattern.split(";")[0]
-        zeros = "0." + "0" * decimals if decimals else "0"
-        base = base.replace("0.00", zeros)
+        base = _with_decimals(
+            Locale.parse(self.locale).currency_formats["standard"].pattern, decimals
+        )
         return babel_numbers.format_currency(
             n,
             self.currency,
@@ -76,8 +84,8 @@ class Formatter:
         n = _num(value)
         if n is None:
             return MISSING if value is None else str(value)
-        decimals = 0 if decimals is None else decimals
-        fmt = "#,##0" + ("." + "0" * decimals if decimals else "") + "%"
+        pattern = Locale.parse(self.locale).percent_formats[None].pattern
+        fmt = _with_decimals(pattern, 0 if decimals is None else decimals)
         return babel_numbers.format_percent(
             n, format=fmt, locale=self.locale, decimal_quantization=True
         )
