@@ -1,0 +1,78 @@
+"""The wheel ships the built-in schema, sections and templates, and works from anywhere."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MINIMAL_CSV, MINIMAL_YAML, REPO, pdf_text, write_files
+
+
+@pytest.mark.slow
+def test_wheel_installs_and_builds_a_project_elsewhere(tmp_path: Path) -> None:
+    wheel_dir = tmp_path / "wheel"
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(wheel_dir),
+            str(REPO),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    wheel = next(wheel_dir.glob("reportc-*.whl"))
+    names = zipfile.ZipFile(wheel).namelist()
+    for expected in (
+        "reportc/__init__.py",
+        "reportc/_builtin/schema/reportc-v1.schema.json",
+        "reportc/_builtin/sections/table.html.j2",
+        "reportc/_builtin/sections/table.schema.json",
+        "reportc/_builtin/templates/report.html.j2",
+    ):
+        assert expected in names
+
+    venv = tmp_path / "venv"
+    # Dependencies come from this interpreter's site-packages; reportc itself only from
+    # the wheel (a venv's own site-packages come first on sys.path).
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--no-deps", "--force-reinstall", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
+    where = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import reportc, reportc.resources as r; "
+            "print(reportc.__file__); print(r.builtin_dir('sections'))",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    ).stdout.splitlines()
+    assert where[0].startswith(str(venv))
+    assert where[1].startswith(str(venv))
+
+    project = tmp_path / "somewhere" / "else"
+    write_files(project, {"reports.yaml": MINIMAL_YAML, "data/sales.csv": MINIMAL_CSV})
+    result = subprocess.run(
+        [str(venv / "bin" / "reportc"), "-C", str(project), "build"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Sales were $2,500 from 3 orders." in pdf_text(project / "dist" / "ceo.pdf")
