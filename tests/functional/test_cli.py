@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reportc.cli import main
@@ -226,3 +227,48 @@ def test_missing_project_file(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["-C", str(tmp_path), "validate"])
     assert result.exit_code == 3
     assert f"error: reports.yaml: no reports.yaml in {tmp_path}" in result.output
+
+
+def test_long_tables_repeat_their_header_on_every_page(make_project: MakeProject) -> None:
+    from pypdf import PdfReader
+
+    rows = "".join(f"Region {i:03d},{i * 10}\n" for i in range(150))
+    root = make_project({"data/sales.csv": "region,amount\n" + rows})
+    assert CliRunner().invoke(main, ["-C", str(root), "build", "--format", "pdf"]).exit_code == 0
+    reader = PdfReader(str(root / "dist/ceo.pdf"))
+    assert len(reader.pages) >= 3
+    for page in reader.pages:
+        assert "Region Amount" in (page.extract_text() or "")
+    last = reader.pages[-1].extract_text() or ""
+    assert f"Total ${sum(i * 10 for i in range(150)):,}" in last
+
+
+def test_progress_is_shown_on_a_terminal_only(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reportc import cli
+
+    events: list[str] = []
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True, raising=False)
+    printer = cli._progress_printer()
+    assert printer is not None
+    monkeypatch.setattr(cli.click, "echo", lambda msg, err=False: events.append(msg))
+    printer("start", "ceo", 1, 2, "CEO Report")
+    printer("done", "ceo", 1, 2, "3 pages")
+    printer("failed", "cfo", 2, 2, "boom")
+    assert events == ["[1/2] ceo: rendering …", "[1/2] ceo: done (3 pages)", "[2/2] cfo: FAILED"]
+    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: False, raising=False)
+    assert cli._progress_printer() is None
+
+
+def test_relative_project_and_output_dirs(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project()
+    monkeypatch.chdir(root.parent)
+    result = CliRunner().invoke(
+        main, ["-C", root.name, "build", "--format", "html", "--out", "out"]
+    )
+    assert result.exit_code == 0, result.output
+    assert (root.parent / "out" / "ceo.html").exists()
+    assert "out/ceo.html" in result.output
