@@ -10,6 +10,7 @@ parse, and sources/metrics have no dependency cycle.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import os
@@ -27,6 +28,7 @@ from ..resources import builtin_dir, project_schema
 from ..sqlrefs import sql_identifiers, sql_params
 from .envfile import merged_environment, read_env_file
 from .model import (
+    AttachmentSpec,
     Delivery,
     MetricSpec,
     Period,
@@ -34,6 +36,7 @@ from .model import (
     Recipients,
     ReportSpec,
     SectionSpec,
+    SmtpSettings,
     SourceSpec,
     Theme,
     frozen_map,
@@ -125,8 +128,10 @@ def load_project(
     # First pass without interpolation, only to find a declared env_file.
     first = load_yaml(text, display, None)
     env_values = _read_env(root, env_file, first)
-    loaded = load_yaml(text, display, merged_environment(env_values, environ))
-    return _validate(root, config_path, loaded, period=period, today=today or dt.date.today())
+    env = merged_environment(env_values, environ)
+    loaded = load_yaml(text, display, env)
+    project = _validate(root, config_path, loaded, period=period, today=today or dt.date.today())
+    return dataclasses.replace(project, env=frozen_map(env))
 
 
 def _read_env(root: Path, env_file: Path | str | None, first: LoadedYaml) -> dict[str, str]:
@@ -537,6 +542,16 @@ def _check_reports(
             _check_section_options(c, merged, path, sources, metrics)
     personas = c.data.get("personas", {})
     for pname, persona in personas.items():
+        used = [r if isinstance(r, str) else r["use"] for r in persona.get("sections", ())]
+        for n, att in enumerate(persona.get("attachments", ())):
+            name = att["section"]
+            where: PathT = ("personas", pname, "attachments", n, "section")
+            if name not in used:
+                c.add(f"section '{name}' is not in this report{did_you_mean(name, used)}", where)
+            elif not {"source", "query"} & set(declared.get(name, {})):
+                c.add(
+                    f"section '{name}' has no rows to attach (it needs 'source' or 'query')", where
+                )
         for kind in ("to", "cc", "bcc"):
             for i, addr in _addresses(persona.get("recipients", {}).get(kind)):
                 problem = address_problem(addr)
@@ -569,11 +584,23 @@ def _check_delivery(c: _Checker) -> Delivery:
             if problem:
                 c.add(problem, ("delivery", key, *((i,) if i is not None else ())))
     bcc = spec.get("audit_bcc", ())
+    smtp = spec.get("smtp")
     return Delivery(
         sender=spec.get("from", ""),
         reply_to=spec.get("reply_to", ""),
         audit_bcc=(bcc,) if isinstance(bcc, str) else tuple(bcc),
         subject=spec.get("subject", Delivery.subject),
+        transport=spec.get("transport", "ses"),
+        region=spec.get("region", ""),
+        endpoint_url=spec.get("endpoint_url", ""),
+        configuration_set=spec.get("configuration_set", ""),
+        tags=frozen_map(spec.get("tags")),
+        rate_limit=spec.get("rate_limit"),
+        max_attempts=spec.get("max_attempts", 5),
+        list_unsubscribe=spec.get("list_unsubscribe", ""),
+        outbox=spec.get("outbox", "dist/outbox"),
+        state_dir=spec.get("state_dir", ".reportc"),
+        smtp=SmtpSettings(**smtp) if smtp else None,
     )
 
 
@@ -704,5 +731,7 @@ def _reports(
             currency=persona.get("currency", org.get("currency", "USD")),
             theme=theme.merged(persona.get("theme")),
             subject=persona.get("subject", ""),
+            attachments=tuple(AttachmentSpec(**a) for a in persona.get("attachments", ())),
+            send=persona.get("send", True),
         )
     return out

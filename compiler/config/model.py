@@ -137,6 +137,15 @@ class Recipients:
 
 
 @dataclass(frozen=True)
+class AttachmentSpec:
+    """An extra attachment: the rows of one of the report's sections as CSV."""
+
+    section: str
+    format: str = "csv"
+    filename: str = ""
+
+
+@dataclass(frozen=True)
 class ReportSpec:
     """One report (a persona): its title, ordered sections and recipients."""
 
@@ -151,6 +160,19 @@ class ReportSpec:
     currency: str = "USD"
     theme: Theme = field(default_factory=Theme)
     subject: str = ""
+    attachments: tuple[AttachmentSpec, ...] = ()
+    send: bool = True
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str
+    port: int | None = None
+    security: str = "starttls"
+    username_env: str = "SMTP_USERNAME"
+    password_env: str = "SMTP_PASSWORD"
+    max_message_bytes: int = 25 * 1024 * 1024
+    timeout: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +181,17 @@ class Delivery:
     reply_to: str = ""
     audit_bcc: tuple[str, ...] = ()
     subject: str = "{{ report.title }} — {{ period.title }}"
+    transport: str = "ses"
+    region: str = ""
+    endpoint_url: str = ""
+    configuration_set: str = ""
+    tags: Mapping[str, str] = field(default_factory=frozen_map)
+    rate_limit: float | None = None
+    max_attempts: int = 5
+    list_unsubscribe: str = ""
+    outbox: str = "dist/outbox"
+    state_dir: str = ".reportc"
+    smtp: SmtpSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -180,6 +213,8 @@ class Project:
     reports: Mapping[str, ReportSpec]
     positions: PositionMap
     legal_name: str = ""
+    #: The merged environment (env file + process) for credentials; never shown.
+    env: Mapping[str, str] = field(default_factory=frozen_map, repr=False)
 
     @property
     def config_name(self) -> str:
