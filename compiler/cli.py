@@ -15,9 +15,10 @@ from typing import Any
 import click
 
 from . import pipeline
+from . import send as send_stage
 from .addresses import mask
 from .config import DEFAULT_CONFIG, Project, load_project
-from .errors import ReportcError
+from .errors import Problem, ReportcError, SendFailed
 from .resources import project_schema
 
 
@@ -161,6 +162,179 @@ def build(
         f"into {shown}/ (manifest: {os.path.join(shown, pipeline.MANIFEST)})"
     )
     result.raise_for_failures()
+
+
+def _send_progress() -> send_stage.SendProgress | None:
+    if not sys.stderr.isatty():
+        return None
+
+    def show(event: str, report: str, detail: str) -> None:
+        click.echo(f"{event:<9} {report}: {detail}", err=True)
+
+    return show
+
+
+def _addr(value: str, show: bool) -> str:
+    return value if show else mask(value)
+
+
+@main.command()
+@click.option(
+    "--persona",
+    "personas",
+    multiple=True,
+    metavar="NAME",
+    help="Send only this persona's report (repeatable).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Build every message, write them to the outbox folder, contact nothing.",
+)
+@click.option(
+    "--transport",
+    type=click.Choice(send_stage.TRANSPORTS),
+    default=None,
+    help="Override delivery.transport from reports.yaml.",
+)
+@click.option(
+    "--redirect-to",
+    metavar="ADDR",
+    default=None,
+    help="Send everything to this one address instead (recorded as such).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=None, help="Send at most N messages in this run."
+)
+@click.option(
+    "--resend", is_flag=True, help="Send even what the ledger says was sent (or may have been)."
+)
+@click.option(
+    "--outbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for --dry-run and the outbox transport (default: dist/outbox).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    default=None,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the built reports are (default: dist/ in the project).",
+)
+@click.option("--show-addresses", is_flag=True, help="Print full addresses (masked by default).")
+@period_option
+@click.pass_obj
+def send(
+    settings: Settings,
+    personas: tuple[str, ...],
+    dry_run: bool,
+    transport: str | None,
+    redirect_to: str | None,
+    limit: int | None,
+    resend: bool,
+    outbox: Path | None,
+    out_dir: Path | None,
+    show_addresses: bool,
+    period: str | None,
+) -> None:
+    """Email the reports (builds what is missing or out of date first)."""
+    project = settings.load(period)
+    if out_dir is not None and not out_dir.is_absolute():
+        out_dir = Path.cwd() / out_dir
+    if outbox is not None and not outbox.is_absolute():
+        outbox = Path.cwd() / outbox
+    result = send_stage.send(
+        project,
+        reports=personas or None,
+        transport_name=transport,
+        dry_run=dry_run,
+        redirect_to=redirect_to,
+        limit=limit,
+        resend=resend,
+        out_dir=out_dir,
+        outbox=outbox,
+        progress=_send_progress(),
+    )
+    if result.dry_run:
+        assert result.outbox is not None
+        click.echo(
+            f"DRY RUN: nothing was sent; {len(result.messages)} messages written to "
+            f"{os.path.relpath(result.outbox)}/"
+        )
+        for m in result.messages:
+            click.echo(f"{m.report}:")
+            click.echo(f"  from:    {_addr(project.delivery.sender, show_addresses)}")
+            click.echo("  to:      " + ", ".join(_addr(a, show_addresses) for a in m.to))
+            if m.cc:
+                click.echo("  cc:      " + ", ".join(_addr(a, show_addresses) for a in m.cc))
+            click.echo(f"  bcc:     {m.bcc_count} (envelope only)")
+            click.echo(f"  subject: {m.subject}")
+            for name, size in m.attachments:
+                click.echo(f"  attach:  {name} ({size:,} bytes)")
+            click.echo(f"  size:    {m.size:,} bytes encoded -> {os.path.relpath(m.path)}")
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    for m in result.messages:
+        who = ", ".join(_addr(a, show_addresses) for a in (*m.to, *m.cc))
+        bcc = f" +{m.bcc_count} bcc" if m.bcc_count else ""
+        line = f"{m.state:<10} {m.report:<12} {who}{bcc}"
+        if m.state == "sent":
+            line += f"  [{m.message_id}]"
+        elif m.detail:
+            line += f"  — {m.detail}"
+        click.echo(line, err=not m.ok)
+    counts = ", ".join(
+        f"{result.count(s)} {s}"
+        for s in ("sent", "skipped", "failed", "uncertain", "not-sent")
+        if result.count(s)
+    )
+    click.echo(f"run {result.run_id} via {result.transport}: {counts or 'nothing to send'}")
+    if not result.ok:
+        raise SendFailed(
+            [
+                Problem(f"report '{m.report}': {m.state}: {m.detail}")
+                for m in result.messages
+                if not m.ok
+            ]
+            + ([Problem(result.stopped)] if result.stopped else [])
+        )
+
+
+@main.command()
+@click.option("--persona", default=None, metavar="NAME", help="Only this persona.")
+@click.option("--show-addresses", is_flag=True, help="Print full addresses (masked by default).")
+@click.pass_obj
+def status(settings: Settings, persona: str | None, show_addresses: bool) -> None:
+    """Show the delivery ledger: per report and recipient, state, time, message id, error."""
+    from .delivery import Ledger
+
+    project = settings.load()
+    path = project.root / project.delivery.state_dir / "ledger.sqlite"
+    if not path.is_file():
+        click.echo(f"no messages sent yet (no ledger at {os.path.relpath(path)})")
+        return
+    ledger = Ledger(path, pipeline.utc_now)
+    try:
+        rows = ledger.rows(persona)
+    finally:
+        ledger.close()
+    click.echo(
+        f"{'report':<12} {'recipient':<28} {'as':<4} {'state':<10} {'updated':<20} "
+        "message id / error"
+    )
+    for row in rows:
+        state = "uncertain" if row.uncertain else row.state
+        detail = row.message_id if row.state == "sent" else row.error
+        if row.redirected_to:
+            detail += f" (redirected to {_addr(row.redirected_to, show_addresses)})"
+        for kind, addrs in (("to", row.to), ("cc", row.cc), ("bcc", row.bcc)):
+            for addr in addrs:
+                click.echo(
+                    f"{row.report:<12} {_addr(addr, show_addresses):<28} {kind:<4} "
+                    f"{state:<10} {row.updated_at:<20} {detail}"
+                )
 
 
 @main.command(name="list")

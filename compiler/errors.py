@@ -15,6 +15,7 @@ Exit codes (documented in the README):
 3  invalid configuration: YAML, schema, references, environment variables
 4  a data source or metric could not be loaded or computed
 5  a template could not be compiled or rendered
+6  delivery could not start: bad message, preflight failed, another send running
 == ==========================================================================
 """
 
@@ -109,6 +110,12 @@ class DeliveryError(ReportcError):
     """A message could not be built or delivered."""
 
     exit_code = 6
+
+
+class SendFailed(ReportcError):
+    """Some messages failed, were uncertain or were not sent; the rest went out."""
+
+    exit_code = 1
 
 
 class BuildFailed(ReportcError):

@@ -18,7 +18,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .bind import BoundReport, bind, data_problems
+from .bind import BindResult, BoundReport, bind, data_problems
 from .config.model import Project, frozen_map
 from .errors import (
     BuildFailed,
@@ -67,6 +67,7 @@ class ReportResult:
     sources: Mapping[str, str] = field(default_factory=frozen_map)
     error: ReportcError | None = None
     refused_urls: tuple[str, ...] = ()
+    html_sha256: str = ""
 
     @property
     def ok(self) -> bool:
@@ -95,6 +96,15 @@ class BuildResult:
             problems.extend(r.error.problems)
         if problems:
             raise BuildFailed(problems)
+
+
+def output_dir(project: Project, out_dir: Path | str | None) -> Path:
+    out = Path(out_dir) if out_dir is not None else project.root / "dist"
+    return out if out.is_absolute() else project.root / out
+
+
+def html_digest(html: str) -> str:
+    return hashlib.sha256(html.encode("utf-8")).hexdigest()
 
 
 def choose_reports(project: Project, names: Sequence[str] | None) -> list[str]:
@@ -161,15 +171,18 @@ def build(
     formats: Iterable[str] = FORMATS,
     clock: Clock = utc_now,
     progress: Progress | None = None,
+    bound: BindResult | None = None,
 ) -> BuildResult:
-    """Build the chosen reports into ``out_dir`` (default ``<project>/dist``)."""
+    """Build the chosen reports into ``out_dir`` (default ``<project>/dist``).
+
+    ``bound`` lets a caller that has already bound the data (``send``) reuse it.
+    """
     chosen = choose_reports(project, reports)
     formats = tuple(f for f in FORMATS if f in set(formats))
-    out = Path(out_dir) if out_dir is not None else project.root / "dist"
-    if not out.is_absolute():
-        out = project.root / out
+    out = output_dir(project, out_dir)
     generated = clock()
-    bound = bind(project, chosen)
+    if bound is None:
+        bound = bind(project, chosen)
     env = make_environment(project.root)
     made: dict[str, _Made] = {}
     errors: dict[str, ReportcError] = dict(bound.failures)
@@ -221,6 +234,7 @@ def build(
                 frozen_map(files),
                 m.sources,
                 refused_urls=m.pdf.refused_urls if m.pdf is not None else (),
+                html_sha256=html_digest(m.rendered.html),
             )
         )
     manifest = _write_manifest(project, out, results, generated)
@@ -251,6 +265,7 @@ def _write_manifest(
                 for kind, f in r.files.items()
             }
             entry["sources"] = dict(r.sources)
+            entry["html_sha256"] = r.html_sha256
         else:
             assert r.error is not None
             entry["errors"] = [p.format() for p in r.error.problems]

@@ -40,6 +40,8 @@ class RenderedReport:
     lang: str
     outline: tuple[str, ...] = ()
     metadata: Mapping[str, str] = field(default_factory=frozen_map)
+    #: Headline figures and top findings, for the email summary.
+    summary: Mapping[str, Any] = field(default_factory=frozen_map)
 
 
 def _filter(kind: str) -> Any:
@@ -61,7 +63,8 @@ def make_environment(root: Path) -> SandboxedEnvironment:
     )
     env = SandboxedEnvironment(
         loader=loader,
-        autoescape=True,
+        # Plain-text templates (*.txt.j2) are not HTML; everything else is escaped.
+        autoescape=lambda name: not (name or "").endswith(".txt.j2"),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -105,6 +108,8 @@ class _Renderer:
         self.bound = bound
         spec = bound.spec
         self.fmt = Formatter(spec.locale, spec.currency)
+        self.highlights: list[dict[str, Any]] = []
+        self.findings: list[dict[str, Any]] = []
         self.base: dict[str, Any] = {
             "report": {
                 "name": spec.name,
@@ -174,6 +179,7 @@ class _Renderer:
         spec = bound.spec
         template_name = f"{spec.type}.html.j2"
         prepared = PREPARERS.get(spec.type, prepare_generic)(bound, self.bound, self.fmt)
+        self._collect_summary(spec.type, prepared.values)
         context = {
             **self.base,
             "section": {"name": spec.name, "type": spec.type, **dict(spec.options)},
@@ -197,6 +203,45 @@ class _Renderer:
             raise
         except Exception as exc:  # a bug in a project's template, e.g. a bad filter arg
             raise self.error(f"{type(exc).__name__}: {exc}", bound, exc) from None
+
+    def _collect_summary(self, type_name: str, values: Mapping[str, Any]) -> None:
+        if type_name == "digest":
+            for item in values["items"]:
+                self.highlights.append(
+                    {
+                        "label": item["label"],
+                        "value": item["value_text"],
+                        "unit": item["unit"],
+                        "status": "",
+                    }
+                )
+        elif type_name == "kpis":
+            for card in values["cards"]:
+                self.highlights.append(
+                    {
+                        "label": card["label"],
+                        "value": card["value_text"],
+                        "unit": card["unit"],
+                        "status": card["status_label"],
+                    }
+                )
+        elif type_name == "findings":
+            self.findings.extend(values["findings"])
+
+    def summary(self) -> Mapping[str, Any]:
+        from .sections import DEFAULT_SEVERITIES
+
+        order = {s: i for i, s in enumerate(DEFAULT_SEVERITIES)}
+        top = sorted(self.findings, key=lambda f: order.get(f["severity"], len(order)))
+        return frozen_map(
+            {
+                "highlights": tuple(self.highlights[:6]),
+                "findings": tuple(
+                    {k: f[k] for k in ("severity", "title", "entity")} for f in top[:5]
+                ),
+                "findings_total": len(self.findings),
+            }
+        )
 
     def render(self) -> RenderedReport:
         spec = self.bound.spec
@@ -238,6 +283,7 @@ class _Renderer:
             lang=lang,
             outline=tuple(b["title"] for b in bodies if b["title"]),
             metadata=frozen_map(metadata),
+            summary=self.summary(),
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import textwrap
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -116,3 +116,123 @@ def pdf_text(path: Path) -> str:
 
 def pdf_pages(path: Path) -> int:
     return len(PdfReader(str(path)).pages)
+
+
+# --------------------------------------------------------------------------- delivery
+
+SEND_YAML = (
+    MINIMAL_YAML.replace(
+        "delivery:\n  from: reports@example.com\n  audit_bcc: audit@example.org\n",
+        'delivery:\n  from: "Société Example <reports@example.com>"\n'
+        "  audit_bcc: audit@example.org\n  max_attempts: 4\n",
+    )
+    + """\
+  cfo:
+    title: CFO Report
+    sections: [summary]
+    recipients:
+      to: cfo@example.com
+      cc: [ceo@example.com]
+      bcc: board@example.org
+  cmo:
+    title: CMO Report — Zoë's view
+    sections: [summary, sales_table]
+    recipients:
+      to: "Zoë Müller <cmo@example.com>"
+"""
+)
+
+
+class MotoServer:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def reset(self) -> None:
+        import urllib.request
+
+        urllib.request.urlopen(
+            urllib.request.Request(self.url + "/moto-api/reset", method="POST")
+        ).read()
+
+    def raw_messages(self) -> list[dict]:  # type: ignore[type-arg]
+        import json
+        import urllib.request
+
+        data = json.loads(urllib.request.urlopen(self.url + "/moto-api/data.json").read())
+        return list(data.get("ses", {}).get("RawMessage", []))
+
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_REGION": "us-east-1",
+            "AWS_ENDPOINT_URL": self.url,
+        }
+
+    def verify(self, identity: str = "example.com") -> None:
+        import boto3
+
+        client = boto3.client(
+            "ses",
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        if "@" in identity:
+            client.verify_email_identity(EmailAddress=identity)
+        else:
+            client.verify_domain_identity(Domain=identity)
+
+
+@pytest.fixture(scope="session")
+def moto_session() -> Iterator[MotoServer]:
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield MotoServer(f"http://{host}:{port}")
+    server.stop()
+
+
+@pytest.fixture
+def moto(moto_session: MotoServer) -> MotoServer:
+    moto_session.reset()
+    return moto_session
+
+
+class SmtpSink:
+    """A real aiosmtpd server on loopback that keeps what it receives."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.on_message: Callable[[int], None] | None = None
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        content = envelope.original_content or envelope.content  # type: ignore[attr-defined]
+        self.messages.append(
+            (envelope.mail_from, list(envelope.rcpt_tos), bytes(content))  # type: ignore[attr-defined]
+        )
+        if self.on_message is not None:
+            self.on_message(len(self.messages))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[SmtpSink, int]]:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    yield sink, port
+    controller.stop()

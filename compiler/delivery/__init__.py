@@ -1,0 +1,30 @@
+"""Deliver stage: transports, rate limiting and retries, the ledger and the lock."""
+
+from .ledger import Ledger, LedgerRow, send_lock
+from .policy import RateLimiter, RetryPolicy
+from .transports import (
+    OutboxTransport,
+    Preflight,
+    SendFailure,
+    SesTransport,
+    SmtpTransport,
+    Transport,
+    classify_ses_error,
+    make_ses_clients,
+)
+
+__all__ = [
+    "Ledger",
+    "LedgerRow",
+    "OutboxTransport",
+    "Preflight",
+    "RateLimiter",
+    "RetryPolicy",
+    "SendFailure",
+    "SesTransport",
+    "SmtpTransport",
+    "Transport",
+    "classify_ses_error",
+    "make_ses_clients",
+    "send_lock",
+]

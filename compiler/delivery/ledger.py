@@ -1,0 +1,240 @@
+"""The delivery ledger (SQLite) and the send lock.
+
+One row per message, keyed by the idempotency key (report + recipients + PDF
+sha256): ``pending`` -> ``sending`` (committed *before* the provider is called)
+-> ``sent`` (with the provider's message id) or ``failed`` (with the reason).
+A row left in ``sending`` means a crash or a timeout at the worst moment: the
+message may or may not have gone, so it is reported as *uncertain* and never
+re-sent without ``--resend``. Every state change is also appended to
+``events``, the audit trail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import DeliveryError, Problem
+from ..mime import Envelope
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    key TEXT PRIMARY KEY,
+    report TEXT NOT NULL,
+    period TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    transport TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    to_addrs TEXT NOT NULL,
+    cc_addrs TEXT NOT NULL,
+    bcc_addrs TEXT NOT NULL,
+    redirected_to TEXT NOT NULL DEFAULT '',
+    subject TEXT NOT NULL,
+    pdf_sha256 TEXT NOT NULL,
+    state TEXT NOT NULL,
+    message_id TEXT NOT NULL DEFAULT '',
+    error TEXT NOT NULL DEFAULT '',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    override TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT ''
+);
+"""
+
+STATES = ("pending", "sending", "sent", "failed")
+
+
+@dataclass(frozen=True)
+class LedgerRow:
+    key: str
+    report: str
+    period: str
+    run_id: str
+    transport: str
+    sender: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    bcc: tuple[str, ...]
+    redirected_to: str
+    subject: str
+    pdf_sha256: str
+    state: str
+    message_id: str
+    error: str
+    attempts: int
+    override: str
+    updated_at: str
+
+    @property
+    def uncertain(self) -> bool:
+        return self.state == "sending"
+
+
+class Ledger:
+    def __init__(self, path: Path, clock: Callable[[], dt.datetime]) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.clock = clock
+        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=FULL")
+        self.db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def _now(self) -> str:
+        return self.clock().isoformat(timespec="seconds")
+
+    def get(self, key: str) -> LedgerRow | None:
+        cur = self.db.execute("SELECT * FROM messages WHERE key = ?", (key,))
+        row = cur.fetchone()
+        return _row(cur, row) if row else None
+
+    def rows(self, report: str | None = None) -> list[LedgerRow]:
+        sql = "SELECT * FROM messages"
+        args: tuple[Any, ...] = ()
+        if report:
+            sql += " WHERE report = ?"
+            args = (report,)
+        cur = self.db.execute(sql + " ORDER BY updated_at, report", args)
+        return [_row(cur, r) for r in cur.fetchall()]
+
+    def events(self, key: str) -> list[tuple[str, str, str, str]]:
+        cur = self.db.execute(
+            "SELECT run_id, at, state, detail FROM events WHERE key = ? ORDER BY id", (key,)
+        )
+        return [(r[0], r[1], r[2], r[3]) for r in cur.fetchall()]
+
+    def _event(self, key: str, run_id: str, state: str, detail: str = "") -> None:
+        self.db.execute(
+            "INSERT INTO events (key, run_id, at, state, detail) VALUES (?, ?, ?, ?, ?)",
+            (key, run_id, self._now(), state, detail),
+        )
+
+    def plan(
+        self, env: Envelope, *, period: str, run_id: str, transport: str, override: str = ""
+    ) -> None:
+        """Record the message as pending (a re-send keeps its history in events)."""
+        with self._tx():
+            self.db.execute(
+                """INSERT INTO messages (key, report, period, run_id, transport, sender, to_addrs,
+                       cc_addrs, bcc_addrs, redirected_to, subject, pdf_sha256, state, override,
+                       updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
+                   ON CONFLICT(key) DO UPDATE SET run_id = excluded.run_id,
+                       transport = excluded.transport, state = 'pending', error = '',
+                       override = excluded.override, updated_at = excluded.updated_at""",
+                (
+                    env.key,
+                    env.report,
+                    period,
+                    run_id,
+                    transport,
+                    env.sender,
+                    json.dumps(env.to),
+                    json.dumps(env.cc),
+                    json.dumps(env.bcc),
+                    env.redirected_to,
+                    env.subject,
+                    env.pdf_sha256,
+                    override,
+                    self._now(),
+                ),
+            )
+            self._event(env.key, run_id, "pending", override)
+
+    def mark(
+        self, key: str, run_id: str, state: str, *, message_id: str = "", error: str = ""
+    ) -> None:
+        assert state in STATES
+        with self._tx():
+            self.db.execute(
+                """UPDATE messages SET state = ?, message_id = CASE WHEN ? != '' THEN ?
+                       ELSE message_id END, error = ?, updated_at = ?,
+                       attempts = attempts + CASE WHEN ? = 'sending' THEN 1 ELSE 0 END
+                   WHERE key = ?""",
+                (state, message_id, message_id, error, self._now(), state, key),
+            )
+            self._event(key, run_id, state, message_id or error)
+
+    def note(self, key: str, run_id: str, error: str) -> None:
+        """Record why a message's fate is unknown, leaving its state as it is."""
+        with self._tx():
+            self.db.execute(
+                "UPDATE messages SET error = ?, updated_at = ? WHERE key = ?",
+                (error, self._now(), key),
+            )
+            self._event(key, run_id, "note", error)
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[None]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+
+def _row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> LedgerRow:
+    data = dict(zip([d[0] for d in cur.description], row, strict=True))
+    return LedgerRow(
+        key=data["key"],
+        report=data["report"],
+        period=data["period"],
+        run_id=data["run_id"],
+        transport=data["transport"],
+        sender=data["sender"],
+        to=tuple(json.loads(data["to_addrs"])),
+        cc=tuple(json.loads(data["cc_addrs"])),
+        bcc=tuple(json.loads(data["bcc_addrs"])),
+        redirected_to=data["redirected_to"],
+        subject=data["subject"],
+        pdf_sha256=data["pdf_sha256"],
+        state=data["state"],
+        message_id=data["message_id"],
+        error=data["error"],
+        attempts=data["attempts"],
+        override=data["override"],
+        updated_at=data["updated_at"],
+    )
+
+
+@contextlib.contextmanager
+def send_lock(state_dir: Path) -> Iterator[None]:
+    """Only one ``reportc send`` per project at a time (an OS lock: freed on crash)."""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    path = state_dir / "send.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DeliveryError(
+                Problem(
+                    "another 'reportc send' is running for this project",
+                    hint=f"wait for it to finish (lock: {path})",
+                )
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)

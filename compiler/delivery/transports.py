@@ -1,0 +1,419 @@
+"""Transports: SES (boto3 ``sesv2``), SMTP, and an outbox folder of ``.eml`` files.
+
+Each transport has ``preflight`` (checked before the first message: identity,
+sending enabled, quota) and ``send`` (one envelope; returns the provider's
+message id). Failures are raised as :class:`SendFailure` with a *kind* that the
+sender acts on:
+
+- ``retry``: throttling, 5xx, connection refused/reset before the request
+  was delivered -> back off and try again;
+- ``quota``: the daily quota is used up -> stop the run cleanly, resume later;
+- ``abort``: the account is paused/suspended or credentials fail -> stop;
+- ``reject``: this message was refused -> record it, go on with the others;
+- ``uncertain``: the request may have reached the provider (read timeout) ->
+  not retried automatically, so the recipient never gets it twice.
+
+External clients (the boto3 client, the SMTP connection factory) are injected.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import smtplib
+import socket
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..addresses import bare_address
+from ..mime import Envelope
+from ..writer import write_atomic
+
+SESV2_MAX_BYTES = 40 * 1024 * 1024
+SES_V1_MAX_BYTES = 10 * 1024 * 1024
+
+
+class SendFailure(Exception):
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Preflight:
+    ok: bool
+    problems: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
+    max_rate: float | None = None
+    remaining_quota: float | None = None
+
+
+class Transport(Protocol):
+    name: str
+    max_message_bytes: int
+
+    def preflight(self, sender: str, recipients: int) -> Preflight: ...
+
+    def send(self, envelope: Envelope) -> str: ...
+
+    def close(self) -> None: ...
+
+
+# --------------------------------------------------------------------------- SES
+
+_RETRY_CODES = {
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "ServiceUnavailable",
+    "InternalFailure",
+    "InternalServerError",
+    "RequestTimeout",
+    "RequestTimeoutException",
+}
+_ABORT_CODES = {
+    "AccountSuspendedException",
+    "SendingPausedException",
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "SignatureDoesNotMatch",
+    "ExpiredTokenException",
+    "ConfigurationSetDoesNotExistException",
+    "ConfigurationSetDoesNotExist",
+    "ConfigurationSetSendingPausedException",
+    "AccountSendingPausedException",
+}
+
+
+def classify_ses_error(exc: BaseException) -> SendFailure:
+    """Map a botocore exception to what the sender should do about it."""
+    from botocore.exceptions import (
+        ClientError,
+        ConnectionClosedError,
+        ConnectTimeoutError,
+        EndpointConnectionError,
+        ReadTimeoutError,
+    )
+
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = str(error.get("Message", "")) or code
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        text = f"{code}: {message}"
+        if "daily message quota" in message.lower() or code == "LimitExceededException":
+            return SendFailure("quota", text)
+        if code in _ABORT_CODES:
+            return SendFailure("abort", text)
+        if code in _RETRY_CODES or status >= 500 or status == 429:
+            return SendFailure("retry", text)
+        return SendFailure("reject", text)
+    if isinstance(exc, ReadTimeoutError | ConnectionClosedError):
+        return SendFailure("uncertain", f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        return SendFailure("retry", f"{type(exc).__name__}: {exc}")
+    return SendFailure("uncertain", f"{type(exc).__name__}: {exc}")
+
+
+def _client_error_code(exc: BaseException) -> tuple[str, int]:
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, ClientError):
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        return code, status
+    return "", 0
+
+
+@dataclass
+class SesTransport:
+    """SESv2 ``SendEmail`` with ``Content.Raw``; v1 ``GetSendQuota`` as a fallback."""
+
+    client: Any
+    v1_client: Any = None
+    configuration_set: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    name: str = "ses"
+    max_message_bytes: int = SESV2_MAX_BYTES
+
+    def _identity(self, sender: str) -> tuple[bool, str]:
+        addr = bare_address(sender)
+        for identity in (addr, addr.partition("@")[2]):
+            try:
+                resp = self.client.get_email_identity(EmailIdentity=identity)
+            except Exception as exc:
+                code, status = _client_error_code(exc)
+                if code == "NotFoundException" or status == 404:
+                    continue
+                raise
+            verified = resp.get("VerificationStatus") == "SUCCESS" or bool(
+                resp.get("VerifiedForSendingStatus")
+            )
+            if verified:
+                return True, identity
+            return (
+                False,
+                f"identity '{identity}' is not verified "
+                f"(status {resp.get('VerificationStatus', 'unknown')})",
+            )
+        return False, f"'{addr}' is not a verified SES identity, nor is its domain"
+
+    def _account(self) -> dict[str, Any]:
+        try:
+            resp = self.client.get_account()
+        except Exception as exc:
+            code, status = _client_error_code(exc)
+            if self.v1_client is None or not (
+                status == 404 or code in ("UnknownOperationException", "NotFoundException")
+            ):
+                raise
+            quota = self.v1_client.get_send_quota()
+            return {
+                "SendingEnabled": True,
+                "ProductionAccessEnabled": None,
+                "SendQuota": {
+                    "Max24HourSend": quota.get("Max24HourSend"),
+                    "MaxSendRate": quota.get("MaxSendRate"),
+                    "SentLast24Hours": quota.get("SentLast24Hours"),
+                },
+                "source": "GetSendQuota (v1)",
+            }
+        return dict(resp)
+
+    def preflight(self, sender: str, recipients: int) -> Preflight:
+        problems: list[str] = []
+        notes: list[str] = []
+        try:
+            ok, detail = self._identity(sender)
+            if not ok:
+                problems.append(f"sender: {detail}; verify it in SES first")
+            account = self._account()
+        except Exception as exc:
+            failure = classify_ses_error(exc)
+            return Preflight(False, (f"SES preflight failed: {failure.message}",))
+        if account.get("SendingEnabled") is False:
+            problems.append("sending is disabled (paused) for this SES account")
+        if account.get("ProductionAccessEnabled") is False:
+            notes.append(
+                "the SES account is in the sandbox: only verified recipients will receive mail"
+            )
+        quota = account.get("SendQuota") or {}
+        max_rate = quota.get("MaxSendRate")
+        remaining = None
+        if quota.get("Max24HourSend") is not None:
+            limit = float(quota["Max24HourSend"])
+            remaining = limit - float(quota.get("SentLast24Hours") or 0)
+            if limit >= 0 and remaining < recipients:
+                problems.append(
+                    f"this run needs {recipients} recipients of quota, only "
+                    f"{remaining:g} of {limit:g} remain in the last 24 hours"
+                )
+        if "source" in account:
+            notes.append(f"quota from {account['source']}")
+        return Preflight(
+            not problems,
+            tuple(problems),
+            tuple(notes),
+            float(max_rate) if max_rate else None,
+            remaining,
+        )
+
+    def send(self, envelope: Envelope) -> str:
+        tags = {**self.tags, **envelope.tags}
+        kwargs: dict[str, Any] = {
+            "FromEmailAddress": envelope.sender,
+            "Destination": {
+                "ToAddresses": list(envelope.to),
+                "CcAddresses": list(envelope.cc),
+                "BccAddresses": list(envelope.bcc),
+            },
+            "Content": {"Raw": {"Data": envelope.raw}},
+        }
+        if tags:
+            kwargs["EmailTags"] = [{"Name": k, "Value": v} for k, v in sorted(tags.items())]
+        if self.configuration_set:
+            kwargs["ConfigurationSetName"] = self.configuration_set
+        try:
+            resp = self.client.send_email(**kwargs)
+        except Exception as exc:
+            raise classify_ses_error(exc) from None
+        return str(resp.get("MessageId", ""))
+
+    def close(self) -> None:
+        return None
+
+
+def make_ses_clients(
+    region: str, endpoint_url: str, env: Mapping[str, str], max_attempts: int = 1
+) -> tuple[Any, Any]:
+    """boto3 ``sesv2`` and ``ses`` clients from the normal chain, plus the env file.
+
+    botocore's own retries are kept to one attempt so that our policy decides.
+    """
+    import boto3
+    from botocore.config import Config
+
+    session_kwargs: dict[str, Any] = {}
+    if env.get("AWS_PROFILE"):
+        session_kwargs["profile_name"] = env["AWS_PROFILE"]
+    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
+        session_kwargs["aws_access_key_id"] = env["AWS_ACCESS_KEY_ID"]
+        session_kwargs["aws_secret_access_key"] = env["AWS_SECRET_ACCESS_KEY"]
+        if env.get("AWS_SESSION_TOKEN"):
+            session_kwargs["aws_session_token"] = env["AWS_SESSION_TOKEN"]
+    session = boto3.Session(**session_kwargs)
+    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    config = Config(
+        retries={"max_attempts": max_attempts, "mode": "standard"},
+        connect_timeout=10,
+        read_timeout=60,
+    )
+    kwargs: dict[str, Any] = {"config": config}
+    if region:
+        kwargs["region_name"] = region
+    v2_url = endpoint_url or env.get("AWS_ENDPOINT_URL_SESV2") or env.get("AWS_ENDPOINT_URL")
+    v1_url = endpoint_url or env.get("AWS_ENDPOINT_URL_SES") or env.get("AWS_ENDPOINT_URL")
+    v2 = session.client("sesv2", **kwargs, **({"endpoint_url": v2_url} if v2_url else {}))
+    v1 = session.client("ses", **kwargs, **({"endpoint_url": v1_url} if v1_url else {}))
+    return v2, v1
+
+
+# --------------------------------------------------------------------------- SMTP
+
+
+@dataclass
+class SmtpTransport:
+    """SMTP with STARTTLS, implicit TLS or none; credentials from the environment."""
+
+    host: str
+    port: int
+    security: str = "starttls"
+    username: str = ""
+    password: str = field(default="", repr=False)
+    timeout: float = 30.0
+    max_message_bytes: int = 25 * 1024 * 1024
+    ssl_context: ssl.SSLContext | None = None
+    connect: Callable[[], smtplib.SMTP] | None = None
+    name: str = "smtp"
+    _conn: smtplib.SMTP | None = None
+
+    def _open(self) -> smtplib.SMTP:
+        if self._conn is not None:
+            return self._conn
+        if self.connect is not None:
+            conn = self.connect()
+        elif self.security == "tls":
+            conn = smtplib.SMTP_SSL(
+                self.host,
+                self.port,
+                timeout=self.timeout,
+                context=self.ssl_context or ssl.create_default_context(),
+            )
+        else:
+            conn = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
+            if self.security == "starttls":
+                conn.starttls(context=self.ssl_context or ssl.create_default_context())
+        if self.username:
+            conn.login(self.username, self.password)
+        self._conn = conn
+        return conn
+
+    def preflight(self, sender: str, recipients: int) -> Preflight:
+        try:
+            conn = self._open()
+            code, _ = conn.noop()
+        except smtplib.SMTPAuthenticationError as exc:
+            return Preflight(
+                False,
+                (f"SMTP login failed: {exc.smtp_code} {_text(exc.smtp_error)}",),
+            )
+        except (OSError, smtplib.SMTPException) as exc:
+            return Preflight(False, (f"cannot reach SMTP server {self.host}:{self.port}: {exc}",))
+        if code != 250:
+            return Preflight(False, (f"SMTP server answered NOOP with {code}",))
+        return Preflight(True)
+
+    def send(self, envelope: Envelope) -> str:
+        try:
+            conn = self._open()
+            refused = conn.sendmail(
+                bare_address(envelope.sender), list(envelope.recipients), envelope.raw
+            )
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise SendFailure(
+                "reject", f"all recipients refused: {_refused(exc.recipients)}"
+            ) from None
+        except smtplib.SMTPResponseException as exc:
+            self._drop()
+            text = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+            raise SendFailure("retry" if 400 <= exc.smtp_code < 500 else "reject", text) from None
+        except smtplib.SMTPServerDisconnected as exc:
+            self._drop()
+            raise SendFailure("uncertain", f"server disconnected: {exc}") from None
+        except (ConnectionRefusedError, socket.gaierror) as exc:
+            self._drop()
+            raise SendFailure("retry", f"cannot connect: {exc}") from None
+        except TimeoutError as exc:
+            self._drop()
+            raise SendFailure("uncertain", f"timed out: {exc}") from None
+        except OSError as exc:
+            self._drop()
+            raise SendFailure("uncertain", f"{type(exc).__name__}: {exc}") from None
+        if refused:
+            # Accepted for the others; say who was refused.
+            return f"{envelope.message_id} (refused: {_refused(refused)})"
+        return envelope.message_id
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            finally:
+                self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(OSError, smtplib.SMTPException):
+                self._conn.quit()
+            self._drop()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else value
+
+
+def _refused(recipients: Mapping[str, tuple[int, bytes]]) -> str:
+    from ..addresses import mask
+
+    return ", ".join(f"{mask(a)} ({code})" for a, (code, _) in sorted(recipients.items()))
+
+
+# --------------------------------------------------------------------------- outbox
+
+
+@dataclass
+class OutboxTransport:
+    """Writes each message as an ``.eml`` file; no network, no credentials."""
+
+    folder: Path
+    name: str = "outbox"
+    max_message_bytes: int = SESV2_MAX_BYTES
+
+    def preflight(self, sender: str, recipients: int) -> Preflight:
+        return Preflight(True)
+
+    def path_for(self, envelope: Envelope) -> Path:
+        return self.folder / f"{envelope.report}-{envelope.key[:12]}.eml"
+
+    def send(self, envelope: Envelope) -> str:
+        path = self.path_for(envelope)
+        write_atomic(path, envelope.raw)
+        return str(path)
+
+    def close(self) -> None:
+        return None

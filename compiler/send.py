@@ -1,0 +1,592 @@
+"""The send stage: reports -> envelopes -> transport, exactly once, with a ledger.
+
+Order, so that nothing goes out unless everything can:
+
+1. make sure every chosen report is built and up to date (reuse ``dist/``
+   when re-rendering gives the same HTML as the manifest records; otherwise
+   build it);
+2. compose every message (a bad header value stops the run here);
+3. ``--dry-run``: write them to the outbox folder and stop — no lock, no
+   ledger, no network;
+4. take the send lock, consult the ledger (already sent -> skip; left in
+   ``sending`` by a crash -> uncertain, skip unless ``--resend``);
+5. preflight the transport (identity, sending enabled, quota) for the whole run;
+6. send one by one behind the rate limiter and the retry policy, recording
+   ``sending`` before each call and ``sent``/``failed`` after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import random
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from .addresses import address_problem, mask
+from .bind import BindResult, bind
+from .config.model import Project, ReportSpec
+from .delivery import (
+    Ledger,
+    OutboxTransport,
+    RateLimiter,
+    RetryPolicy,
+    SendFailure,
+    SesTransport,
+    SmtpTransport,
+    Transport,
+    make_ses_clients,
+    send_lock,
+)
+from .errors import BuildFailed, DeliveryError, Problem, ReportcError
+from .mime import Attachment, Envelope, compose, rows_to_csv
+from .pipeline import (
+    MANIFEST,
+    Clock,
+    build,
+    choose_reports,
+    html_digest,
+    output_dir,
+    utc_now,
+)
+from .render import RenderedReport, make_environment, render_report
+
+TRANSPORTS = ("ses", "smtp", "outbox")
+#: progress(event, report, detail); events: sent, failed, skipped, uncertain, waiting
+SendProgress = Callable[[str, str, str], None]
+
+
+@dataclass(frozen=True)
+class MessageResult:
+    report: str
+    state: str  # sent | failed | skipped | uncertain | not-sent | dry-run
+    detail: str = ""
+    key: str = ""
+    message_id: str = ""
+    subject: str = ""
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    bcc_count: int = 0
+    size: int = 0
+    attachments: tuple[tuple[str, int], ...] = ()
+    path: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.state in ("sent", "skipped", "dry-run")
+
+
+@dataclass(frozen=True)
+class SendResult:
+    run_id: str
+    transport: str
+    messages: tuple[MessageResult, ...]
+    notes: tuple[str, ...] = ()
+    stopped: str = ""
+    dry_run: bool = False
+    outbox: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.stopped and all(m.ok for m in self.messages)
+
+    def count(self, state: str) -> int:
+        return sum(1 for m in self.messages if m.state == state)
+
+
+@dataclass(frozen=True)
+class _Ready:
+    """A built report, ready to be packaged."""
+
+    spec: ReportSpec
+    rendered: RenderedReport
+    pdf: bytes
+    bound_rows: Mapping[str, tuple[tuple[str, ...], tuple[Mapping[str, Any], ...]]] = field(
+        default_factory=dict
+    )
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _manifest(out: Path) -> dict[str, Any]:
+    path = out / MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except ValueError:
+        return {}
+    reports = data.get("reports", {}) if isinstance(data, dict) else {}
+    return reports if isinstance(reports, dict) else {}
+
+
+def _pdf_if_current(out: Path, entry: Mapping[str, Any]) -> bytes | None:
+    import hashlib
+
+    pdf = entry.get("files", {}).get("pdf")
+    if not pdf:
+        return None
+    path = out / pdf["path"]
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    return data if hashlib.sha256(data).hexdigest() == pdf.get("sha256") else None
+
+
+def prepare_reports(
+    project: Project, names: Sequence[str], out: Path, clock: Clock
+) -> tuple[dict[str, _Ready], dict[str, ReportcError], list[str]]:
+    """Reuse up-to-date PDFs from ``out``; build the rest. Returns (ready, failed, rebuilt)."""
+    bound: BindResult = bind(project, names)
+    env = make_environment(project.root)
+    entries = _manifest(out)
+    ready: dict[str, _Ready] = {}
+    failed: dict[str, ReportcError] = dict(bound.failures)
+    stale: list[str] = []
+    rendered: dict[str, RenderedReport] = {}
+    for name in names:
+        if name in failed:
+            continue
+        entry = entries.get(name, {})
+        pdf = _pdf_if_current(out, entry) if entry.get("status") == "ok" else None
+        when = _parse_time(entry.get("built_at"))
+        if pdf is None or when is None or entry.get("period") != project.period.label:
+            stale.append(name)
+            continue
+        try:
+            again = render_report(bound.reports[name], project, env=env, generated=when)
+        except ReportcError as exc:
+            failed[name] = exc
+            continue
+        if html_digest(again.html) != entry.get("html_sha256"):
+            stale.append(name)
+            continue
+        rendered[name] = again
+        ready[name] = _Ready(project.reports[name], again, pdf)
+    if stale:
+        result = build(project, reports=stale, out_dir=out, clock=clock, bound=bound)
+        entries = _manifest(out)
+        for r in result.reports:
+            if not r.ok:
+                assert r.error is not None
+                failed[r.name] = r.error
+                continue
+            when = _parse_time(entries[r.name]["built_at"])
+            again = render_report(bound.reports[r.name], project, env=env, generated=when)
+            pdf = _pdf_if_current(out, entries[r.name])
+            assert pdf is not None
+            ready[r.name] = _Ready(project.reports[r.name], again, pdf)
+    for name, item in list(ready.items()):
+        rows = {s.spec.name: (s.columns, s.rows) for s in bound.reports[name].sections}
+        ready[name] = _Ready(item.spec, item.rendered, item.pdf, rows)
+    return ready, failed, stale
+
+
+def _parse_time(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- package
+
+
+def _safe_filename(text: str) -> str:
+    keep = "".join(ch if ch.isalnum() or ch in " -_.,()–—'" else "-" for ch in text)
+    return " ".join(keep.split())[:150] or "report"
+
+
+def package(
+    project: Project,
+    ready: Mapping[str, _Ready],
+    *,
+    run_id: str,
+    when: dt.datetime,
+    redirect_to: str | None = None,
+) -> tuple[dict[str, Envelope], list[Problem]]:
+    """Compose one message per report; every problem is collected, nothing is sent."""
+    delivery = project.delivery
+    problems: list[Problem] = []
+    out: dict[str, Envelope] = {}
+    if not delivery.sender:
+        problems.append(
+            Problem(
+                "delivery.from is not set",
+                hint="declare the verified sender under delivery: in reports.yaml",
+            )
+        )
+        return out, problems
+    env = make_environment(project.root)
+    text_env = env.overlay(autoescape=False)
+    for name, item in ready.items():
+        spec = item.spec
+        context = _email_context(project, item)
+        try:
+            subject = text_env.from_string(spec.subject or delivery.subject).render(context)
+            subject = " ".join(subject.split()) if "\n" not in subject.strip() else subject
+            html = env.get_template("email.html.j2").render(context)
+            text = env.get_template("email.txt.j2").render(context)
+        except jinja2.TemplateError as exc:
+            problems.append(Problem(f"report '{name}': email template: {exc}"))
+            continue
+        to, cc = list(spec.recipients.to), list(spec.recipients.cc)
+        bcc = list(dict.fromkeys([*spec.recipients.bcc, *delivery.audit_bcc]))
+        if redirect_to:
+            subject = f"[TEST for {name}] {subject}"
+            to, cc, bcc = [redirect_to], [], []
+        attachments = [Attachment(context["attachment_name"], item.pdf)]
+        for att in spec.attachments:
+            columns, rows = item.bound_rows.get(att.section, ((), ()))
+            filename = att.filename or f"{_safe_filename(att.section)}.csv"
+            attachments.append(Attachment(filename, rows_to_csv(columns, rows), "text", "csv"))
+        try:
+            out[name] = compose(
+                report=name,
+                sender=delivery.sender,
+                to=to,
+                cc=cc,
+                bcc=bcc,
+                reply_to=delivery.reply_to,
+                subject=subject,
+                text=text,
+                html=html,
+                attachments=attachments,
+                run_id=run_id,
+                when=when,
+                list_unsubscribe=delivery.list_unsubscribe,
+                redirected_to=redirect_to or "",
+                tags={"persona": name, "run": run_id.replace(":", "-")},
+            )
+        except DeliveryError as exc:
+            problems.extend(exc.problems)
+    return out, problems
+
+
+def _email_context(project: Project, item: _Ready) -> dict[str, Any]:
+    spec = item.spec
+    period = project.period
+    name = _safe_filename(f"{project.organisation} {spec.title} {period.title}") + ".pdf"
+    return {
+        "report": {"name": spec.name, "title": spec.title, "subtitle": spec.subtitle},
+        "org": {"name": project.organisation},
+        "period": {
+            "label": period.label,
+            "title": period.title,
+            "start": period.start,
+            "end": period.end,
+        },
+        "summary": item.rendered.summary,
+        "theme": spec.theme,
+        "lang": item.rendered.lang,
+        "attachment_name": name,
+        "extra_attachments": [a.filename or f"{a.section}.csv" for a in spec.attachments],
+    }
+
+
+# --------------------------------------------------------------------------- transports
+
+
+def make_transport(
+    project: Project, name: str | None = None, outbox: Path | str | None = None
+) -> Transport:
+    """The configured transport (``--transport`` overrides ``delivery.transport``)."""
+    delivery = project.delivery
+    kind = name or delivery.transport
+    if kind == "outbox":
+        return OutboxTransport(project.root / (outbox or delivery.outbox))
+    if kind == "smtp":
+        smtp = delivery.smtp
+        if smtp is None:
+            raise DeliveryError(
+                Problem(
+                    "the smtp transport needs delivery.smtp.host",
+                    hint="add delivery: smtp: {host: ..., port: 587}",
+                )
+            )
+        port = smtp.port or {"tls": 465, "starttls": 587}.get(smtp.security, 25)
+        return SmtpTransport(
+            host=smtp.host,
+            port=port,
+            security=smtp.security,
+            username=project.env.get(smtp.username_env, ""),
+            password=project.env.get(smtp.password_env, ""),
+            timeout=smtp.timeout,
+            max_message_bytes=smtp.max_message_bytes,
+        )
+    if kind == "ses":
+        v2, v1 = make_ses_clients(delivery.region, delivery.endpoint_url, project.env)
+        return SesTransport(v2, v1, delivery.configuration_set, dict(delivery.tags))
+    raise DeliveryError(
+        Problem(f"unknown transport '{kind}'; use one of: " + ", ".join(TRANSPORTS))
+    )
+
+
+# --------------------------------------------------------------------------- send
+
+
+def new_run_id(when: dt.datetime) -> str:
+    return when.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def _result(
+    env: Envelope, state: str, detail: str = "", message_id: str = "", path: str = ""
+) -> MessageResult:
+    return MessageResult(
+        report=env.report,
+        state=state,
+        detail=detail,
+        key=env.key,
+        message_id=message_id,
+        subject=env.subject,
+        to=env.to,
+        cc=env.cc,
+        bcc_count=len(env.bcc),
+        size=env.size,
+        attachments=env.attachments,
+        path=path,
+    )
+
+
+def send(
+    project: Project,
+    *,
+    reports: Sequence[str] | None = None,
+    transport: Transport | None = None,
+    transport_name: str | None = None,
+    dry_run: bool = False,
+    redirect_to: str | None = None,
+    limit: int | None = None,
+    resend: bool = False,
+    out_dir: Path | str | None = None,
+    outbox: Path | str | None = None,
+    clock: Clock = utc_now,
+    monotonic: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    rng: random.Random | None = None,
+    progress: SendProgress | None = None,
+) -> SendResult:
+    """Deliver the chosen reports. Raises before sending anything if any cannot go."""
+    rng = rng or random.Random()
+    chosen = [n for n in choose_reports(project, reports) if project.reports[n].send]
+    if redirect_to:
+        problem = address_problem(redirect_to)
+        if problem:
+            raise DeliveryError(Problem(f"--redirect-to: {problem}"))
+    now = clock()
+    run_id = new_run_id(now)
+    out = output_dir(project, out_dir)
+    ready, failed, _rebuilt = prepare_reports(project, chosen, out, clock)
+    if failed:
+        problems: list[Problem] = []
+        for exc in failed.values():
+            problems.extend(exc.problems)
+        raise BuildFailed(
+            [
+                *problems,
+                Problem(
+                    "nothing was sent: fix the reports above first "
+                    "(or leave them out with --persona)"
+                ),
+            ]
+        )
+    envelopes, problems = package(project, ready, run_id=run_id, when=now, redirect_to=redirect_to)
+    if problems:
+        raise DeliveryError([*problems, Problem("nothing was sent")])
+    ordered = [envelopes[n] for n in chosen if n in envelopes]
+
+    if dry_run:
+        folder = Path(outbox) if outbox else project.root / project.delivery.outbox
+        box = OutboxTransport(folder if folder.is_absolute() else project.root / folder)
+        results = tuple(_result(e, "dry-run", path=box.send(e)) for e in ordered)
+        return SendResult(run_id, "dry-run", results, dry_run=True, outbox=box.folder)
+
+    transport = transport or make_transport(project, transport_name, outbox)
+    state_dir = project.root / project.delivery.state_dir
+    with send_lock(state_dir):
+        ledger = Ledger(state_dir / "ledger.sqlite", clock)
+        try:
+            return _deliver(
+                project,
+                ordered,
+                transport,
+                ledger,
+                run_id=run_id,
+                limit=limit,
+                resend=resend,
+                monotonic=monotonic,
+                sleep=sleep,
+                rng=rng,
+                progress=progress,
+            )
+        finally:
+            ledger.close()
+            transport.close()
+
+
+def _deliver(
+    project: Project,
+    envelopes: Sequence[Envelope],
+    transport: Transport,
+    ledger: Ledger,
+    *,
+    run_id: str,
+    limit: int | None,
+    resend: bool,
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
+    rng: random.Random,
+    progress: SendProgress | None,
+) -> SendResult:
+    results: dict[str, MessageResult] = {}
+    todo: list[Envelope] = []
+    for env in envelopes:
+        row = ledger.get(env.key)
+        if row is not None and row.state == "sent" and not resend:
+            results[env.key] = _result(
+                env, "skipped", f"already sent {row.updated_at}", row.message_id
+            )
+        elif row is not None and row.state == "sending" and not resend:
+            results[env.key] = _result(
+                env,
+                "uncertain",
+                f"a previous run stopped while sending this message ({row.updated_at}); it may "
+                "have been delivered — check, then use --resend to send it again",
+            )
+        elif env.size > transport.max_message_bytes:
+            ledger.plan(env, period=project.period.label, run_id=run_id, transport=transport.name)
+            reason = (
+                f"message is {env.size:,} bytes encoded; {transport.name} accepts at most "
+                f"{transport.max_message_bytes:,}"
+            )
+            ledger.mark(env.key, run_id, "failed", error=reason)
+            results[env.key] = _result(env, "failed", reason)
+        else:
+            todo.append(env)
+    if limit is not None:
+        for env in todo[limit:]:
+            results[env.key] = _result(env, "not-sent", f"--limit {limit}")
+        todo = todo[:limit]
+    notes: list[str] = []
+    if todo:
+        needed = sum(len(e.recipients) for e in todo)
+        check = transport.preflight(project.delivery.sender, needed)
+        if not check.ok:
+            raise DeliveryError(
+                [Problem(p) for p in check.problems]
+                + [Problem("preflight failed: nothing was sent")]
+            )
+        notes.extend(check.notes)
+        rates = [r for r in (project.delivery.rate_limit, check.max_rate) if r]
+        limiter = RateLimiter(min(rates) if rates else None, monotonic, sleep)
+        policy = RetryPolicy(max_attempts=project.delivery.max_attempts)
+        stopped = ""
+        for n, env in enumerate(todo):
+            if stopped:
+                results[env.key] = _result(env, "not-sent", stopped)
+                continue
+            override = (
+                f"redirected to {env.redirected_to}"
+                if env.redirected_to
+                else ("resend" if resend and ledger.get(env.key) else "")
+            )
+            ledger.plan(
+                env,
+                period=project.period.label,
+                run_id=run_id,
+                transport=transport.name,
+                override=override,
+            )
+            outcome = _send_one(
+                env, transport, ledger, limiter, policy, run_id, sleep, rng, progress
+            )
+            results[env.key] = outcome
+            if outcome.state == "not-sent":
+                stopped = outcome.detail
+                for later in todo[n + 1 :]:
+                    results[later.key] = _result(later, "not-sent", stopped)
+                break
+    else:
+        stopped = ""
+    ordered = tuple(results[e.key] for e in envelopes)
+    return SendResult(run_id, transport.name, ordered, tuple(notes), stopped)
+
+
+def _send_one(
+    env: Envelope,
+    transport: Transport,
+    ledger: Ledger,
+    limiter: RateLimiter,
+    policy: RetryPolicy,
+    run_id: str,
+    sleep: Callable[[float], None],
+    rng: random.Random,
+    progress: SendProgress | None,
+) -> MessageResult:
+    last = ""
+    for attempt in range(policy.max_attempts):
+        limiter.acquire(len(env.recipients))
+        ledger.mark(env.key, run_id, "sending")
+        try:
+            message_id = transport.send(env)
+        except SendFailure as failure:
+            last = failure.message
+            if failure.kind == "retry" and attempt + 1 < policy.max_attempts:
+                ledger.mark(env.key, run_id, "pending", error=f"retrying: {last}")
+                delay = policy.delay(attempt, rng)
+                if progress:
+                    progress("waiting", env.report, f"{last}; retry in {delay:.1f}s")
+                sleep(delay)
+                continue
+            if failure.kind == "uncertain":
+                ledger.note(env.key, run_id, f"uncertain: {last}")
+                if progress:
+                    progress("uncertain", env.report, last)
+                return _result(
+                    env,
+                    "uncertain",
+                    f"{last}; it may have been delivered — check, then use --resend",
+                )
+            if failure.kind in ("quota", "abort"):
+                ledger.mark(env.key, run_id, "pending", error=last)
+                what = (
+                    "daily sending quota reached"
+                    if failure.kind == "quota"
+                    else "the provider refused to continue"
+                )
+                reason = (
+                    f"{what} ({last}); run 'reportc send' again later to send the rest — "
+                    "what was sent will not be sent twice"
+                )
+                if progress:
+                    progress("failed", env.report, reason)
+                return _result(env, "not-sent", reason)
+            ledger.mark(env.key, run_id, "failed", error=last)
+            if progress:
+                progress("failed", env.report, last)
+            return _result(env, "failed", last)
+        ledger.mark(env.key, run_id, "sent", message_id=message_id)
+        if progress:
+            progress("sent", env.report, message_id)
+        return _result(env, "sent", message_id=message_id)
+    ledger.mark(
+        env.key, run_id, "failed", error=f"gave up after {policy.max_attempts} attempts: {last}"
+    )
+    return _result(env, "failed", f"gave up after {policy.max_attempts} attempts: {last}")
+
+
+def describe(result: MessageResult) -> str:
+    """One line for humans, addresses masked."""
+    to = ", ".join(mask(a) for a in result.to)
+    cc = f" cc {', '.join(mask(a) for a in result.cc)}" if result.cc else ""
+    bcc = f" +{result.bcc_count} bcc" if result.bcc_count else ""
+    return f"{result.report}: to {to}{cc}{bcc}"

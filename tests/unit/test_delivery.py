@@ -1,0 +1,151 @@
+"""Rate limiting, retry policy, error classification and message composition."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+
+from reportc.delivery import RateLimiter, RetryPolicy, classify_ses_error
+from reportc.errors import DeliveryError
+from reportc.mime import Attachment, check_header, compose, idempotency_key, rows_to_csv
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_rate_limiter_never_exceeds_the_rate_in_any_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(20, clock, clock.sleep)
+    times = []
+    for _ in range(200):
+        limiter.acquire(1)
+        times.append(clock.now)
+    assert times[-1] - times[0] == pytest.approx(199 / 20)
+    for i, start in enumerate(times):
+        in_window = [t for t in times[i:] if t < start + 1.0 - 1e-9]  # float spacing
+        assert len(in_window) <= 20
+
+
+def test_rate_limiter_counts_recipients() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(2, clock, clock.sleep)
+    limiter.acquire(4)  # first message: immediately
+    assert clock.now == 100.0
+    limiter.acquire(1)  # waits for the 4 recipients' 2 seconds
+    assert clock.now == pytest.approx(102.0)
+
+
+def test_no_rate_limit() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(None, clock, clock.sleep)
+    for _ in range(10):
+        limiter.acquire(5)
+    assert clock.now == 100.0
+
+
+def test_retry_policy_backs_off_with_jitter() -> None:
+    policy = RetryPolicy(max_attempts=5, base=0.5, cap=4.0)
+    rng = random.Random(1)
+    delays = [policy.delay(k, rng) for k in range(6)]
+    for k, d in enumerate(delays):
+        assert 0 <= d <= min(4.0, 0.5 * 2**k)
+
+
+def _client_error(code: str, message: str, status: int) -> ClientError:
+    return ClientError(
+        {
+            "Error": {"Code": code, "Message": message},
+            "ResponseMetadata": {"HTTPStatusCode": status},
+        },
+        "SendEmail",
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (_client_error("TooManyRequestsException", "Maximum sending rate exceeded.", 429), "retry"),
+        (_client_error("Throttling", "Maximum sending rate exceeded.", 400), "retry"),
+        (_client_error("Throttling", "Daily message quota exceeded.", 400), "quota"),
+        (_client_error("LimitExceededException", "limit", 400), "quota"),
+        (_client_error("InternalFailure", "oops", 500), "retry"),
+        (_client_error("SendingPausedException", "paused", 400), "abort"),
+        (_client_error("AccountSuspendedException", "suspended", 400), "abort"),
+        (_client_error("MessageRejected", "Email address is not verified.", 400), "reject"),
+        (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "retry"),
+        (ReadTimeoutError(endpoint_url="http://127.0.0.1:9"), "uncertain"),
+    ],
+)
+def test_classify_ses_errors(exc: Exception, kind: str) -> None:
+    assert classify_ses_error(exc).kind == kind
+
+
+def _compose(**overrides: object) -> object:
+    args: dict[str, object] = dict(
+        report="cfo",
+        sender="Reports <reports@example.com>",
+        to=["cfo@example.com"],
+        cc=["ceo@example.com"],
+        bcc=["audit@example.org"],
+        subject="CFO Report",
+        text="hello",
+        html="<p>hello</p>",
+        attachments=[Attachment("cfo.pdf", b"%PDF-1.7")],
+        run_id="run1",
+        when=dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc),
+    )
+    args.update(overrides)
+    return compose(**args)  # type: ignore[arg-type]
+
+
+def test_compose_keeps_bcc_out_of_the_message() -> None:
+    env = _compose()
+    assert b"Bcc" not in env.raw and b"audit@example.org" not in env.raw
+    assert env.recipients == ("cfo@example.com", "ceo@example.com", "audit@example.org")
+    assert env.key == idempotency_key(
+        "cfo", ["cfo@example.com"], ["ceo@example.com"], ["audit@example.org"], env.pdf_sha256
+    )
+
+
+def test_idempotency_key_changes_with_recipients_or_pdf() -> None:
+    base = idempotency_key("cfo", ["a@example.com"], [], ["x@example.org"], "1")
+    assert base == idempotency_key("cfo", ["A@example.com"], [], ["x@example.org"], "1")
+    assert base != idempotency_key(
+        "cfo", ["a@example.com", "b@example.com"], [], ["x@example.org"], "1"
+    )
+    assert base != idempotency_key("cfo", ["a@example.com"], [], ["x@example.org"], "2")
+    assert base != idempotency_key("cmo", ["a@example.com"], [], ["x@example.org"], "1")
+
+
+@pytest.mark.parametrize("value", ["a\r\nBcc: x@example.net", "a\nb", "a\rb", "a\x00b", "a\u2028b"])
+def test_header_values_with_line_breaks_are_refused(value: str) -> None:
+    with pytest.raises(DeliveryError, match="contains a line break"):
+        check_header(value, "the subject")
+    with pytest.raises(DeliveryError):
+        _compose(subject=value)
+
+
+def test_recipient_with_line_break_is_refused() -> None:
+    with pytest.raises(DeliveryError, match="line breaks are not allowed"):
+        _compose(to=["cfo@example.com\r\nBcc: x@example.net"])
+
+
+def test_no_recipients_is_an_error() -> None:
+    with pytest.raises(DeliveryError, match="has no recipients"):
+        _compose(to=[], cc=[], bcc=[])
+
+
+def test_csv_defuses_formulas_but_keeps_numbers() -> None:
+    data = rows_to_csv(["a", "b"], [{"a": "=1+1", "b": -5}, {"a": "@SUM(A1)", "b": None}])
+    assert data.decode().splitlines() == ["a,b", "'=1+1,-5", "'@SUM(A1),"]
