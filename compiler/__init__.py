@@ -5,6 +5,7 @@ The public API, in one place:
 - :func:`load_project` reads and validates ``reports.yaml`` -> :class:`Project`
 - :func:`validate` binds data and renders HTML without writing, raising every problem
 - :func:`build` writes HTML/PDF reports and ``manifest.json`` -> :class:`BuildResult`
+- :func:`send` emails them exactly once (SES, SMTP or an outbox folder) -> :class:`SendResult`
 - :class:`ReportcError` and its subclasses are the only errors shown to users
 
 The CLI (:mod:`reportc.cli`) is a thin layer over these functions.
@@ -21,6 +22,7 @@ from .errors import (
     ReportcError,
 )
 from .pipeline import BuildResult, ReportResult, build, validate
+from .dispatch import SendResult, send
 
 __all__ = [
     "BuildFailed",
@@ -34,7 +36,9 @@ __all__ = [
     "RenderError",
     "ReportResult",
     "ReportcError",
+    "SendResult",
     "build",
     "load_project",
+    "send",
     "validate",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from . import pipeline
-from . import send as send_stage
+from . import dispatch as send_stage
 from .addresses import mask
 from .config import DEFAULT_CONFIG, Project, load_project
 from .errors import Problem, ReportcError, SendFailed

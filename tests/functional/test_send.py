@@ -19,7 +19,7 @@ from reportc import load_project
 from reportc.cli import main
 from reportc.delivery import Ledger, OutboxTransport, SesTransport, make_ses_clients, send_lock
 from reportc.errors import DeliveryError
-from reportc.send import send
+from reportc.dispatch import send
 from tests.conftest import FIXED_NOW, SEND_YAML, MakeProject, MotoServer, SmtpSink
 
 
@@ -501,3 +501,27 @@ def test_crash_mid_run_then_resume_gives_each_recipient_exactly_one_message(
     # A third run sends nothing new, and --resend is what it takes to send the uncertain one.
     third = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
     assert len(sink.messages) == 3, third.stdout + third.stderr
+
+
+def test_example_project_delivers_five_reports_over_ses(
+    example_build: Any, moto: MotoServer
+) -> None:
+    moto.verify("example.com")
+    root = example_build.out_dir.parent
+    project = load_project(root, environ=moto.env())
+    before = {p.name: p.read_bytes() for p in example_build.out_dir.glob("*.pdf")}
+    result = run_send(project, ses(moto))
+    assert result.ok, result
+    assert [(m.report, m.state) for m in result.messages] == [
+        (name, "sent") for name in ("ceo", "cto", "cfo", "cmo", "accounting")
+    ]
+    raw = moto.raw_messages()
+    assert len(raw) == 5
+    for record in raw:
+        assert "audit@example.org" in record["destinations"]
+        msg = parse(record["raw_data"])
+        pdf = next(iter(msg.iter_attachments())).get_content()
+        assert pdf == before[f"{msg['X-Reportc-Report']}.pdf"]  # the built PDF, not a rebuild
+    again = run_send(load_project(root, environ=moto.env()), ses(moto))
+    assert [m.state for m in again.messages] == ["skipped"] * 5
+    assert len(moto.raw_messages()) == 5
