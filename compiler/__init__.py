@@ -12,6 +12,7 @@ The CLI (:mod:`reportc.cli`) is a thin layer over these functions.
 """
 
 from .config import Period, Project, load_project
+from .dispatch import SendResult, send
 from .errors import (
     BuildFailed,
     ConfigError,
@@ -22,7 +23,6 @@ from .errors import (
     ReportcError,
 )
 from .pipeline import BuildResult, ReportResult, build, validate
-from .dispatch import SendResult, send
 
 __all__ = [
     "BuildFailed",

@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from . import pipeline
 from . import dispatch as send_stage
+from . import pipeline
 from .addresses import mask
 from .config import DEFAULT_CONFIG, Project, load_project
 from .errors import Problem, ReportcError, SendFailed

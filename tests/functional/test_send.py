@@ -18,8 +18,8 @@ from click.testing import CliRunner
 from reportc import load_project
 from reportc.cli import main
 from reportc.delivery import Ledger, OutboxTransport, SesTransport, make_ses_clients, send_lock
-from reportc.errors import DeliveryError
 from reportc.dispatch import send
+from reportc.errors import DeliveryError
 from tests.conftest import FIXED_NOW, SEND_YAML, MakeProject, MotoServer, SmtpSink
 
 
