@@ -52,6 +52,8 @@ class BoundReport:
     sections: tuple[BoundSection, ...]
     sources_used: Mapping[str, str] = field(default_factory=frozen_map)
     report_titles: Mapping[str, str] = field(default_factory=frozen_map)
+    #: Folders of the project's font files (charts measure text with them).
+    font_dirs: tuple[Path, ...] = ()
     #: Where each key of reports.yaml is, so later stages can point at it.
     positions: PositionMap = field(default_factory=lambda: PositionMap("reports.yaml"))
 
@@ -321,6 +323,7 @@ def bind(project: Project, reports: Iterable[str] | None = None) -> BindResult:
                 ),
                 report_titles=titles,
                 positions=project.positions,
+                font_dirs=tuple(sorted({(project.root / f.path).parent for f in spec.theme.fonts})),
             )
         return BindResult(
             frozen_map(bound),

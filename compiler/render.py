@@ -10,12 +10,15 @@ YAML is itself a (sandboxed) template, then Markdown with raw HTML disabled.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import mimetypes
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -243,6 +246,38 @@ class _Renderer:
             }
         )
 
+    def logo_uri(self) -> str:
+        """The logo as a data: URI, so the HTML stays self-contained."""
+        logo = self.bound.spec.theme.logo
+        if not logo:
+            return ""
+        path = self.root / logo
+        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+    def fonts(self) -> list[dict[str, Any]]:
+        """@font-face entries; URLs are relative to the project (resolved for the PDF)."""
+        faces = []
+        for font in self.bound.spec.theme.fonts:
+            ext = Path(font.path).suffix.lower().lstrip(".")
+            kind = {"otf": "opentype", "ttf": "truetype", "woff": "woff", "woff2": "woff2"}
+            faces.append(
+                {
+                    "family": font.family,
+                    "url": quote(font.path),
+                    "weight": font.weight,
+                    "style": font.style,
+                    "format": kind.get(ext, ext),
+                }
+            )
+        return faces
+
+    def font_stack(self) -> Markup:
+        """CSS font-family list (the family name is schema-checked: letters, digits, spaces)."""
+        family = self.bound.spec.theme.font_family
+        base = '"DejaVu Sans", "Liberation Sans", Arial, sans-serif'
+        return Markup(f'"{family}", {base}' if family else base)
+
     def render(self) -> RenderedReport:
         spec = self.bound.spec
         bodies = []
@@ -270,6 +305,9 @@ class _Renderer:
             "theme": spec.theme,
             "lang": lang,
             "meta": metadata,
+            "logo_uri": self.logo_uri(),
+            "font_faces": self.fonts(),
+            "font_stack": self.font_stack(),
         }
         try:
             html = self.env.get_template(LAYOUT).render(context)

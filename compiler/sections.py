@@ -108,65 +108,140 @@ def kpi_status(value: Any, target: Any, direction: str = "higher", tolerance: fl
     return "warn" if v >= t - slack else "critical"
 
 
+def threshold_status(value: Any, rules: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
+    """The first rule the value satisfies: (style, label); None when none applies."""
+    v = _to_float(value)
+    if v is None:
+        return None
+    for rule in rules:
+        if "above" in rule and not v > float(rule["above"]):
+            continue
+        if "below" in rule and not v < float(rule["below"]):
+            continue
+        return rule["style"], rule.get("label", STATUS_LABELS.get(rule["style"], ""))
+    return None
+
+
+def delta(
+    value: Any, previous: Any, kind: str | None, fmt: Formatter, direction: str = "higher"
+) -> dict[str, str] | None:
+    """Change against the previous period: ▲/▼, the amount, and whether that is good."""
+    v, p = _to_float(value), _to_float(previous)
+    if v is None or p is None:
+        return None
+    change = v - p
+    arrow = "▲" if change > 0 else ("▼" if change < 0 else "■")
+    if kind == "percent":
+        amount = f"{abs(change) * 100:.1f} pts"
+    elif p != 0:
+        amount = fmt.percent(abs(change) / abs(p), 1)
+    else:
+        amount = fmt.format(abs(change), kind)
+    better = (change > 0) if direction != "lower" else (change < 0)
+    tone = "neutral" if change == 0 else ("good" if better else "critical")
+    word = "up" if change > 0 else ("down" if change < 0 else "unchanged")
+    return {"arrow": arrow, "text": f"{amount} vs previous", "tone": tone, "word": word}
+
+
+def _card(
+    fmt: Formatter,
+    *,
+    label: Any,
+    value: Any,
+    target: Any,
+    kind: str | None,
+    decimals: int | None,
+    unit: str,
+    direction: str,
+    tolerance: float,
+    thresholds: Sequence[Mapping[str, Any]],
+    previous: Any = None,
+    group: str = "",
+    note: str = "",
+) -> dict[str, Any]:
+    by_rule = threshold_status(value, thresholds) if thresholds else None
+    if by_rule is not None:
+        status, status_label = by_rule
+    else:
+        status = kpi_status(value, target, direction, tolerance)
+        status_label = STATUS_LABELS[status]
+    return {
+        "label": label,
+        "value": value,
+        "value_text": fmt.format(value, kind, decimals),
+        "target": target,
+        "target_text": fmt.format(target, kind, decimals) if target is not None else "",
+        "unit": unit,
+        "status": status,
+        "status_label": status_label,
+        "delta": delta(value, previous, kind, fmt, direction),
+        "group": group,
+        "note": note,
+    }
+
+
 def prepare_kpis(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Prepared:
     opts = bound.spec.options
     tolerance = float(opts.get("tolerance", 0.1))
+    section_rules = opts.get("thresholds", ())
     cards = []
     if "items" in opts:
         for item in opts["items"]:
             metric = report.metric_specs[item["value"]]
-            value = report.metrics.get(item["value"])
             target = item.get("target")
             if isinstance(target, str):
                 target = report.metrics.get(target)
-            kind = item.get("format", metric.format)
-            decimals = item.get("decimals", metric.decimals)
-            status = kpi_status(
-                value,
-                target,
-                item.get("direction", "higher"),
-                float(item.get("tolerance", tolerance)),
-            )
+            previous = report.metrics.get(item["previous"]) if "previous" in item else None
             cards.append(
-                {
-                    "label": item["label"],
-                    "value": value,
-                    "value_text": fmt.format(value, kind, decimals),
-                    "target": target,
-                    "target_text": fmt.format(target, kind, decimals) if target is not None else "",
-                    "unit": item.get("unit", metric.unit),
-                    "status": status,
-                    "status_label": STATUS_LABELS[status],
-                    "group": "",
-                    "note": item.get("note", ""),
-                }
+                _card(
+                    fmt,
+                    label=item["label"],
+                    value=report.metrics.get(item["value"]),
+                    target=target,
+                    kind=item.get("format", metric.format),
+                    decimals=item.get("decimals", metric.decimals),
+                    unit=item.get("unit", metric.unit),
+                    direction=item.get("direction", "higher"),
+                    tolerance=float(item.get("tolerance", tolerance)),
+                    thresholds=item.get("thresholds", section_rules),
+                    previous=previous,
+                    note=item.get("note", ""),
+                )
             )
     else:
         f = _fields(
-            bound, ("label", "value", "target", "unit", "format", "direction", "group", "note")
+            bound,
+            (
+                "label",
+                "value",
+                "target",
+                "unit",
+                "format",
+                "direction",
+                "group",
+                "note",
+                "previous",
+            ),
         )
         _check_fields(bound, report, f, ("label", "value"))
-        default_kind = opts.get("format")
         for row in bound.rows:
-            value, target = row.get(f["value"]), row.get(f["target"])
-            kind = row.get(f["format"]) or default_kind
-            if kind not in FORMATS:
-                kind = None
-            direction = row.get(f["direction"]) or "higher"
-            status = kpi_status(value, target, str(direction), tolerance)
+            kind = row.get(f["format"]) or opts.get("format")
             cards.append(
-                {
-                    "label": row.get(f["label"]),
-                    "value": value,
-                    "value_text": fmt.format(value, kind),
-                    "target": target,
-                    "target_text": fmt.format(target, kind) if target is not None else "",
-                    "unit": row.get(f["unit"]) or "",
-                    "status": status,
-                    "status_label": STATUS_LABELS[status],
-                    "group": row.get(f["group"]) or "",
-                    "note": row.get(f["note"]) or "",
-                }
+                _card(
+                    fmt,
+                    label=row.get(f["label"]),
+                    value=row.get(f["value"]),
+                    target=row.get(f["target"]),
+                    kind=kind if kind in FORMATS else None,
+                    decimals=None,
+                    unit=row.get(f["unit"]) or "",
+                    direction=str(row.get(f["direction"]) or "higher"),
+                    tolerance=tolerance,
+                    thresholds=section_rules,
+                    previous=row.get(f["previous"]),
+                    group=row.get(f["group"]) or "",
+                    note=row.get(f["note"]) or "",
+                )
             )
     counts = {s: sum(1 for c in cards if c["status"] == s) for s in STATUS_LABELS}
     return Prepared({"cards": cards, "status_counts": counts, "columns": opts.get("columns", 3)})
@@ -416,6 +491,31 @@ def prepare_digest(bound: BoundSection, report: BoundReport, fmt: Formatter) -> 
     return Prepared({"items": items})
 
 
+def prepare_chart(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Prepared:
+    from .charts import ChartError, compile_chart, render_svg, svg_data_uri
+
+    opts = bound.spec.options
+    theme = report.spec.theme
+    font = theme.font_family or "DejaVu Sans"
+    try:
+        spec = compile_chart(
+            opts, bound.rows, report.metrics, fmt, font=font, primary=theme.primary_color
+        )
+        svg = render_svg(spec, fmt, report.font_dirs)
+    except ChartError as exc:
+        raise _problem(bound, report, f"chart: {exc}") from None
+    legend = [{"style": t["style"], "label": t["label"]} for t in opts.get("thresholds", ())]
+    legend += [
+        {"style": r.get("style", "neutral"), "label": r["label"]}
+        for r in opts.get("rules", ())
+        if r.get("label")
+    ]
+    alt = opts.get("description") or f"Chart: {bound.spec.title or bound.spec.name}"
+    return Prepared(
+        {"chart": {"svg_uri": svg_data_uri(svg), "alt": alt, "legend": legend, "svg": svg}}
+    )
+
+
 def prepare_generic(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Prepared:
     return Prepared({})
 
@@ -426,4 +526,5 @@ PREPARERS: Mapping[str, Callable[[BoundSection, BoundReport, Formatter], Prepare
     "findings": prepare_findings,
     "actions": prepare_actions,
     "digest": prepare_digest,
+    "chart": prepare_chart,
 }

@@ -31,6 +31,7 @@ from .model import (
     AttachmentSpec,
     Delivery,
     MetricSpec,
+    PdfOptions,
     Period,
     Project,
     Recipients,
@@ -46,9 +47,9 @@ from .yamlpos import LoadedYaml, PathT, PositionMap, format_path, load_yaml
 DEFAULT_CONFIG = "reports.yaml"
 DEFAULT_ENV_FILE = "repos.env"
 PERIOD_PARAMS = frozenset({"period", "period_start", "period_end"})
-BUILTIN_TYPES = ("markdown", "kpis", "table", "findings", "actions", "digest")
+BUILTIN_TYPES = ("markdown", "kpis", "table", "findings", "actions", "digest", "chart")
 #: Section types whose rows come from ``source`` or ``query``.
-ROW_TYPES = frozenset({"table", "findings", "actions"})
+ROW_TYPES = frozenset({"table", "findings", "actions", "chart"})
 
 COMMON_SECTION_PROPS: dict[str, Any] = {
     "type": {"type": "string"},
@@ -311,6 +312,7 @@ def _validate(
     sections = _check_sections(c, sources, metrics)
     reports = _check_reports(c, sections, metrics)
     delivery = _check_delivery(c)
+    _check_theme_files(c)
     _check_graph(c, sources, metrics, metric_exprs)
     try:
         chosen = (
@@ -325,6 +327,7 @@ def _validate(
         raise ConfigError(_sorted(c.problems))
     org = data["organisation"]
     theme = Theme().merged(data.get("theme"))
+    pdf = PdfOptions().merged(data.get("pdf"))
     return Project(
         root=root,
         config_path=config_path,
@@ -339,7 +342,7 @@ def _validate(
         sources=frozen_map(sources),
         metrics=frozen_map(metrics),
         sections=frozen_map(sections),
-        reports=frozen_map(_reports(c, reports, sections, org, theme)),
+        reports=frozen_map(_reports(c, reports, sections, org, theme, pdf)),
         positions=pos,
     )
 
@@ -386,7 +389,7 @@ def _check_sources(c: _Checker) -> dict[str, SourceSpec]:
     return out
 
 
-def _check_file(c: _Checker, rel: str, path: PathT) -> Path | None:
+def _check_file(c: _Checker, rel: str, path: PathT, what: str = "data file") -> Path | None:
     if "://" in rel:
         c.add(f"'{rel}' is a URL; sources read files inside the project", path)
         return None
@@ -395,14 +398,14 @@ def _check_file(c: _Checker, rel: str, path: PathT) -> Path | None:
         c.add(
             f"'{rel}' is outside the project folder",
             path,
-            "data files must live inside the project (e.g. under data/)",
+            f"{what}s must live inside the project (e.g. under data/ or assets/)",
         )
         return None
     if not candidate.is_file():
         near = ""
         if candidate.parent.is_dir():
             near = did_you_mean(candidate.name, [p.name for p in candidate.parent.iterdir()])
-        c.add(f"data file '{rel}' not found{near}", path)
+        c.add(f"{what} '{rel}' not found{near}", path)
         return None
     return candidate
 
@@ -502,7 +505,18 @@ def _check_section_options(
         )
     if "query" in spec:
         _check_sql(c, spec["query"], (*path, "query"), metrics)
-    has_rows = "source" in spec or "query" in spec or (type_name == "kpis" and "items" in spec)
+    has_rows = (
+        "source" in spec
+        or "query" in spec
+        or (type_name == "kpis" and "items" in spec)
+        or (type_name == "chart" and "vega_lite" in spec)
+    )
+    if type_name == "chart" and "vega_lite" not in spec:
+        for key in ("x", "y"):
+            if key not in spec:
+                c.add(f"missing required key '{key}' (or give a full 'vega_lite' spec)", path)
+        if spec.get("kind") == "combo" and "line" not in spec:
+            c.add("a combo chart needs 'line' (the column drawn as a line)", path)
     if type_name in ROW_TYPES | {"kpis"} and not has_rows:
         what = "'items', 'source' or 'query'" if type_name == "kpis" else "'source' or 'query'"
         c.add(f"a {type_name} section needs {what}", path)
@@ -574,6 +588,20 @@ def _addresses(value: Any) -> Iterable[tuple[int | None, str]]:
         yield None, value
     elif isinstance(value, list):
         yield from enumerate(value)
+
+
+def _check_theme_files(c: _Checker) -> None:
+    """Logo and font files must exist inside the project."""
+    themes: list[tuple[PathT, Any]] = [(("theme",), c.data.get("theme"))]
+    for pname, persona in c.data.get("personas", {}).items():
+        themes.append((("personas", pname, "theme"), persona.get("theme")))
+    for base, theme in themes:
+        if not isinstance(theme, dict):
+            continue
+        if "logo" in theme:
+            _check_file(c, theme["logo"], (*base, "logo"), "logo file")
+        for i, font in enumerate(theme.get("fonts", ())):
+            _check_file(c, font["path"], (*base, "fonts", i, "path"), "font file")
 
 
 def _check_delivery(c: _Checker) -> Delivery:
@@ -701,6 +729,7 @@ def _reports(
     sections: Mapping[str, SectionSpec],
     org: Mapping[str, Any],
     theme: Theme,
+    pdf: PdfOptions,
 ) -> dict[str, ReportSpec]:
     out: dict[str, ReportSpec] = {}
     for pname, persona in personas.items():
@@ -733,5 +762,6 @@ def _reports(
             subject=persona.get("subject", ""),
             attachments=tuple(AttachmentSpec(**a) for a in persona.get("attachments", ())),
             send=persona.get("send", True),
+            pdf=pdf.merged(persona.get("pdf")),
         )
     return out

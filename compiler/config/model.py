@@ -75,16 +75,44 @@ class Period:
 
 
 @dataclass(frozen=True)
+class FontSpec:
+    """A font file inside the project, embedded in the PDF via @font-face."""
+
+    family: str
+    path: str
+    weight: int = 400
+    style: str = "normal"
+
+
+@dataclass(frozen=True)
 class Theme:
     primary_color: str = "#1f3a5f"
     accent_color: str = "#c8102e"
     paper: str = "Letter"
     orientation: str = "portrait"
+    logo: str = ""
+    font_family: str = ""
+    fonts: tuple[FontSpec, ...] = ()
+    cover: bool = True
 
     def merged(self, overrides: Mapping[str, Any] | None) -> Theme:
         if not overrides:
             return self
-        return Theme(**{**self.__dict__, **overrides})
+        values = {**self.__dict__, **overrides}
+        values["fonts"] = tuple(
+            f if isinstance(f, FontSpec) else FontSpec(**f) for f in values["fonts"]
+        )
+        return Theme(**values)
+
+
+@dataclass(frozen=True)
+class PdfOptions:
+    variant: str = ""
+    attach_data: bool = False
+    tagged: bool = False
+
+    def merged(self, overrides: Mapping[str, Any] | None) -> PdfOptions:
+        return PdfOptions(**{**self.__dict__, **(overrides or {})})
 
 
 @dataclass(frozen=True)
@@ -162,6 +190,7 @@ class ReportSpec:
     subject: str = ""
     attachments: tuple[AttachmentSpec, ...] = ()
     send: bool = True
+    pdf: PdfOptions = field(default_factory=PdfOptions)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,409 @@
+"""Charts: a short YAML form compiled to Vega-Lite, rendered to SVG by vl-convert.
+
+The short form covers what executive reports need — ``line``, ``bar``
+(grouped or stacked), ``area`` and ``combo`` (bars plus a line on its own
+axis), target/threshold rules and coloured thresholds — and a full Vega-Lite
+spec (``vega_lite:``) covers the rest. Rendering happens at build time without
+a browser; text stays text in the SVG (and so in the PDF), and the same data
+gives the same SVG. vl-convert is told to load nothing from the network.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import re
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from babel import numbers as babel_numbers
+
+from .formatting import Formatter
+
+STATUS_COLORS = {
+    "good": "#1b7f3b",
+    "warn": "#b7791f",
+    "critical": "#b42318",
+    "neutral": "#5b6675",
+}
+PALETTE = ("#1f3a5f", "#4f86c6", "#c8102e", "#7fb069", "#e0a458", "#6c5b7b", "#2a9d8f", "#8d99ae")
+DEFAULT_FONT = "DejaVu Sans"
+WIDTH = 640
+HEIGHT = 220
+
+
+class ChartError(ValueError):
+    """The chart options or the Vega-Lite spec could not be compiled or rendered."""
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    return value
+
+
+def _axes(spec: Any) -> list[dict[str, Any]]:
+    if spec is None:
+        return []
+    items = spec if isinstance(spec, list) else [spec]
+    return [{"field": i} if isinstance(i, str) else dict(i) for i in items]
+
+
+def _d3_format(kind: str | None, decimals: int | None) -> str | None:
+    if kind == "currency":
+        return f"$,.{0 if decimals is None else decimals}f"
+    if kind == "percent":
+        return f".{0 if decimals is None else decimals}%"
+    if kind == "integer":
+        return ",d"
+    if kind == "compact":
+        return ".2~s"
+    if kind == "number":
+        return f",.{decimals}f" if decimals is not None else ",~r"
+    return None
+
+
+def format_locale(locale: str, currency: str) -> dict[str, Any]:
+    """A d3 number locale for ``locale`` whose currency symbol and placement are Babel's."""
+    import vl_convert as vlc
+
+    lookup: Any = vlc.get_format_locale  # typed with a Literal of names; we pass any
+    try:
+        base = dict(lookup(locale.replace("_", "-")))
+    except Exception:
+        base = dict(lookup("en-US"))
+    text = babel_numbers.format_currency(0, currency, locale=locale)
+    digits = [i for i, ch in enumerate(text) if ch.isdigit()]
+    base["currency"] = [text[: digits[0]], text[digits[-1] + 1 :]] if digits else ["", ""]
+    return base
+
+
+def _value_label(value: Any, fmt: Formatter, kind: str | None) -> Any:
+    if kind in ("date", "month", "text") or isinstance(value, (dt.date, dt.datetime)):
+        return fmt.format(value, kind)
+    return _plain(value)
+
+
+def compile_chart(
+    options: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, Any],
+    fmt: Formatter,
+    *,
+    font: str = DEFAULT_FONT,
+    primary: str = PALETTE[0],
+) -> dict[str, Any]:
+    """The Vega-Lite spec for a chart section (short form or full spec)."""
+    config = {
+        "font": font,
+        "view": {"stroke": None},
+        "axis": {
+            "labelFontSize": 10,
+            "titleFontSize": 10,
+            "labelColor": "#3d4756",
+            "titleColor": "#3d4756",
+            "gridColor": "#e3e7ed",
+            "domainColor": "#9aa4b2",
+        },
+        "legend": {"labelFontSize": 10, "titleFontSize": 10, "orient": "bottom"},
+        "range": {"category": [primary, *[c for c in PALETTE if c != primary]]},
+    }
+    if "vega_lite" in options:
+        full: dict[str, Any] = dict(options["vega_lite"])
+        if "data" not in full:
+            full["data"] = {"values": [{k: _plain(v) for k, v in r.items()} for r in rows]}
+        full["config"] = {**config, **full.get("config", {})}
+        full.setdefault("width", WIDTH)
+        full.setdefault("height", int(options.get("height", HEIGHT)))
+        return full
+
+    kind = options.get("kind", "bar")
+    x = dict(_axes(options.get("x"))[0]) if options.get("x") else None
+    if x is None:
+        raise ChartError("a chart needs 'x' (the column along the horizontal axis)")
+    ys = _axes(options.get("y"))
+    lines = _axes(options.get("line"))
+    if not ys:
+        raise ChartError("a chart needs 'y' (one column or a list of columns)")
+    if kind == "combo" and not lines:
+        raise ChartError("a combo chart needs 'line' (the column drawn as a line)")
+    series = options.get("series")
+    columns = set(rows[0]) if rows else set()
+    for axis in [x, *ys, *lines]:
+        if rows and axis["field"] not in columns:
+            raise ChartError(f"no column '{axis['field']}'; columns are: {', '.join(rows[0])}")
+    if series and rows and series not in columns:
+        raise ChartError(f"no column '{series}' for series; columns are: {', '.join(rows[0])}")
+
+    x_kind = x.get("format")
+    x_title = x.get("title", x["field"].replace("_", " ").capitalize())
+    order: list[Any] = []
+    series_order: list[str] = []
+    values: list[dict[str, Any]] = []
+    for row in rows:
+        label = _value_label(row.get(x["field"]), fmt, x_kind)
+        if label not in order:
+            order.append(label)
+        for axis in ys:
+            name = (
+                str(row.get(series))
+                if series and len(ys) == 1
+                else axis.get("title", axis["field"].replace("_", " ").capitalize())
+            )
+            if name not in series_order:
+                series_order.append(name)
+            values.append(
+                {
+                    "x": label,
+                    "series": name,
+                    "value": _plain(row.get(axis["field"])),
+                    "layer": "main",
+                }
+            )
+        for axis in lines:
+            values.append(
+                {
+                    "x": label,
+                    "series": axis.get("title", axis["field"]),
+                    "value": _plain(row.get(axis["field"])),
+                    "layer": "line",
+                }
+            )
+
+    y_kind = ys[0].get("format")
+    y_title = options.get("y_title") or (
+        ys[0].get("title", ys[0]["field"].replace("_", " ").capitalize())
+        if len(ys) == 1 and not series
+        else ""
+    )
+    horizontal = bool(options.get("horizontal")) and kind == "bar"
+    x_enc: dict[str, Any] = {
+        "field": "x",
+        "type": "ordinal",
+        "sort": order,
+        "title": x_title,
+        "axis": {"labelAngle": 0 if horizontal or len(order) <= 8 else -40, "labelLimit": 160},
+    }
+    y_enc: dict[str, Any] = {
+        "field": "value",
+        "type": "quantitative",
+        "title": y_title,
+        "axis": {"format": _d3_format(y_kind, ys[0].get("decimals"))},
+    }
+    multi = len(ys) > 1 or bool(series)
+    color: dict[str, Any] | None = (
+        {
+            "field": "series",
+            "type": "nominal",
+            "title": None,
+            "sort": series_order,
+        }
+        if multi
+        else None
+    )
+    thresholds = list(options.get("thresholds", ()))
+    if thresholds and not multi:
+        conditions = []
+        for rule in thresholds:
+            tests = []
+            if "above" in rule:
+                tests.append(f"datum.value > {float(rule['above'])}")
+            if "below" in rule:
+                tests.append(f"datum.value < {float(rule['below'])}")
+            if tests:
+                conditions.append(
+                    {
+                        "test": " && ".join(tests),
+                        "value": STATUS_COLORS[rule.get("style", "neutral")],
+                    }
+                )
+        color = {"condition": conditions, "value": primary} if conditions else None
+
+    main_filter = {"filter": "datum.layer === 'main'"}
+    if kind == "bar":
+        mark: dict[str, Any] = {"type": "bar", "cornerRadiusEnd": 1}
+    elif kind == "area":
+        mark = {"type": "area", "opacity": 0.75, "line": True}
+    elif kind == "line":
+        mark = {"type": "line", "point": True, "strokeWidth": 2}
+    else:  # combo
+        mark = {"type": "bar", "opacity": 0.85}
+    encoding: dict[str, Any] = {"x": x_enc, "y": y_enc}
+    if horizontal:
+        encoding = {"y": {**x_enc, "axis": {"labelLimit": 260}}, "x": y_enc}
+    if color is not None:
+        encoding["color"] = color
+    if multi and kind in ("bar", "combo") and not options.get("stack", False):
+        encoding["yOffset" if horizontal else "xOffset"] = {"field": "series", "sort": series_order}
+    if kind == "area" and not options.get("stack", True):
+        encoding["y"] = {**y_enc, "stack": None}
+    if kind == "bar" and not options.get("stack", False) and multi:
+        encoding["y" if not horizontal else "x"] = {
+            **encoding["y" if not horizontal else "x"],
+            "stack": None,
+        }
+    encoding["tooltip"] = [{"field": "x"}, {"field": "series"}, {"field": "value"}]
+    layers: list[dict[str, Any]] = [
+        {"transform": [main_filter], "mark": mark, "encoding": encoding}
+    ]
+    resolve = None
+    if lines:
+        line_kind = lines[0].get("format")
+        layers.append(
+            {
+                "transform": [{"filter": "datum.layer === 'line'"}],
+                "mark": {
+                    "type": "line",
+                    "point": True,
+                    "strokeWidth": 2.5,
+                    "color": STATUS_COLORS["critical"],
+                },
+                "encoding": {
+                    "x": x_enc,
+                    "y": {
+                        "field": "value",
+                        "type": "quantitative",
+                        "title": lines[0].get("title", lines[0]["field"]),
+                        "axis": {
+                            "format": _d3_format(line_kind, lines[0].get("decimals")),
+                            "orient": "right",
+                        },
+                    },
+                },
+            }
+        )
+        resolve = {"scale": {"y": "independent"}}
+    for rule in options.get("rules", ()):
+        layers.extend(_rule_layers(rule, metrics, fmt, x_kind, order, horizontal))
+    spec: dict[str, Any] = {
+        "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
+        "width": WIDTH,
+        "height": int(options.get("height", HEIGHT)),
+        "data": {"values": values},
+        "layer": layers,
+        "config": config,
+    }
+    if resolve:
+        spec["resolve"] = resolve
+    return spec
+
+
+def _resolve(value: Any, metrics: Mapping[str, Any]) -> Any:
+    if isinstance(value, str) and value in metrics:
+        return metrics[value]
+    return value
+
+
+def _rule_layers(
+    rule: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    fmt: Formatter,
+    x_kind: str | None,
+    order: Sequence[Any],
+    horizontal: bool,
+) -> list[dict[str, Any]]:
+    color = STATUS_COLORS[rule.get("style", "neutral")]
+    label = rule.get("label", "")
+    base = {"strokeDash": [5, 3], "strokeWidth": 1.5, "color": color}
+    one: dict[str, Any] = {"data": {"values": [{}]}}  # a single mark, not one per data row
+    if "y" in rule:
+        value = _plain(_resolve(rule["y"], metrics))
+        if value is None:
+            return []
+        along, across = ("x", "y") if horizontal else ("y", "x")
+        layers: list[dict[str, Any]] = [
+            {**one, "mark": {"type": "rule", **base}, "encoding": {along: {"datum": value}}}
+        ]
+        if label:
+            layers.append(
+                {
+                    **one,
+                    "mark": {
+                        "type": "text",
+                        "align": "left",
+                        "dx": 4,
+                        "dy": -6,
+                        "color": color,
+                        "fontSize": 10,
+                        "fontWeight": "bold",
+                        "text": label,
+                    },
+                    "encoding": {along: {"datum": value}, across: {"value": 0}},
+                }
+            )
+        return layers
+    if "x" in rule:
+        raw = _resolve(rule["x"], metrics)
+        if raw is None:
+            return []
+        value = _value_label(raw, fmt, x_kind)
+        if value not in order:
+            return []
+        layers = [{**one, "mark": {"type": "rule", **base}, "encoding": {"x": {"datum": value}}}]
+        if label:
+            layers.append(
+                {
+                    **one,
+                    "mark": {
+                        "type": "text",
+                        "align": "left",
+                        "dx": 4,
+                        "baseline": "top",
+                        "color": color,
+                        "fontSize": 10,
+                        "fontWeight": "bold",
+                        "text": label,
+                    },
+                    "encoding": {"x": {"datum": value}, "y": {"value": 2}},
+                }
+            )
+        return layers
+    return []
+
+
+@cache
+def _register_fonts(directory: str) -> None:
+    import vl_convert as vlc
+
+    vlc.register_font_directory(directory)
+
+
+def render_svg(spec: Mapping[str, Any], fmt: Formatter, font_dirs: Sequence[Path] = ()) -> str:
+    """SVG text for a Vega-Lite spec; no network access, deterministic."""
+    import vl_convert as vlc
+
+    for directory in font_dirs:
+        _register_fonts(str(directory))
+    try:
+        svg: str = vlc.vegalite_to_svg(
+            json.loads(json.dumps(spec, default=_plain)),
+            allowed_base_urls=[],
+            format_locale=format_locale(fmt.locale, fmt.currency),
+        )
+    except Exception as exc:  # vl-convert raises plain ValueErrors with the JS message
+        raise ChartError(str(exc).strip().splitlines()[0]) from None
+    match = re.match(r'<svg[^>]*\swidth="([^"]+)"[^>]*\sheight="([^"]+)"', svg)
+    if not match or not all(_sane(v) for v in match.groups()):
+        raise ChartError(
+            "Vega-Lite produced a chart with no usable size; check the spec's "
+            "encodings (a sort or scale domain that matches no data is a common cause)"
+        )
+    return svg
+
+
+def _sane(value: str) -> bool:
+    try:
+        number = float(value)
+    except ValueError:
+        return False
+    return 0 < number < 20_000
+
+
+def svg_data_uri(svg: str) -> str:
+    return "data:image/svg+xml;base64," + base64.b64encode(svg.encode("utf-8")).decode("ascii")
