@@ -388,6 +388,7 @@ def render_svg(spec: Mapping[str, Any], fmt: Formatter, font_dirs: Sequence[Path
         )
     except Exception as exc:  # vl-convert raises plain ValueErrors with the JS message
         raise ChartError(str(exc).strip().splitlines()[0]) from None
+    svg = _stable_ids(svg)
     match = re.match(r'<svg[^>]*\swidth="([^"]+)"[^>]*\sheight="([^"]+)"', svg)
     if not match or not all(_sane(v) for v in match.groups()):
         raise ChartError(
@@ -395,6 +396,19 @@ def render_svg(spec: Mapping[str, Any], fmt: Formatter, font_dirs: Sequence[Path
             "encodings (a sort or scale domain that matches no data is a common cause)"
         )
     return svg
+
+
+def _stable_ids(svg: str) -> str:
+    """Renumber element ids (vl-convert counts clip paths per process) so that the same
+    chart gives the same SVG whatever was rendered before it."""
+    ids = list(dict.fromkeys(re.findall(r'\sid="([^"]+)"', svg)))
+    if not ids:
+        return svg
+    mapping = {old: f"rc{n}" for n, old in enumerate(ids, start=1)}
+    pattern = re.compile(
+        r'(\sid="|url\(#|href="#)(' + "|".join(map(re.escape, ids)) + r')(?=["\)])'
+    )
+    return pattern.sub(lambda m: m.group(1) + mapping[m.group(2)], svg)
 
 
 def _sane(value: str) -> bool:

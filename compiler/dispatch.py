@@ -51,6 +51,7 @@ from .pipeline import (
     Clock,
     build,
     choose_reports,
+    default_clock,
     html_digest,
     output_dir,
     utc_now,
@@ -369,7 +370,7 @@ def send(
     resend: bool = False,
     out_dir: Path | str | None = None,
     outbox: Path | str | None = None,
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
@@ -382,10 +383,10 @@ def send(
         problem = address_problem(redirect_to)
         if problem:
             raise DeliveryError(Problem(f"--redirect-to: {problem}"))
-    now = clock()
+    now = (clock or utc_now)()
     run_id = new_run_id(now)
     out = output_dir(project, out_dir)
-    ready, failed, _rebuilt = prepare_reports(project, chosen, out, clock)
+    ready, failed, _rebuilt = prepare_reports(project, chosen, out, clock or default_clock(project))
     if failed:
         problems: list[Problem] = []
         for exc in failed.values():
@@ -413,7 +414,7 @@ def send(
     transport = transport or make_transport(project, transport_name, outbox)
     state_dir = project.root / project.delivery.state_dir
     with send_lock(state_dir):
-        ledger = Ledger(state_dir / "ledger.sqlite", clock)
+        ledger = Ledger(state_dir / "ledger.sqlite", clock or utc_now)
         try:
             return _deliver(
                 project,

@@ -9,6 +9,7 @@ shown as missing, never as zero.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -123,7 +124,11 @@ class Formatter:
         return MISSING if value is None else str(value)
 
     def format(self, value: Any, kind: str | None = None, decimals: int | None = None) -> str:
-        """Format by kind name; no kind: numbers as numbers, dates as dates."""
+        """Format by kind name; no kind: numbers as numbers, dates as dates.
+
+        Rounding is half-up (2,234.5 -> 2,235), as readers of financial reports expect,
+        not Python's default half-even.
+        """
         if kind is None:
             if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
                 kind = "number"
@@ -136,11 +141,20 @@ class Formatter:
     def filters(self) -> Mapping[str, Callable[..., str]]:
         return {
             "text": self.text,
-            "number": self.number,
-            "integer": self.integer,
-            "currency": self.currency_fmt,
-            "percent": self.percent,
-            "compact": self.compact,
+            "number": _half_up(self.number),
+            "integer": _half_up(self.integer),
+            "currency": _half_up(self.currency_fmt),
+            "percent": _half_up(self.percent),
+            "compact": _half_up(self.compact),
             "date": self.date,
             "month": self.month,
         }
+
+
+def _half_up(method: Callable[..., str]) -> Callable[..., str]:
+    def wrapped(value: Any, decimals: int | None = None) -> str:
+        with decimal.localcontext() as ctx:
+            ctx.rounding = decimal.ROUND_HALF_UP
+            return method(value, decimals)
+
+    return wrapped

@@ -8,18 +8,20 @@ data cell cannot make the renderer read ``/etc/passwd`` or call the network.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from weasyprint import HTML
+from weasyprint import HTML, Attachment
 from weasyprint.urls import URLFetcher, URLFetcherResponse
 
+from .config.model import PdfOptions
 from .errors import Problem, RenderError
 from .render import RenderedReport
 from .resources import package_roots
@@ -65,9 +67,47 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def make_pdf(rendered: RenderedReport, project_root: Path) -> Artifact:
-    """Lay out and write the PDF in memory. Raises :class:`RenderError`."""
+@dataclass(frozen=True)
+class DataFile:
+    """A file embedded in the PDF (PDF/A-3 ``AFRelationship /Data``)."""
+
+    name: str
+    content: bytes
+    description: str = ""
+
+
+def make_pdf(
+    rendered: RenderedReport,
+    project_root: Path,
+    *,
+    options: PdfOptions | None = None,
+    data_files: Sequence[DataFile] = (),
+    when: dt.datetime | None = None,
+) -> Artifact:
+    """Lay out and write the PDF in memory. Raises :class:`RenderError`.
+
+    ``when`` dates the embedded files (so identical inputs give identical bytes).
+    """
+    options = options or PdfOptions()
     fetcher = SafeFetcher([project_root, *package_roots()])
+    write_options: dict[str, Any] = {}
+    if options.variant:
+        write_options["pdf_variant"] = options.variant
+    if options.tagged:
+        write_options["pdf_tags"] = True
+    if data_files:
+        stamp = when or dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+        write_options["attachments"] = [
+            Attachment(
+                string=f.content,
+                name=f.name,
+                description=f.description or f.name,
+                created=stamp,
+                modified=stamp,
+                relationship="Data",
+            )
+            for f in data_files
+        ]
     logger = logging.getLogger("weasyprint")
     collect = _Collect()
     logger.addHandler(collect)
@@ -78,7 +118,7 @@ def make_pdf(rendered: RenderedReport, project_root: Path) -> Artifact:
             url_fetcher=fetcher,
         ).render()
         identifier = hashlib.sha256(rendered.html.encode("utf-8")).hexdigest()[:32].encode()
-        pdf = document.write_pdf(pdf_identifier=identifier)
+        pdf = document.write_pdf(pdf_identifier=identifier, **write_options)
     except Exception as exc:
         raise RenderError(
             Problem(f"report '{rendered.name}': PDF rendering failed: {type(exc).__name__}: {exc}")

@@ -29,7 +29,8 @@ from .errors import (
     RenderError,
     ReportcError,
 )
-from .pdf import make_pdf
+from .mime import rows_to_csv
+from .pdf import DataFile, make_pdf
 from .render import RenderedReport, make_environment, render_report
 from .writer import Writer, write_atomic
 
@@ -38,6 +39,43 @@ MANIFEST = "manifest.json"
 Clock = Callable[[], dt.datetime]
 #: progress(event, report, index, total, detail); events: start, done, failed.
 Progress = Callable[[str, str, int, int, str], None]
+
+
+def data_files(report: BoundReport) -> list[DataFile]:
+    """The report's bound data: metrics as JSON and each section's rows as CSV."""
+    metrics = {
+        name: {"value": report.metrics.get(name), "label": spec.label, "format": spec.format}
+        for name, spec in sorted(report.metric_specs.items())
+        if name in report.metrics
+    }
+    files = [
+        DataFile(
+            "metrics.json",
+            (json.dumps(metrics, indent=2, default=str, sort_keys=True) + "\n").encode("utf-8"),
+            f"Metrics of {report.spec.title}, {report.period.title}",
+        )
+    ]
+    seen: set[str] = set()
+    for section in report.sections:
+        if section.columns and section.spec.name not in seen:
+            seen.add(section.spec.name)
+            files.append(
+                DataFile(
+                    f"{section.spec.name}.csv",
+                    rows_to_csv(section.columns, section.rows),
+                    f"Rows of the section '{section.spec.title or section.spec.name}'",
+                )
+            )
+    return files
+
+
+def default_clock(project: Project) -> Clock:
+    """``SOURCE_DATE_EPOCH`` (reproducible builds) if set, else the wall clock."""
+    epoch = project.env.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        fixed = dt.datetime.fromtimestamp(int(epoch), dt.timezone.utc)
+        return lambda: fixed
+    return utc_now
 
 
 def reportc_version() -> str:
@@ -130,7 +168,7 @@ def choose_reports(project: Project, names: Sequence[str] | None) -> list[str]:
 
 
 def validate(
-    project: Project, reports: Sequence[str] | None = None, clock: Clock = utc_now
+    project: Project, reports: Sequence[str] | None = None, clock: Clock | None = None
 ) -> None:
     """Bind and render (no PDF, no writes); raise with every data/template problem."""
     chosen = choose_reports(project, reports)
@@ -143,7 +181,7 @@ def validate(
         if bound is None:
             continue
         try:
-            render_report(bound, project, env=env, generated=clock())
+            render_report(bound, project, env=env, generated=(clock or default_clock(project))())
         except DataError as exc:
             data.extend(p for p in exc.problems if p not in data)
         except ReportcError as exc:
@@ -169,7 +207,7 @@ def build(
     reports: Sequence[str] | None = None,
     out_dir: Path | str | None = None,
     formats: Iterable[str] = FORMATS,
-    clock: Clock = utc_now,
+    clock: Clock | None = None,
     progress: Progress | None = None,
     bound: BindResult | None = None,
 ) -> BuildResult:
@@ -180,7 +218,7 @@ def build(
     chosen = choose_reports(project, reports)
     formats = tuple(f for f in FORMATS if f in set(formats))
     out = output_dir(project, out_dir)
-    generated = clock()
+    generated = (clock or default_clock(project))()
     if bound is None:
         bound = bind(project, chosen)
     env = make_environment(project.root)
@@ -198,7 +236,17 @@ def build(
         report: BoundReport = bound.reports[name]
         try:
             rendered = render_report(report, project, env=env, generated=generated)
-            artifact = make_pdf(rendered, project.root) if "pdf" in formats else None
+            artifact = (
+                make_pdf(
+                    rendered,
+                    project.root,
+                    options=spec.pdf,
+                    data_files=data_files(report) if spec.pdf.attach_data else (),
+                    when=dt.datetime.combine(project.period.end, dt.time(), dt.timezone.utc),
+                )
+                if "pdf" in formats
+                else None
+            )
         except ReportcError as exc:
             errors[name] = exc
             if progress:

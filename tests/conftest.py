@@ -99,7 +99,7 @@ def make_project(tmp_path: Path) -> MakeProject:
 def example_build(tmp_path_factory: pytest.TempPathFactory) -> pipeline.BuildResult:
     """The example project (a copy), built once for the whole session."""
     root = tmp_path_factory.mktemp("example")
-    for name in ("reports.yaml", "data"):
+    for name in ("reports.yaml", "data", "assets"):
         src = REPO / name
         if src.is_dir():
             shutil.copytree(src, root / name)

@@ -236,9 +236,11 @@ def test_long_tables_repeat_their_header_on_every_page(make_project: MakeProject
     root = make_project({"data/sales.csv": "region,amount\n" + rows})
     assert CliRunner().invoke(main, ["-C", str(root), "build", "--format", "pdf"]).exit_code == 0
     reader = PdfReader(str(root / "dist/ceo.pdf"))
-    assert len(reader.pages) >= 3
-    for page in reader.pages:
-        assert "Region Amount" in (page.extract_text() or "")
+    texts = [page.extract_text() or "" for page in reader.pages]
+    first = next(i for i, t in enumerate(texts) if "Region 000" in t)
+    assert len(texts) - first >= 3
+    for text in texts[first:]:
+        assert "Region Amount" in text
     last = reader.pages[-1].extract_text() or ""
     assert f"Total ${sum(i * 10 for i in range(150)):,}" in last
 
