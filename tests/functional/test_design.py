@@ -225,3 +225,24 @@ def test_pdfa_variant_embeds_the_data(example_build: pipeline.BuildResult) -> No
     assert rows[0]["month"] == "2026-01-01"
     # reports without the option stay plain PDFs
     assert PdfReader(str(example_build.out_dir / "cto.pdf")).attachments == {}
+
+
+def test_tagged_pdf_for_accessibility(make_project: MakeProject) -> None:
+    text = MINIMAL_YAML.replace('period: "2026-10"\n', 'period: "2026-10"\npdf: {tagged: true}\n')
+    root = make_project({"reports.yaml": text})
+    assert CliRunner().invoke(main, ["-C", str(root), "build", "--format", "pdf"]).exit_code == 0
+    catalog = PdfReader(str(root / "dist/ceo.pdf")).trailer["/Root"]
+    assert "/StructTreeRoot" in catalog
+    assert bool(catalog["/MarkInfo"]["/Marked"])
+    assert catalog["/Lang"] == "en-US"
+
+
+def test_table_threshold_classes_where_the_data_crosses_them(
+    example_build: pipeline.BuildResult,
+) -> None:
+    html = (example_build.out_dir / "cto.html").read_text()
+    assert html.count('class="left critical">critical') == 2
+    assert html.count('class="left warn">needs_work') == 5
+    cfo = (example_build.out_dir / "cfo.html").read_text()
+    # projection: the one negative month is 'warn', the others carry the text label too
+    assert cfo.count('<span class="flag">break-even</span>') == 11
