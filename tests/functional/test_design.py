@@ -246,3 +246,16 @@ def test_table_threshold_classes_where_the_data_crosses_them(
     cfo = (example_build.out_dir / "cfo.html").read_text()
     # projection: the one negative month is 'warn', the others carry the text label too
     assert cfo.count('<span class="flag">break-even</span>') == 11
+
+
+def test_paper_size_and_orientation_per_report(make_project: MakeProject) -> None:
+    text = MINIMAL_YAML.replace(
+        "    title: CEO Report\n",
+        "    title: CEO Report\n    theme: {paper: A4, orientation: landscape, cover: false}\n",
+    )
+    root = make_project({"reports.yaml": text})
+    assert CliRunner().invoke(main, ["-C", str(root), "build", "--format", "pdf"]).exit_code == 0
+    page = PdfReader(str(root / "dist/ceo.pdf")).pages[0]
+    width, height = float(page.mediabox.width), float(page.mediabox.height)
+    assert (round(width), round(height)) == (842, 595)  # A4 landscape, in points
+    assert "Page 1 of" in (page.extract_text() or "")  # no cover: the title block is page 1
