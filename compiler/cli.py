@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,16 @@ def main(ctx: click.Context, directory: Path, config: str, env_file: str | None)
     ctx.obj = Settings(directory, config, env_file)
 
 
+def out_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        "--out",
+        "out_dir",
+        default=None,
+        type=click.Path(file_okay=False, path_type=Path),
+        help=text,
+    )
+
+
 period_option = click.option(
     "--period",
     default=None,
@@ -111,13 +122,7 @@ def _progress_printer() -> pipeline.Progress | None:
     metavar="NAME",
     help="Build only this persona's report (repeatable).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (default: dist/ in the project).",
-)
+@out_option("Output folder (default: dist/ in the project).")
 @click.option(
     "--format",
     "formats",
@@ -215,13 +220,7 @@ def _addr(value: str, show: bool) -> str:
     default=None,
     help="Folder for --dry-run and the outbox transport (default: dist/outbox).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    default=None,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Where the built reports are (default: dist/ in the project).",
-)
+@out_option("Where the built reports are (default: dist/ in the project).")
 @click.option("--show-addresses", is_flag=True, help="Print full addresses (masked by default).")
 @period_option
 @click.pass_obj

@@ -124,6 +124,13 @@ class BuildFailed(ReportcError):
     exit_code = 1
 
 
+def byte_location(raw: bytes, offset: int, file: str) -> Location:
+    """The line and column of byte ``offset`` in ``raw`` (for encoding errors)."""
+    line = raw[:offset].count(b"\n") + 1
+    col = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    return Location(file, line, col)
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return `` (did you mean 'x'?)`` for the closest candidate, or ``""``."""
     matches = difflib.get_close_matches(word, sorted(candidates), n=1, cutoff=0.6)

@@ -23,7 +23,7 @@ import jsonschema
 
 from .. import expr as expr_lang
 from ..addresses import address_problem
-from ..errors import ConfigError, Location, Problem, did_you_mean
+from ..errors import ConfigError, Location, Problem, byte_location, did_you_mean
 from ..resources import builtin_dir, project_schema
 from ..sqlrefs import sql_identifiers, sql_params
 from .envfile import merged_environment, read_env_file
@@ -116,12 +116,10 @@ def load_project(
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise ConfigError(
             Problem(
                 f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-                Location(display, line, col),
+                byte_location(raw, exc.start, display),
                 hint="save the file as UTF-8",
             )
         ) from None

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.model import SourceSpec
 from ..config.yamlpos import load_yaml
-from ..errors import ConfigError, DataError, Location, Problem
+from ..errors import ConfigError, DataError, Location, Problem, byte_location
 
 if TYPE_CHECKING:
     from . import SourceContext
@@ -36,12 +36,10 @@ def _decode(raw: bytes, encoding: str, display: str) -> str:
     try:
         return raw.decode("utf-8-sig" if encoding == "utf-8" else encoding)
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
         raise DataError(
             Problem(
                 f"not valid {encoding.upper()} (byte 0x{raw[exc.start]:02x})",
-                Location(display, line, col),
+                byte_location(raw, exc.start, display),
                 hint="save the file as UTF-8, or declare its encoding: encoding: latin-1",
             )
         ) from None
