@@ -12,7 +12,6 @@ The CLI (:mod:`reportc.cli`) is a thin layer over these functions.
 """
 
 from .config import Period, Project, load_project
-from .dispatch import SendResult, send
 from .errors import (
     BuildFailed,
     ConfigError,
@@ -23,6 +22,16 @@ from .errors import (
     ReportcError,
 )
 from .pipeline import BuildResult, ReportResult, build, validate
+
+
+def __getattr__(name: str) -> object:
+    # ``send`` pulls in the delivery stack; load it only when asked for.
+    if name in ("send", "SendResult"):
+        from . import dispatch
+
+        return getattr(dispatch, name)
+    raise AttributeError(name)
+
 
 __all__ = [
     "BuildFailed",

@@ -9,27 +9,39 @@ that fails marks only the reports that need it as failed; the others bind.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-import duckdb
+import jinja2
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from . import expr as expr_lang
-from .config.loader import dependency_graph, sql_dependencies
-from .config.model import MetricSpec, Period, Project, ReportSpec, SectionSpec, frozen_map
+from .addresses import address_problem
+from .config.loader import ROW_PREFIX, dependency_graph, sql_dependencies
+from .config.model import (
+    MetricSpec,
+    Period,
+    Project,
+    Recipients,
+    ReportSpec,
+    SectionSpec,
+    frozen_map,
+)
 from .config.yamlpos import PositionMap
-from .errors import DataError, Location, Problem, ReportcError
+from .errors import DataError, Location, Problem, ReportcError, did_you_mean
 from .formatting import FORMATS
 from .sources import FILE_TYPES, LOADERS, SourceContext
 from .sources.sql import duck_message, query_params
+from .sqlrefs import sql_params
 
 
 @dataclass(frozen=True)
@@ -65,8 +77,12 @@ class BindResult:
     fingerprints: Mapping[str, str]
     #: Every source or metric that failed, used by a chosen report or not.
     node_failures: Mapping[str, ReportcError] = field(default_factory=frozen_map)
-    #: Sources in the order they were loaded (each once).
+    #: Sources in the order they were loaded (each once, or once per row for $row_ ones).
     loaded: tuple[str, ...] = ()
+    #: Every report (burst instances included) in build order, failed ones too.
+    order: tuple[str, ...] = ()
+    #: Report name -> the persona it comes from (itself, unless burst).
+    personas: Mapping[str, str] = field(default_factory=frozen_map)
 
 
 @cache
@@ -146,6 +162,8 @@ class Workspace:
     """One DuckDB database holding every loaded source for one build."""
 
     def __init__(self, project: Project) -> None:
+        import duckdb  # imported here: a no-change build never opens a database
+
         self.project = project
         self.con = duckdb.connect(
             ":memory:",
@@ -174,6 +192,10 @@ class Workspace:
         order = _order(graph, nodes)
         # Files first (they depend on nothing), then SQL and metrics in order.
         order.sort(key=lambda n: 0 if self._is_file(n) else 1)
+        self.load_nodes(order, graph)
+
+    def load_nodes(self, order: Sequence[str], graph: Mapping[str, list[str]]) -> None:
+        """Load sources and compute metrics in the given (dependency) order."""
         for node in order:
             failed = [d for d in graph.get(node, ()) if d in self.failures]
             if failed:
@@ -274,66 +296,341 @@ class Workspace:
         return BoundSection(section, rows, columns)
 
 
-def bind(project: Project, reports: Iterable[str] | None = None) -> BindResult:
-    """Load what the chosen reports need and bind each; failures are per report."""
-    chosen = list(reports) if reports is not None else list(project.reports)
-    names = set(project.sources) | set(project.metrics)
-    graph = dependency_graph(project.sources, project.metrics)
-    needs: dict[str, set[str]] = {}
-    for rname in chosen:
-        direct: set[str] = set()
-        for section in project.reports[rname].sections:
-            direct |= section_needs(section, names)
-        needs[rname] = _closure(direct, graph)
-    # Every metric is computed (templates may show any of them); sources only if used.
-    wanted = set().union(*needs.values()) if needs else set()
-    wanted = _closure(wanted | set(project.metrics), graph)
-    ws = Workspace(project)
-    try:
-        ws.load(wanted, graph)
-        bound: dict[str, BoundReport] = {}
-        failures: dict[str, ReportcError] = {}
-        titles = frozen_map({n: r.title for n, r in project.reports.items()})
-        for rname in chosen:
-            spec = project.reports[rname]
-            missing = sorted(n for n in needs[rname] if n in ws.failures)
-            if missing:
-                problems: list[Problem] = []
-                for n in missing:
-                    for p in ws.failures[n].problems:
-                        if p not in problems:
-                            problems.append(p)
-                failures[rname] = DataError(problems)
-                continue
-            try:
-                sections = tuple(ws.section_rows(spec, s) for s in spec.sections)
-            except ReportcError as exc:
-                failures[rname] = exc
-                continue
-            bound[rname] = BoundReport(
-                spec=spec,
-                period=project.period,
-                organisation=project.organisation,
-                entities=project.entities,
-                metrics=frozen_map({k: v for k, v in ws.values.items() if k in project.metrics}),
-                metric_specs=project.metrics,
-                sections=sections,
-                sources_used=frozen_map(
-                    {n: ws.fingerprints[n] for n in sorted(needs[rname]) if n in project.sources}
-                ),
-                report_titles=titles,
-                positions=project.positions,
-                font_dirs=tuple(sorted({(project.root / f.path).parent for f in spec.theme.fonts})),
+def row_dependent(project: Project, graph: Mapping[str, list[str]]) -> set[str]:
+    """Sources and metrics that use ``$row_*`` parameters, directly or through others."""
+    direct = set()
+    for name, src in project.sources.items():
+        if src.query and any(p.startswith(ROW_PREFIX) for p in sql_params(src.query)):
+            direct.add(name)
+    for name, metric in project.metrics.items():
+        if metric.sql and any(p.startswith(ROW_PREFIX) for p in sql_params(metric.sql)):
+            direct.add(name)
+    out = set(direct)
+    changed = True
+    while changed:
+        changed = False
+        for node, deps in graph.items():
+            if node not in out and any(d in out for d in deps):
+                out.add(node)
+                changed = True
+    return out
+
+
+def _report_needs(spec: ReportSpec, names: set[str], graph: Mapping[str, list[str]]) -> set[str]:
+    direct: set[str] = set()
+    for section in spec.sections:
+        direct |= section_needs(section, names)
+    if spec.for_each is not None:
+        if spec.for_each.source:
+            direct.add(spec.for_each.source)
+        if spec.for_each.query:
+            direct |= set(sql_dependencies(spec.for_each.query, names))
+    return _closure(direct, graph)
+
+
+_ROW_FIELD_RE = re.compile(r"\brow\.([A-Za-z_][A-Za-z0-9_]*)|\brow\[['\"]([^'\"]+)['\"]\]")
+
+
+def _row_fields_used(spec: ReportSpec, project: Project, needs: set[str]) -> dict[str, str]:
+    """Row columns a burst report uses -> where (for 'no such column' messages)."""
+    used: dict[str, str] = {}
+    texts = [
+        ("title", spec.title),
+        ("subtitle", spec.subtitle),
+        ("prepared_for", spec.prepared_for),
+        ("filename", spec.filename),
+    ]
+    for kind in ("to", "cc", "bcc"):
+        texts += [(f"recipients.{kind}", a) for a in getattr(spec.recipients, kind)]
+    for section in spec.sections:
+        for key in ("text", "intro", "note", "title"):
+            value = section.options.get(key)
+            if isinstance(value, str):
+                texts.append((f"sections.{section.name}.{key}", value))
+        if isinstance(section.options.get("query"), str):
+            for p in sql_params(section.options["query"]):
+                if p.startswith(ROW_PREFIX):
+                    used.setdefault(p[len(ROW_PREFIX) :], f"sections.{section.name}.query")
+    for where, text in texts:
+        for a, b in _ROW_FIELD_RE.findall(text):
+            used.setdefault(a or b, where)
+    for node in needs:
+        sql = project.sources[node].query if node in project.sources else project.metrics[node].sql
+        for p in sql_params(sql or ""):
+            if p.startswith(ROW_PREFIX):
+                kind = "sources" if node in project.sources else "metrics"
+                used.setdefault(p[len(ROW_PREFIX) :], f"{kind}.{node}")
+    return used
+
+
+_SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def instance_name(text: str) -> str:
+    """A file-system-safe report name: letters, digits, '.', '_' and '-'."""
+    return _SAFE_NAME_RE.sub("-", text).strip("-.")[:120]
+
+
+class _Binder:
+    """Binds each chosen report (and each row of a burst report) in one workspace."""
+
+    def __init__(self, project: Project, chosen: list[str]) -> None:
+        self.project = project
+        self.chosen = chosen
+        self.names = set(project.sources) | set(project.metrics)
+        self.graph = dependency_graph(project.sources, project.metrics)
+        self.rowdep = row_dependent(project, self.graph)
+        self.needs = {r: _report_needs(project.reports[r], self.names, self.graph) for r in chosen}
+        self.ws = Workspace(project)
+        self.bound: dict[str, BoundReport] = {}
+        self.failures: dict[str, ReportcError] = {}
+        self.order: list[str] = []
+        self.persona_of: dict[str, str] = {}
+        self.titles: dict[str, str] = {n: r.title for n, r in project.reports.items()}
+        self.text_env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+
+    def run(self) -> BindResult:
+        wanted = set().union(*self.needs.values()) if self.needs else set()
+        wanted = _closure(wanted | set(self.project.metrics), self.graph) - self.rowdep
+        try:
+            self.ws.load(wanted, self.graph)
+            global_values = dict(self.ws.values)
+            for rname in self.chosen:
+                spec = self.project.reports[rname]
+                failed = self._failed_needs(self.needs[rname] - self.rowdep)
+                if failed is not None:
+                    self._add(rname, rname)
+                    self.failures[rname] = failed
+                    continue
+                if spec.for_each is None:
+                    self._bind_single(spec)
+                else:
+                    self._bind_burst(spec, global_values)
+            return BindResult(
+                frozen_map(self.bound),
+                frozen_map(self.failures),
+                frozen_map(self.ws.fingerprints),
+                frozen_map(self.ws.failures),
+                tuple(self.ws.loaded),
+                tuple(self.order),
             )
-        return BindResult(
-            frozen_map(bound),
-            frozen_map(failures),
-            frozen_map(ws.fingerprints),
-            frozen_map(ws.failures),
-            tuple(ws.loaded),
+        finally:
+            self.ws.close()
+
+    def _add(self, name: str, persona: str) -> None:
+        self.order.append(name)
+        self.persona_of[name] = persona
+
+    def _failed_needs(self, needs: set[str]) -> ReportcError | None:
+        missing = sorted(n for n in needs if n in self.ws.failures)
+        if not missing:
+            return None
+        problems: list[Problem] = []
+        for n in missing:
+            problems.extend(p for p in self.ws.failures[n].problems if p not in problems)
+        return DataError(problems)
+
+    def _bind_single(self, spec: ReportSpec) -> None:
+        name = spec.name
+        self._add(name, name)
+        uses_row = sorted(self.needs[name] & self.rowdep)
+        if uses_row:
+            self.failures[name] = DataError(
+                Problem(
+                    f"report '{name}' uses {', '.join(uses_row)}, which need$row_ parameters, "
+                    "but the report has no for_each",
+                    spec.location,
+                    f"personas.{name}",
+                    hint="add for_each to the report, or remove the $row_ parameters",
+                )
+            )
+            return
+        self._finish(spec, name)
+
+    def _finish(self, spec: ReportSpec, name: str) -> None:
+        try:
+            sections = tuple(self.ws.section_rows(spec, s) for s in spec.sections)
+        except ReportcError as exc:
+            self.failures[name] = exc
+            return
+        project = self.project
+        self.bound[name] = BoundReport(
+            spec=spec,
+            period=project.period,
+            organisation=project.organisation,
+            entities=project.entities,
+            metrics=frozen_map({k: v for k, v in self.ws.values.items() if k in project.metrics}),
+            metric_specs=project.metrics,
+            sections=sections,
+            sources_used=frozen_map(
+                {
+                    n: self.ws.fingerprints[n]
+                    for n in sorted(self.needs[spec.persona or spec.name])
+                    if n in project.sources and n in self.ws.fingerprints
+                }
+            ),
+            report_titles=frozen_map(self.titles),
+            positions=project.positions,
+            font_dirs=tuple(sorted({(project.root / f.path).parent for f in spec.theme.fonts})),
         )
-    finally:
-        ws.close()
+
+    def _rows(self, spec: ReportSpec) -> tuple[list[str], list[dict[str, Any]]]:
+        fe = spec.for_each
+        assert fe is not None
+        sql = f'SELECT * FROM "{fe.source}"' if fe.source else fe.query.strip().rstrip(";")
+        key = "source" if fe.source else "query"
+        try:
+            cur = self.ws.con.execute(sql, query_params(sql, self.ws.values))
+            columns = [d[0] for d in cur.description or ()]
+            rows = [dict(zip(columns, (plain(v) for v in r), strict=True)) for r in cur.fetchall()]
+        except Exception as exc:
+            raise DataError(
+                Problem(
+                    f"report '{spec.name}': for_each query failed: {duck_message(exc)}",
+                    self.ws.at("personas", spec.name, "for_each", key),
+                    f"personas.{spec.name}.for_each.{key}",
+                )
+            ) from None
+        return columns, rows
+
+    def _bind_burst(self, spec: ReportSpec, global_values: Mapping[str, Any]) -> None:
+        assert spec.for_each is not None
+        persona = spec.name
+        try:
+            columns, rows = self._rows(spec)
+            self._check_row_fields(spec, columns)
+        except ReportcError as exc:
+            self._add(persona, persona)
+            self.failures[persona] = exc
+            return
+        rowdep_needed = [n for n in _order(self.graph, self.needs[persona] & self.rowdep)]
+        seen: dict[str, Any] = {}
+        for row in rows:
+            key_value = row.get(spec.for_each.key)
+            context = {
+                "row": row,
+                "report": {"name": persona, "title": spec.title},
+                "period": self.project.period.params(),
+            }
+            try:
+                name, derived = self._instance(spec, row, context)
+            except ReportcError as exc:
+                name = instance_name(f"{persona}-{key_value}")
+                self._add(name, persona)
+                self.failures[name] = exc
+                continue
+            if name in seen:
+                self.failures[name] = DataError(
+                    Problem(
+                        f"report '{persona}': rows {seen[name]!r} and {key_value!r} both give the "
+                        f"report name '{name}'",
+                        spec.location,
+                        f"personas.{persona}.filename",
+                        hint="make 'filename' (or the for_each key) unique per row",
+                    )
+                )
+                continue
+            seen[name] = key_value
+            self._add(name, persona)
+            self.titles[name] = derived.title
+            # Reset to the global values, then compute this row's own sources and metrics.
+            self.ws.values = {**global_values, **{ROW_PREFIX + k: v for k, v in row.items()}}
+            for node in rowdep_needed:
+                self.ws.failures.pop(node, None)
+            self.ws.load_nodes(rowdep_needed, self.graph)
+            failed = self._failed_needs(set(rowdep_needed))
+            if failed is not None:
+                self.failures[name] = failed
+                continue
+            self._finish(derived, name)
+        self.ws.values = dict(global_values)
+
+    def _check_row_fields(self, spec: ReportSpec, columns: list[str]) -> None:
+        assert spec.for_each is not None
+        used = _row_fields_used(spec, self.project, self.needs[spec.name])
+        used.setdefault(spec.for_each.key, "for_each.key")
+        problems = [
+            Problem(
+                f"report '{spec.name}': no column '{col}' in the for_each rows"
+                f"{did_you_mean(col, columns)} (used in {where}); columns are: "
+                f"{', '.join(columns)}",
+                spec.location,
+                f"personas.{spec.name}",
+            )
+            for col, where in sorted(used.items())
+            if col not in columns
+        ]
+        if problems:
+            raise DataError(problems)
+
+    def _text(self, template: str, context: Mapping[str, Any], spec: ReportSpec, what: str) -> str:
+        if "{{" not in template and "{%" not in template:
+            return template
+        try:
+            return self.text_env.from_string(template).render(context).strip()
+        except jinja2.TemplateError as exc:
+            raise DataError(
+                Problem(
+                    f"report '{spec.name}': {what}: {exc}",
+                    spec.location,
+                    f"personas.{spec.name}.{what}",
+                )
+            ) from None
+
+    def _instance(
+        self, spec: ReportSpec, row: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> tuple[str, ReportSpec]:
+        assert spec.for_each is not None
+        default = f"{spec.name}-{{{{ row.{spec.for_each.key} }}}}"
+        name = instance_name(self._text(spec.filename or default, context, spec, "filename"))
+        if not name:
+            raise DataError(
+                Problem(
+                    f"report '{spec.name}': the file name is empty for row "
+                    f"{row.get(spec.for_each.key)!r}",
+                    spec.location,
+                )
+            )
+        recipients = {}
+        for kind in ("to", "cc", "bcc"):
+            addrs = []
+            for addr in getattr(spec.recipients, kind):
+                value = self._text(addr, context, spec, f"recipients.{kind}")
+                if not value:
+                    continue
+                problem = address_problem(value)
+                if problem:
+                    raise DataError(
+                        Problem(
+                            f"report '{name}' (row {row.get(spec.for_each.key)!r}): "
+                            f"{kind} address: {problem}",
+                            spec.location,
+                            f"personas.{spec.name}.recipients.{kind}",
+                        )
+                    )
+                addrs.append(value)
+            recipients[kind] = tuple(addrs)
+        derived = dataclasses.replace(
+            spec,
+            name=name,
+            title=self._text(spec.title, context, spec, "title"),
+            subtitle=self._text(spec.subtitle, context, spec, "subtitle"),
+            prepared_for=self._text(spec.prepared_for, context, spec, "prepared_for"),
+            recipients=Recipients(**recipients),
+            persona=spec.name,
+            row=frozen_map(row),
+        )
+        return name, derived
+
+
+def bind(project: Project, reports: Iterable[str] | None = None) -> BindResult:
+    """Load what the chosen reports need and bind each; failures are per report.
+
+    A burst report (``for_each``) yields one bound report per row, named by its
+    ``filename`` template; ``BindResult.order`` lists every report name in order.
+    """
+    chosen = list(reports) if reports is not None else list(project.reports)
+    return _Binder(project, chosen).run()
 
 
 def data_problems(result: BindResult) -> list[Problem]:

@@ -15,7 +15,6 @@ from typing import Any
 
 import click
 
-from . import dispatch as send_stage
 from . import pipeline
 from .addresses import mask
 from .config import DEFAULT_CONFIG, Project, load_project
@@ -131,6 +130,34 @@ def _progress_printer() -> pipeline.Progress | None:
     help="Output format (repeatable; default: html and pdf).",
 )
 @period_option
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="PDF worker processes (default: the number of cores).",
+)
+@click.option("--force", is_flag=True, help="Rebuild even reports whose inputs did not change.")
+@click.option(
+    "--shard",
+    metavar="I/N",
+    default=None,
+    help="Build only shard I of N (a deterministic share of the reports).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Seconds one report's PDF may take (0: no limit; needs --jobs >= 2).",
+)
+@click.option(
+    "--max-memory",
+    type=click.IntRange(min=0),
+    default=2048,
+    show_default=True,
+    help="MB of memory per PDF worker (0: no limit; needs --jobs >= 2).",
+)
 @click.pass_obj
 def build(
     settings: Settings,
@@ -138,20 +165,43 @@ def build(
     out_dir: Path | None,
     formats: tuple[str, ...],
     period: str | None,
+    jobs: int | None,
+    force: bool,
+    shard: str | None,
+    timeout: float,
+    max_memory: int,
 ) -> None:
     """Build the reports to HTML and PDF, and write manifest.json."""
+    from .workers import default_jobs
+
     project = settings.load(period)
     if out_dir is not None and not out_dir.is_absolute():
         out_dir = Path.cwd() / out_dir
+    try:
+        chosen_shard = pipeline.Shard.parse(shard) if shard else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from None
     result = pipeline.build(
         project,
         reports=personas or None,
         out_dir=out_dir,
         formats=formats or pipeline.FORMATS,
         progress=_progress_printer(),
+        jobs=jobs or default_jobs(),
+        force=force,
+        shard=chosen_shard,
+        timeout=timeout or None,
+        memory_mb=max_memory or None,
     )
     shown = os.path.relpath(result.out_dir)
+    unchanged = [r for r in result.reports if r.state == "unchanged"]
+    if unchanged:
+        click.echo(
+            f"unchanged: {_plural(len(unchanged), 'report')} up to date (use --force to rebuild)"
+        )
     for r in result.reports:
+        if r.state == "unchanged":
+            continue
         if r.ok:
             pdf = r.files.get("pdf")
             what = ", ".join(os.path.join(shown, f.path) for f in r.files.values())
@@ -161,15 +211,17 @@ def build(
                 click.echo(f"warning: report '{r.name}': refused to fetch {url}", err=True)
         else:
             click.echo(f"FAILED  {r.name:<12} see below", err=True)
-    built = sum(1 for r in result.reports if r.ok)
+    built = sum(1 for r in result.reports if r.ok and r.state == "built")
+    todo = sum(1 for r in result.reports if r.state != "unchanged")
+    manifest = result.manifest.name if result.manifest else pipeline.MANIFEST
     click.echo(
-        f"{built} of {_plural(len(result.reports), 'report')} built for {project.period.title} "
-        f"into {shown}/ (manifest: {os.path.join(shown, pipeline.MANIFEST)})"
+        f"{built} of {_plural(todo, 'report')} built for {project.period.title} "
+        f"into {shown}/ (manifest: {os.path.join(shown, manifest)})"
     )
     result.raise_for_failures()
 
 
-def _send_progress() -> send_stage.SendProgress | None:
+def _send_progress() -> Callable[[str, str, str], None] | None:
     if not sys.stderr.isatty():
         return None
 
@@ -198,7 +250,7 @@ def _addr(value: str, show: bool) -> str:
 )
 @click.option(
     "--transport",
-    type=click.Choice(send_stage.TRANSPORTS),
+    type=click.Choice(("ses", "smtp", "outbox")),
     default=None,
     help="Override delivery.transport from reports.yaml.",
 )
@@ -238,6 +290,8 @@ def send(
     period: str | None,
 ) -> None:
     """Email the reports (builds what is missing or out of date first)."""
+    from . import dispatch as send_stage
+
     project = settings.load(period)
     if out_dir is not None and not out_dir.is_absolute():
         out_dir = Path.cwd() / out_dir

@@ -17,6 +17,7 @@ Order, so that nothing goes out unless everything can:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import random
@@ -44,10 +45,9 @@ from .delivery import (
     make_ses_clients,
     send_lock,
 )
-from .errors import BuildFailed, DeliveryError, Problem, ReportcError
+from .errors import DeliveryError, Problem, ReportcError
 from .mime import Attachment, Envelope, compose, rows_to_csv
 from .pipeline import (
-    MANIFEST,
     Clock,
     build,
     choose_reports,
@@ -117,15 +117,19 @@ class _Ready:
 
 
 def _manifest(out: Path) -> dict[str, Any]:
-    path = out / MANIFEST
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except ValueError:
-        return {}
-    reports = data.get("reports", {}) if isinstance(data, dict) else {}
-    return reports if isinstance(reports, dict) else {}
+    """The report entries of ``manifest.json`` and every shard's manifest, merged."""
+    merged: dict[str, Any] = {}
+    for path in sorted(out.glob("manifest*.json")):
+        try:
+            data = json.loads(path.read_text("utf-8"))
+        except ValueError:
+            continue
+        reports = data.get("reports", {}) if isinstance(data, dict) else {}
+        if isinstance(reports, dict):
+            for name, entry in reports.items():
+                if entry.get("status") == "ok" or name not in merged:
+                    merged[name] = entry
+    return merged
 
 
 def _pdf_if_current(out: Path, entry: Mapping[str, Any]) -> bytes | None:
@@ -151,8 +155,7 @@ def prepare_reports(
     ready: dict[str, _Ready] = {}
     failed: dict[str, ReportcError] = dict(bound.failures)
     stale: list[str] = []
-    rendered: dict[str, RenderedReport] = {}
-    for name in names:
+    for name in bound.order:
         if name in failed:
             continue
         entry = entries.get(name, {})
@@ -169,10 +172,11 @@ def prepare_reports(
         if html_digest(again.html) != entry.get("html_sha256"):
             stale.append(name)
             continue
-        rendered[name] = again
-        ready[name] = _Ready(project.reports[name], again, pdf)
+        ready[name] = _Ready(bound.reports[name].spec, again, pdf)
     if stale:
-        result = build(project, reports=stale, out_dir=out, clock=clock, bound=bound)
+        result = build(
+            project, reports=names, out_dir=out, clock=clock, bound=bound, only=stale, force=True
+        )
         entries = _manifest(out)
         for r in result.reports:
             if not r.ok:
@@ -183,11 +187,14 @@ def prepare_reports(
             again = render_report(bound.reports[r.name], project, env=env, generated=when)
             pdf = _pdf_if_current(out, entries[r.name])
             assert pdf is not None
-            ready[r.name] = _Ready(project.reports[r.name], again, pdf)
-    for name, item in list(ready.items()):
-        rows = {s.spec.name: (s.columns, s.rows) for s in bound.reports[name].sections}
-        ready[name] = _Ready(item.spec, item.rendered, item.pdf, rows)
-    return ready, failed, stale
+            ready[r.name] = _Ready(bound.reports[r.name].spec, again, pdf)
+    ordered: dict[str, _Ready] = {}
+    for name in bound.order:  # the project's order, whether reused or rebuilt
+        if name in ready:
+            item = ready[name]
+            rows = {s.spec.name: (s.columns, s.rows) for s in bound.reports[name].sections}
+            ordered[name] = _Ready(item.spec, item.rendered, item.pdf, rows)
+    return ordered, failed, stale
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -387,36 +394,32 @@ def send(
     run_id = new_run_id(now)
     out = output_dir(project, out_dir)
     ready, failed, _rebuilt = prepare_reports(project, chosen, out, clock or default_clock(project))
-    if failed:
-        problems: list[Problem] = []
-        for exc in failed.values():
-            problems.extend(exc.problems)
-        raise BuildFailed(
-            [
-                *problems,
-                Problem(
-                    "nothing was sent: fix the reports above first "
-                    "(or leave them out with --persona)"
-                ),
-            ]
-        )
     envelopes, problems = package(project, ready, run_id=run_id, when=now, redirect_to=redirect_to)
     if problems:
         raise DeliveryError([*problems, Problem("nothing was sent")])
-    ordered = [envelopes[n] for n in chosen if n in envelopes]
+    # A report that could not be built fails alone; the others still go.
+    unbuilt = tuple(
+        MessageResult(
+            report=name,
+            state="failed",
+            detail="not built: " + "; ".join(p.format() for p in exc.problems),
+        )
+        for name, exc in failed.items()
+    )
+    ordered = [envelopes[n] for n in ready if n in envelopes]
 
     if dry_run:
         folder = Path(outbox) if outbox else project.root / project.delivery.outbox
         box = OutboxTransport(folder if folder.is_absolute() else project.root / folder)
         results = tuple(_result(e, "dry-run", path=box.send(e)) for e in ordered)
-        return SendResult(run_id, "dry-run", results, dry_run=True, outbox=box.folder)
+        return SendResult(run_id, "dry-run", results + unbuilt, dry_run=True, outbox=box.folder)
 
     transport = transport or make_transport(project, transport_name, outbox)
     state_dir = project.root / project.delivery.state_dir
     with send_lock(state_dir):
         ledger = Ledger(state_dir / "ledger.sqlite", clock or utc_now)
         try:
-            return _deliver(
+            result = _deliver(
                 project,
                 ordered,
                 transport,
@@ -429,6 +432,7 @@ def send(
                 rng=rng,
                 progress=progress,
             )
+            return dataclasses.replace(result, messages=result.messages + unbuilt)
         finally:
             ledger.close()
             transport.close()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import click
 
@@ -80,6 +81,10 @@ class ReportcError(click.ClickException):
             problems = [problems]
         self.problems: tuple[Problem, ...] = tuple(problems)
         super().__init__("\n".join(p.format() for p in self.problems))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Keep the problems (with their positions) across process boundaries.
+        return (self.__class__, (list(self.problems),))
 
     def show(self, file: object = None) -> None:  # pragma: no cover - exercised via CLI
         for problem in self.problems:

@@ -14,12 +14,10 @@ import logging
 import mimetypes
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
-
-from weasyprint import HTML, Attachment
-from weasyprint.urls import URLFetcher, URLFetcherResponse
 
 from .config.model import PdfOptions
 from .errors import Problem, RenderError
@@ -27,25 +25,37 @@ from .render import RenderedReport
 from .resources import package_roots
 
 
-class SafeFetcher(URLFetcher):  # type: ignore[misc]
-    """Serve local files under ``roots`` and data: URLs; refuse everything else."""
+@cache
+def _fetcher_class() -> type:
+    """WeasyPrint's URLFetcher, subclassed on first use (importing WeasyPrint is slow)."""
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
 
-    def __init__(self, roots: Iterable[Path]) -> None:
-        super().__init__(timeout=1, allowed_protocols={"file", "data"}, allow_redirects=False)
-        self.roots = tuple(Path(r).resolve() for r in roots)
-        self.refused: list[str] = []
+    class _SafeFetcher(URLFetcher):  # type: ignore[misc]
+        def __init__(self, roots: Iterable[Path]) -> None:
+            super().__init__(timeout=1, allowed_protocols={"file", "data"}, allow_redirects=False)
+            self.roots = tuple(Path(r).resolve() for r in roots)
+            self.refused: list[str] = []
 
-    def fetch(self, url: str, headers: Any = None) -> URLFetcherResponse:
-        parsed = urlparse(url)
-        if parsed.scheme == "data":
-            return super().fetch(url, headers)
-        if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
-            path = Path(unquote(parsed.path)).resolve()
-            if any(path.is_relative_to(root) for root in self.roots) and path.is_file():
-                mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-                return URLFetcherResponse(path.as_uri(), path.read_bytes(), {"Content-Type": mime})
-        self.refused.append(url)
-        raise ValueError(f"reportc refused to fetch {url!r} (only files inside the project)")
+        def fetch(self, url: str, headers: Any = None) -> Any:
+            parsed = urlparse(url)
+            if parsed.scheme == "data":
+                return super().fetch(url, headers)
+            if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
+                path = Path(unquote(parsed.path)).resolve()
+                if any(path.is_relative_to(root) for root in self.roots) and path.is_file():
+                    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                    return URLFetcherResponse(
+                        path.as_uri(), path.read_bytes(), {"Content-Type": mime}
+                    )
+            self.refused.append(url)
+            raise ValueError(f"reportc refused to fetch {url!r} (only files inside the project)")
+
+    return _SafeFetcher
+
+
+def SafeFetcher(roots: Iterable[Path]) -> Any:
+    """A URL fetcher serving local files under ``roots`` and data: URLs, nothing else."""
+    return _fetcher_class()(roots)
 
 
 @dataclass(frozen=True)
@@ -88,6 +98,8 @@ def make_pdf(
 
     ``when`` dates the embedded files (so identical inputs give identical bytes).
     """
+    from weasyprint import HTML, Attachment  # imported here: a no-change build never needs it
+
     options = options or PdfOptions()
     fetcher = SafeFetcher([project_root, *package_roots()])
     write_options: dict[str, Any] = {}

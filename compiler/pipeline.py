@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -30,8 +30,8 @@ from .errors import (
     ReportcError,
 )
 from .mime import rows_to_csv
-from .pdf import DataFile, make_pdf
-from .render import RenderedReport, make_environment, render_report
+from .pdf import DataFile
+from .render import make_environment, render_report
 from .writer import Writer, write_atomic
 
 FORMATS = ("html", "pdf")
@@ -106,6 +106,10 @@ class ReportResult:
     error: ReportcError | None = None
     refused_urls: tuple[str, ...] = ()
     html_sha256: str = ""
+    persona: str = ""
+    inputs: str = ""
+    #: built | unchanged (incremental: not rebuilt) | failed
+    state: str = "built"
 
     @property
     def ok(self) -> bool:
@@ -193,12 +197,65 @@ def validate(
 
 
 @dataclass(frozen=True)
-class _Made:
-    name: str
-    title: str
-    rendered: RenderedReport
-    pdf: Any  # Artifact | None
-    sources: Mapping[str, str]
+class Shard:
+    """``--shard I/N``: this machine builds the reports whose name hashes to I of N."""
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            i, n = (int(x) for x in text.split("/"))
+        except ValueError:
+            raise ValueError(f"'{text}' is not a shard; use I/N, e.g. 2/4") from None
+        if not (n >= 1 and 1 <= i <= n):
+            raise ValueError(f"'{text}' is not a shard; I must be between 1 and N")
+        return cls(i, n)
+
+    def owns(self, name: str) -> bool:
+        digest = int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:12], 16)
+        return digest % self.count == self.index - 1
+
+    @property
+    def manifest(self) -> str:
+        return f"manifest.shard-{self.index}-of-{self.count}.json"
+
+
+def _entries(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text("utf-8"))
+    except ValueError:
+        return {}
+    reports = data.get("reports", {}) if isinstance(data, dict) else {}
+    return reports if isinstance(reports, dict) else {}
+
+
+def _intact(out: Path, entry: Mapping[str, Any]) -> bool:
+    """The entry's files are there and have the recorded size (a cheap check)."""
+    files = entry.get("files", {})
+    if not files:
+        return False
+    for record in files.values():
+        path = out / record.get("path", "")
+        if not path.is_file() or path.stat().st_size != record.get("bytes"):
+            return False
+    return True
+
+
+def _up_to_date(out: Path, entries: Mapping[str, Any], persona: str, inputs: str) -> list[str]:
+    """Names of the persona's reports if all are built from these inputs, else []."""
+    mine = {n: e for n, e in entries.items() if e.get("persona", n) == persona}
+    if not mine:
+        return []
+    for entry in mine.values():
+        if entry.get("status") != "ok" or entry.get("inputs_sha256") != inputs:
+            return []
+        if not _intact(out, entry):
+            return []
+    return sorted(mine)
 
 
 def build(
@@ -210,89 +267,193 @@ def build(
     clock: Clock | None = None,
     progress: Progress | None = None,
     bound: BindResult | None = None,
+    only: Iterable[str] | None = None,
+    jobs: int = 1,
+    force: bool = False,
+    shard: Shard | None = None,
+    timeout: float | None = 300.0,
+    memory_mb: int | None = 2048,
 ) -> BuildResult:
     """Build the chosen reports into ``out_dir`` (default ``<project>/dist``).
 
-    ``bound`` lets a caller that has already bound the data (``send``) reuse it.
+    - Incremental: a persona whose inputs fingerprint matches the manifest (and whose
+      files are intact) is not rebuilt, unless ``force``.
+    - ``jobs`` > 1 makes PDFs in that many warm worker processes, each report limited
+      by ``timeout`` seconds and ``memory_mb``; with 1, in this process.
+    - Each report's files are written (atomically) as soon as they are made, so memory
+      does not grow with the number of reports; the manifest is written last.
+    - ``shard`` builds a deterministic share of the reports, with its own manifest.
+    - ``bound``/``only`` let ``send`` rebuild just the stale reports of a bind it did.
     """
+    from .incremental import Fingerprinter
+
     chosen = choose_reports(project, reports)
     formats = tuple(f for f in FORMATS if f in set(formats))
     out = output_dir(project, out_dir)
     generated = (clock or default_clock(project))()
-    if bound is None:
-        bound = bind(project, chosen)
-    env = make_environment(project.root)
-    made: dict[str, _Made] = {}
-    errors: dict[str, ReportcError] = dict(bound.failures)
-    total = len(chosen)
-    for index, name in enumerate(chosen, start=1):
-        spec = project.reports[name]
-        if progress:
-            progress("start", name, index, total, spec.title)
-        if name in errors:
-            if progress:
-                progress("failed", name, index, total, errors[name].problems[0].format())
-            continue
-        report: BoundReport = bound.reports[name]
-        try:
-            rendered = render_report(report, project, env=env, generated=generated)
-            artifact = (
-                make_pdf(
-                    rendered,
-                    project.root,
-                    options=spec.pdf,
-                    data_files=data_files(report) if spec.pdf.attach_data else (),
-                    when=dt.datetime.combine(project.period.end, dt.time(), dt.timezone.utc),
-                )
-                if "pdf" in formats
-                else None
-            )
-        except ReportcError as exc:
-            errors[name] = exc
-            if progress:
-                progress("failed", name, index, total, exc.problems[0].format())
-            continue
-        made[name] = _Made(name, spec.title, rendered, artifact, report.sources_used)
-        if progress:
-            pages = (
-                f"{artifact.pages} page{'s' if artifact.pages != 1 else ''}" if artifact else "html"
-            )
-            progress("done", name, index, total, pages)
-    # Everything is rendered; now write.
-    writer = Writer(out)
+    manifest_path = out / (shard.manifest if shard else MANIFEST)
+    previous = _entries(manifest_path)
+    fingerprints = Fingerprinter(project, formats)
+    inputs = {p: fingerprints.report(project.reports[p]) for p in chosen}
     results: list[ReportResult] = []
-    for name in chosen:
-        title = project.reports[name].title
-        if name in errors:
-            results.append(ReportResult(name, title, error=errors[name]))
-            continue
-        m = made[name]
-        files: dict[str, FileRecord] = {}
-        if "html" in formats:
-            data = m.rendered.html.encode("utf-8")
-            writer.write(f"{name}.html", data)
-            files["html"] = FileRecord(f"{name}.html", hashlib.sha256(data).hexdigest(), len(data))
-        if m.pdf is not None:
-            writer.write(f"{name}.pdf", m.pdf.pdf)
-            files["pdf"] = FileRecord(f"{name}.pdf", m.pdf.sha256, len(m.pdf.pdf), m.pdf.pages)
-        results.append(
-            ReportResult(
-                name,
-                title,
-                frozen_map(files),
-                m.sources,
-                refused_urls=m.pdf.refused_urls if m.pdf is not None else (),
-                html_sha256=html_digest(m.rendered.html),
+    unchanged: set[str] = set()
+    if not force and only is None:
+        for persona in chosen:
+            names = _up_to_date(out, previous, persona, inputs[persona])
+            if names:
+                unchanged.add(persona)
+                results.extend(
+                    ReportResult(
+                        n,
+                        previous[n].get("title", n),
+                        persona=persona,
+                        inputs=inputs[persona],
+                        state="unchanged",
+                    )
+                    for n in names
+                )
+    to_build = [p for p in chosen if p not in unchanged]
+    if to_build and bound is None:
+        bound = bind(project, to_build)
+    names = [
+        n for n in (bound.order if bound else ()) if bound and bound.personas.get(n, n) in to_build
+    ]
+    if only is not None:
+        wanted = set(only)
+        names = [n for n in names if n in wanted]
+    if shard is not None:
+        names = [n for n in names if shard.owns(n)]
+    if bound is not None and names:
+        results.extend(
+            _make(
+                project,
+                bound,
+                names,
+                out,
+                formats,
+                generated,
+                inputs,
+                progress,
+                jobs=jobs,
+                timeout=timeout,
+                memory_mb=memory_mb,
             )
         )
-    manifest = _write_manifest(project, out, results, generated)
+    order = {n: i for i, n in enumerate([*(bound.order if bound else ()), *sorted(unchanged)])}
+    results.sort(
+        key=lambda r: (chosen.index(r.persona) if r.persona in chosen else 0, order.get(r.name, 0))
+    )
+    built = [r for r in results if r.state != "unchanged"]
+    manifest = _write_manifest(project, manifest_path, built, generated)
     return BuildResult(out, project.period.label, tuple(results), manifest)
 
 
+def _make(
+    project: Project,
+    bound: BindResult,
+    names: Sequence[str],
+    out: Path,
+    formats: Sequence[str],
+    generated: dt.datetime,
+    inputs: Mapping[str, str],
+    progress: Progress | None,
+    *,
+    jobs: int,
+    timeout: float | None,
+    memory_mb: int | None,
+) -> list[ReportResult]:
+    from .workers import PdfPool, PdfTask, run_task
+
+    env = make_environment(project.root)
+    writer = Writer(out)
+    total = len(names)
+    when = dt.datetime.combine(project.period.end, dt.time(), dt.timezone.utc)
+    done: dict[str, ReportResult] = {}
+    html_files: dict[str, FileRecord] = {}
+    meta: dict[str, tuple[str, str, str, Mapping[str, str]]] = {}
+
+    def fail(name: str, exc: ReportcError) -> None:
+        persona = bound.personas.get(name, name)
+        title = bound.reports[name].spec.title if name in bound.reports else name
+        done[name] = ReportResult(
+            name, title, error=exc, persona=persona, inputs=inputs.get(persona, ""), state="failed"
+        )
+        if progress:
+            progress("failed", name, len(done), total, exc.problems[0].format())
+
+    def tasks() -> Iterator[PdfTask]:
+        for index, name in enumerate(names, start=1):
+            if name in bound.failures:
+                fail(name, bound.failures[name])
+                continue
+            report = bound.reports[name]
+            spec = report.spec
+            if progress:
+                progress("start", name, index, total, spec.title)
+            try:
+                rendered = render_report(report, project, env=env, generated=generated)
+            except ReportcError as exc:
+                fail(name, exc)
+                continue
+            persona = spec.persona or name
+            meta[name] = (spec.title, persona, html_digest(rendered.html), report.sources_used)
+            if "html" in formats:
+                data = rendered.html.encode("utf-8")
+                writer.write(f"{name}.html", data)
+                html_files[name] = FileRecord(
+                    f"{name}.html", hashlib.sha256(data).hexdigest(), len(data)
+                )
+            if "pdf" not in formats:
+                finish(name, None)
+                continue
+            yield PdfTask(
+                name=name,
+                html=rendered.html,
+                project_root=project.root,
+                target=writer.reserve(f"{name}.pdf"),
+                options=spec.pdf,
+                data_files=tuple(data_files(report)) if spec.pdf.attach_data else (),
+                when=when,
+            )
+
+    def finish(name: str, pdf: Any) -> None:
+        title, persona, html_sha, sources = meta[name]
+        if pdf is not None and pdf.error is not None:
+            fail(name, pdf.error)
+            return
+        files: dict[str, FileRecord] = {}
+        if name in html_files:
+            files["html"] = html_files[name]
+        if pdf is not None:
+            files["pdf"] = FileRecord(f"{name}.pdf", pdf.sha256, pdf.size, pdf.pages)
+        done[name] = ReportResult(
+            name,
+            title,
+            frozen_map(files),
+            sources,
+            refused_urls=pdf.refused_urls if pdf is not None else (),
+            html_sha256=html_sha,
+            persona=persona,
+            inputs=inputs.get(persona, ""),
+            state="built",
+        )
+        if progress:
+            pages = f"{pdf.pages} page{'s' if pdf.pages != 1 else ''}" if pdf else "html"
+            progress("done", name, len(done), total, pages)
+
+    if jobs > 1 and len(names) > 1:
+        with PdfPool(min(jobs, len(names)), timeout=timeout, memory_mb=memory_mb) as pool:
+            for result in pool.run(tasks()):
+                finish(result.name, result)
+    else:
+        for task in tasks():
+            finish(task.name, run_task(task))
+    return [done[n] for n in names if n in done]
+
+
 def _write_manifest(
-    project: Project, out: Path, results: Sequence[ReportResult], generated: dt.datetime
+    project: Project, path: Path, results: Sequence[ReportResult], generated: dt.datetime
 ) -> Path:
-    path = out / MANIFEST
     previous: dict[str, Any] = {}
     if path.is_file():
         try:
@@ -303,6 +464,8 @@ def _write_manifest(
     for r in results:
         entry: dict[str, Any] = {
             "title": r.title,
+            "persona": r.persona or r.name,
+            "inputs_sha256": r.inputs,
             "period": project.period.label,
             "status": "ok" if r.ok else "failed",
             "built_at": generated.isoformat(),

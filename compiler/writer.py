@@ -37,12 +37,17 @@ class Writer:
         self.out_dir = out_dir.resolve()
         self.written: set[Path] = set()
 
-    def write(self, relative: str, data: bytes) -> Path:
+    def reserve(self, relative: str) -> Path:
+        """Claim a path inside the output folder for this run (written by someone else)."""
         target = (self.out_dir / relative).resolve()
         if not target.is_relative_to(self.out_dir):
             raise ReportcError(Problem(f"refusing to write '{relative}' outside {self.out_dir}"))
         if target in self.written:
             raise ReportcError(Problem(f"two outputs of this run are named '{relative}'"))
-        write_atomic(target, data)
         self.written.add(target)
+        return target
+
+    def write(self, relative: str, data: bytes) -> Path:
+        target = self.reserve(relative)
+        write_atomic(target, data)
         return target

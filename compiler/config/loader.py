@@ -30,6 +30,7 @@ from .envfile import merged_environment, read_env_file
 from .model import (
     AttachmentSpec,
     Delivery,
+    ForEach,
     MetricSpec,
     PdfOptions,
     Period,
@@ -47,6 +48,8 @@ from .yamlpos import LoadedYaml, PathT, PositionMap, format_path, load_yaml
 DEFAULT_CONFIG = "reports.yaml"
 DEFAULT_ENV_FILE = "repos.env"
 PERIOD_PARAMS = frozenset({"period", "period_start", "period_end"})
+#: Burst reports pass each row's columns as ``$row_<column>``.
+ROW_PREFIX = "row_"
 BUILTIN_TYPES = ("markdown", "kpis", "table", "findings", "actions", "digest", "chart")
 #: Section types whose rows come from ``source`` or ``query``.
 ROW_TYPES = frozenset({"table", "findings", "actions", "chart"})
@@ -445,11 +448,12 @@ def _check_metrics(c: _Checker) -> tuple[dict[str, MetricSpec], dict[str, expr_l
 def _check_sql(c: _Checker, sql: str, path: PathT, metrics: Mapping[str, Any]) -> None:
     allowed = set(metrics) | PERIOD_PARAMS
     for param in sorted(sql_params(sql)):
-        if param not in allowed:
+        if param not in allowed and not param.startswith(ROW_PREFIX):
             c.add(
                 f"unknown parameter '${param}'{did_you_mean(param, allowed)}",
                 path,
-                "parameters are $period, $period_start, $period_end and metric names",
+                "parameters are $period, $period_start, $period_end, metric names and, "
+                "in burst reports, $row_<column>",
             )
 
 
@@ -564,8 +568,19 @@ def _check_reports(
                 c.add(
                     f"section '{name}' has no rows to attach (it needs 'source' or 'query')", where
                 )
+        burst = "for_each" in persona
+        if burst:
+            _check_for_each(c, pname, persona["for_each"], metrics)
+        elif "filename" in persona:
+            c.add(
+                "'filename' is for burst reports (with for_each)",
+                ("personas", pname, "filename"),
+                key=True,
+            )
         for kind in ("to", "cc", "bcc"):
             for i, addr in _addresses(persona.get("recipients", {}).get(kind)):
+                if burst and "{{" in addr:
+                    continue  # rendered and checked for each row when binding
                 problem = address_problem(addr)
                 if problem:
                     idx: PathT = (i,) if i is not None else ()
@@ -579,6 +594,23 @@ def _check_reports(
                     ("sections", section_name, "items", i, "report"),
                 )
     return dict(personas)
+
+
+def _check_for_each(
+    c: _Checker, pname: str, spec: Mapping[str, Any], metrics: Mapping[str, Any]
+) -> None:
+    path: PathT = ("personas", pname, "for_each")
+    has = [k for k in ("source", "query") if k in spec]
+    if len(has) != 1:
+        c.add("for_each needs exactly one of 'source' or 'query'", path)
+    sources = c.data.get("sources", {})
+    if "source" in spec and spec["source"] not in sources:
+        c.add(
+            f"unknown source '{spec['source']}'{did_you_mean(spec['source'], sources)}",
+            (*path, "source"),
+        )
+    if "query" in spec:
+        _check_sql(c, spec["query"], (*path, "query"), metrics)
 
 
 def _addresses(value: Any) -> Iterable[tuple[int | None, str]]:
@@ -761,5 +793,8 @@ def _reports(
             attachments=tuple(AttachmentSpec(**a) for a in persona.get("attachments", ())),
             send=persona.get("send", True),
             pdf=pdf.merged(persona.get("pdf")),
+            for_each=ForEach(**persona["for_each"]) if "for_each" in persona else None,
+            filename=persona.get("filename", ""),
+            persona=pname,
         )
     return out

@@ -174,6 +174,15 @@ class AttachmentSpec:
 
 
 @dataclass(frozen=True)
+class ForEach:
+    """Burst a report: one per row of ``source`` or ``query``, identified by ``key``."""
+
+    key: str
+    source: str = ""
+    query: str = ""
+
+
+@dataclass(frozen=True)
 class ReportSpec:
     """One report (a persona): its title, ordered sections and recipients."""
 
@@ -191,6 +200,11 @@ class ReportSpec:
     attachments: tuple[AttachmentSpec, ...] = ()
     send: bool = True
     pdf: PdfOptions = field(default_factory=PdfOptions)
+    for_each: ForEach | None = None
+    filename: str = ""
+    #: For a burst instance: the persona it came from and its row.
+    persona: str = ""
+    row: Mapping[str, Any] = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True)

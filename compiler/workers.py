@@ -1,0 +1,270 @@
+"""A pool of warm PDF worker processes, each report isolated by time and memory.
+
+WeasyPrint does not scale with threads, so ``--jobs N`` renders PDFs in N
+processes. Each worker imports WeasyPrint and loads fonts once (warm), takes one
+report at a time, writes its PDF atomically itself (results stream to disk; only
+a small summary comes back), and runs under an address-space limit. A report
+that runs past its timeout, or kills its worker (memory), fails alone: the
+worker is replaced and the others go on.
+
+Workers are fresh ``python -m reportc.workers`` processes: the parent holds
+DuckDB and vl-convert threads, which must not be forked.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import IO, Any
+
+from .config.model import PdfOptions
+from .errors import Problem, RenderError, ReportcError
+
+
+@dataclass(frozen=True)
+class PdfTask:
+    """Everything a worker needs to make and write one PDF."""
+
+    name: str
+    html: str
+    project_root: Path
+    target: Path
+    options: PdfOptions = field(default_factory=PdfOptions)
+    data_files: tuple[Any, ...] = ()
+    when: Any = None
+
+
+@dataclass(frozen=True)
+class PdfDone:
+    name: str
+    sha256: str = ""
+    size: int = 0
+    pages: int = 0
+    refused_urls: tuple[str, ...] = ()
+    error: ReportcError | None = None
+
+
+def run_task(task: PdfTask) -> PdfDone:
+    """Make the PDF and write it atomically; in a worker or in this process."""
+    from .pdf import make_pdf
+    from .render import RenderedReport
+    from .writer import write_atomic
+
+    try:
+        rendered = RenderedReport(task.name, task.name, task.html, "")
+        artifact = make_pdf(
+            rendered,
+            task.project_root,
+            options=task.options,
+            data_files=task.data_files,
+            when=task.when,
+        )
+        write_atomic(task.target, artifact.pdf)
+    except ReportcError as exc:
+        return PdfDone(task.name, error=exc)
+    except MemoryError:
+        return PdfDone(
+            task.name,
+            error=RenderError(
+                Problem(
+                    f"report '{task.name}': ran out of memory while making the PDF",
+                    hint="raise --max-memory, or split the report",
+                )
+            ),
+        )
+    return PdfDone(
+        task.name, artifact.sha256, len(artifact.pdf), artifact.pages, artifact.refused_urls
+    )
+
+
+def _send(stream: IO[bytes], obj: object) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack("!Q", len(data)) + data)
+    stream.flush()
+
+
+def _recv(stream: IO[bytes]) -> Any:
+    header = stream.read(8)
+    if len(header) < 8:
+        raise EOFError
+    (size,) = struct.unpack("!Q", header)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def worker_main(memory_mb: int) -> None:  # pragma: no cover - runs in the worker process
+    """Serve PdfTasks from stdin, answer PdfDones on stdout, until stdin closes."""
+    if memory_mb:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    import weasyprint  # noqa: F401  (warm: import once, before the first task)
+
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    sys.stdout = sys.stderr  # nothing else may write to the result stream
+    while True:
+        try:
+            task = _recv(stdin)
+        except EOFError:
+            return
+        _send(stdout, run_task(task))
+
+
+@dataclass
+class _Slot:
+    process: subprocess.Popen[bytes]
+    task: PdfTask | None = None
+    started: float = 0.0
+
+
+class PdfPool:
+    """``jobs`` worker processes; :meth:`run` yields one :class:`PdfDone` per task.
+
+    Workers are plain ``python -m reportc.workers`` subprocesses talking over pipes:
+    nothing is forked from this process (it holds DuckDB and vl-convert threads) and
+    no ``if __name__ == "__main__"`` guard is needed in whatever script started us.
+    """
+
+    def __init__(
+        self,
+        jobs: int,
+        *,
+        timeout: float | None = 300.0,
+        memory_mb: int | None = 2048,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.jobs = max(1, jobs)
+        self.timeout = timeout
+        self.memory_mb = memory_mb
+        self.clock = clock
+        self.slots: list[_Slot] = []
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "reportc.workers", str(self.memory_mb or 0)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+
+    def __enter__(self) -> PdfPool:
+        self.slots = [_Slot(self._start()) for _ in range(self.jobs)]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for slot in self.slots:
+            with contextlib.suppress(OSError):
+                assert slot.process.stdin is not None
+                slot.process.stdin.close()
+        deadline = time.monotonic() + 5
+        for slot in self.slots:
+            try:
+                slot.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                slot.process.kill()
+                slot.process.wait()
+            if slot.process.stdout is not None:
+                slot.process.stdout.close()
+
+    def _replace(self, slot: _Slot) -> None:
+        if slot.process.poll() is None:
+            slot.process.kill()
+        slot.process.wait()
+        for stream in (slot.process.stdin, slot.process.stdout):
+            with contextlib.suppress(OSError):
+                if stream is not None:
+                    stream.close()
+        slot.process, slot.task = self._start(), None
+
+    def _assign(self, slot: _Slot, task: PdfTask) -> None:
+        slot.task, slot.started = task, self.clock()
+        assert slot.process.stdin is not None
+        with contextlib.suppress(BrokenPipeError, OSError):  # a dead worker is noticed below
+            _send(slot.process.stdin, task)
+
+    def run(self, tasks: Iterable[PdfTask]) -> Iterator[PdfDone]:
+        source = iter(tasks)
+        exhausted = False
+        while True:
+            # Keep every idle worker busy; pull tasks lazily (bounded memory).
+            for slot in self.slots:
+                if slot.task is None and not exhausted:
+                    nxt = next(source, None)
+                    if nxt is None:
+                        exhausted = True
+                    else:
+                        self._assign(slot, nxt)
+            busy = [s for s in self.slots if s.task is not None]
+            if not busy:
+                return
+            fds = [s.process.stdout.fileno() for s in busy if s.process.stdout is not None]
+            ready = set(wait(fds, timeout=0.2))
+            now = self.clock()
+            for slot in busy:
+                task = slot.task
+                assert task is not None and slot.process.stdout is not None
+                if slot.process.stdout.fileno() in ready:
+                    try:
+                        done: PdfDone = _recv(slot.process.stdout)
+                    except (EOFError, OSError, pickle.UnpicklingError):
+                        yield self._died(slot, task)
+                    else:
+                        slot.task = None
+                        yield done
+                elif slot.process.poll() is not None:
+                    yield self._died(slot, task)
+                elif self.timeout is not None and now - slot.started > self.timeout:
+                    self._replace(slot)
+                    yield PdfDone(
+                        task.name,
+                        error=RenderError(
+                            Problem(
+                                f"report '{task.name}': gave up after {self.timeout:g} s "
+                                "making the PDF; the other reports went on",
+                                hint="raise --timeout, or look for a runaway table or image",
+                            )
+                        ),
+                    )
+
+    def _died(self, slot: _Slot, task: PdfTask) -> PdfDone:
+        slot.process.wait()
+        code = slot.process.returncode
+        self._replace(slot)
+        with_limit = f" (memory limit {self.memory_mb} MB?)" if self.memory_mb else ""
+        return PdfDone(
+            task.name,
+            error=RenderError(
+                Problem(
+                    f"report '{task.name}': the PDF worker died (exit code {code}){with_limit}; "
+                    "the other reports went on",
+                    hint="raise --max-memory, or split the report",
+                )
+            ),
+        )
+
+
+def default_jobs() -> int:
+    return max(
+        1,
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
+    )
+
+
+if __name__ == "__main__":  # pragma: no cover - the worker process
+    # Run the *imported* module's loop, so results pickle as reportc.workers classes.
+    import importlib
+
+    importlib.import_module("reportc.workers").worker_main(
+        int(sys.argv[1]) if len(sys.argv) > 1 else 0
+    )
