@@ -413,6 +413,7 @@ class _Binder:
                 frozen_map(self.ws.failures),
                 tuple(self.ws.loaded),
                 tuple(self.order),
+                frozen_map(self.persona_of),
             )
         finally:
             self.ws.close()
@@ -437,7 +438,7 @@ class _Binder:
         if uses_row:
             self.failures[name] = DataError(
                 Problem(
-                    f"report '{name}' uses {', '.join(uses_row)}, which need$row_ parameters, "
+                    f"report '{name}' uses {', '.join(uses_row)}, which need $row_ parameters, "
                     "but the report has no for_each",
                     spec.location,
                     f"personas.{name}",

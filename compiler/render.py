@@ -129,6 +129,7 @@ class _Renderer:
                 "kind": bound.period.kind,
             },
             "metrics": dict(bound.metrics),
+            "row": dict(spec.row),
             "fmt": self.fmt,
             "generated": generated,
             "status_labels": STATUS_LABELS,
@@ -151,9 +152,18 @@ class _Renderer:
 
     def text(self, source: str, section: BoundSection, key: str) -> Markup:
         """YAML narrative: a sandboxed template over metrics, then Markdown."""
+        return Markup(_MARKDOWN.render(self._fill(source, section, key, self.env)))
+
+    def inline(self, source: str, section: BoundSection, key: str) -> str:
+        """A short YAML string (a section title) with values; escaped later, once."""
+        if "{{" not in source and "{%" not in source:
+            return source
+        return self._fill(source, section, key, self.env.overlay(autoescape=False)).strip()
+
+    def _fill(self, source: str, section: BoundSection, key: str, env: jinja2.Environment) -> str:
         context = {**dict(self.bound.metrics), **self.base}
         try:
-            rendered = self.env.from_string(source).render(context)
+            return env.from_string(source).render(context)
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(
                 Problem(
@@ -176,7 +186,6 @@ class _Renderer:
             ) from None
         except jinja2.TemplateError as exc:
             raise self.error(str(exc), section, exc) from None
-        return Markup(_MARKDOWN.render(rendered))
 
     def section(self, bound: BoundSection) -> Markup:
         spec = bound.spec
@@ -282,11 +291,12 @@ class _Renderer:
         spec = self.bound.spec
         bodies = []
         for bound in self.bound.sections:
+            title = self.inline(bound.spec.title, bound, "title")
             bodies.append(
                 {
                     "name": bound.spec.name,
                     "type": bound.spec.type,
-                    "title": bound.spec.title,
+                    "title": title,
                     "page_break_before": bound.spec.options.get("page_break_before", False),
                     "html": self.section(bound),
                 }

@@ -19,6 +19,7 @@ import pickle
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -86,6 +87,10 @@ def run_task(task: PdfTask) -> PdfDone:
     )
 
 
+#: A PdfTask carries one report's HTML; anything bigger than this is not ours.
+MAX_MESSAGE = 256 * 1024 * 1024
+
+
 def _send(stream: IO[bytes], obj: object) -> None:
     data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
     stream.write(struct.pack("!Q", len(data)) + data)
@@ -97,6 +102,8 @@ def _recv(stream: IO[bytes]) -> Any:
     if len(header) < 8:
         raise EOFError
     (size,) = struct.unpack("!Q", header)
+    if size > MAX_MESSAGE:  # not one of our messages: treat the stream as broken
+        raise EOFError("garbled message from the worker")
     data = stream.read(size)
     if len(data) < size:
         raise EOFError
@@ -125,8 +132,18 @@ def worker_main(memory_mb: int) -> None:  # pragma: no cover - runs in the worke
 @dataclass
 class _Slot:
     process: subprocess.Popen[bytes]
+    stderr: IO[bytes]
     task: PdfTask | None = None
     started: float = 0.0
+
+    def last_error(self) -> str:
+        """The last line the worker wrote to stderr (why it died), if any."""
+        try:
+            self.stderr.seek(max(0, self.stderr.seek(0, os.SEEK_END) - 2000))
+            lines = self.stderr.read().decode(errors="replace").strip().splitlines()
+        except (OSError, ValueError):
+            return ""
+        return lines[-1].strip() if lines else ""
 
 
 class PdfPool:
@@ -151,15 +168,18 @@ class PdfPool:
         self.clock = clock
         self.slots: list[_Slot] = []
 
-    def _start(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
+    def _start(self) -> _Slot:
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the worker; read when it dies
+        process = subprocess.Popen(
             [sys.executable, "-m", "reportc.workers", str(self.memory_mb or 0)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
+            stderr=stderr,
         )
+        return _Slot(process, stderr)
 
     def __enter__(self) -> PdfPool:
-        self.slots = [_Slot(self._start()) for _ in range(self.jobs)]
+        self.slots = [self._start() for _ in range(self.jobs)]
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -176,16 +196,18 @@ class PdfPool:
                 slot.process.wait()
             if slot.process.stdout is not None:
                 slot.process.stdout.close()
+            slot.stderr.close()
 
     def _replace(self, slot: _Slot) -> None:
         if slot.process.poll() is None:
             slot.process.kill()
         slot.process.wait()
-        for stream in (slot.process.stdin, slot.process.stdout):
+        for stream in (slot.process.stdin, slot.process.stdout, slot.stderr):
             with contextlib.suppress(OSError):
                 if stream is not None:
                     stream.close()
-        slot.process, slot.task = self._start(), None
+        fresh = self._start()
+        slot.process, slot.stderr, slot.task = fresh.process, fresh.stderr, None
 
     def _assign(self, slot: _Slot, task: PdfTask) -> None:
         slot.task, slot.started = task, self.clock()
@@ -240,8 +262,10 @@ class PdfPool:
     def _died(self, slot: _Slot, task: PdfTask) -> PdfDone:
         slot.process.wait()
         code = slot.process.returncode
+        said = slot.last_error()
         self._replace(slot)
         with_limit = f" (memory limit {self.memory_mb} MB?)" if self.memory_mb else ""
+        with_limit += f": {said[:200]}" if said else ""
         return PdfDone(
             task.name,
             error=RenderError(

@@ -1,0 +1,290 @@
+"""Bursting, parallel and incremental builds, sharding."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader
+
+from reportc import build, load_project
+from reportc.cli import main
+from reportc.delivery import OutboxTransport
+from reportc.dispatch import send
+from reportc.pipeline import Shard
+from reportc.workers import PdfPool, PdfTask
+from tests.conftest import FIXED_NOW, MINIMAL_YAML, REPO, MakeProject, pdf_text
+
+STORES = (
+    "store_id,store,manager_email,city\nS1,Harbor,h@example.com,Alpha\n"
+    "S2,Midway,m@example.com,Bravo\nS3,Uptown,u@example.com,Charlie\n"
+    "S4,Seaside,s@example.com,Delta\nS5,Old Town,o@example.com,Echo\n"
+)
+SALES = "store_id,amount\n" + "".join(f"S{i % 5 + 1},{100 + i * 7}\n" for i in range(40))
+BURST_YAML = """\
+version: 1
+organisation: {name: Example Stores}
+period: "2026-10"
+delivery: {from: reports@example.com, audit_bcc: audit@example.org}
+theme: {cover: false}
+sources:
+  stores: {type: csv, path: data/stores.csv}
+  sales: {type: csv, path: data/sales.csv}
+  my_sales:
+    type: sql
+    query: SELECT * FROM sales WHERE store_id = $row_store_id
+metrics:
+  store_total:
+    sql: SELECT sum(amount) FROM my_sales
+    format: currency
+  all_stores_total:
+    sql: SELECT sum(amount) FROM sales
+    format: currency
+sections:
+  summary:
+    type: markdown
+    title: "{{ row.store }} summary"
+    text: "{{ row.store }} in {{ row.city }} sold {{ store_total | currency }}."
+  lines:
+    type: table
+    query: SELECT amount FROM my_sales ORDER BY amount
+    columns: [{field: amount, format: currency, total: sum}]
+personas:
+  store:
+    title: "Store report: {{ row.store }}"
+    for_each: {source: stores, key: store_id}
+    filename: "store-{{ row.store_id }}"
+    sections: [summary, lines]
+    recipients:
+      to: "{{ row.manager_email }}"
+"""
+
+
+def burst_project(
+    make_project: MakeProject, yaml_text: str = BURST_YAML, stores: str = STORES
+) -> Path:
+    return make_project(
+        {"reports.yaml": yaml_text, "data/stores.csv": stores, "data/sales.csv": SALES},
+        minimal=False,
+    )
+
+
+def store_totals() -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for line in SALES.splitlines()[1:]:
+        store, amount = line.split(",")
+        totals[store] = totals.get(store, 0) + int(amount)
+    return totals
+
+
+def test_burst_builds_one_report_per_row_with_only_its_data(make_project: MakeProject) -> None:
+    root = burst_project(make_project)
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "5 of 5 reports built" in result.output
+    names = {"S1": "Harbor", "S2": "Midway", "S3": "Uptown", "S4": "Seaside", "S5": "Old Town"}
+    cities = {"S1": "Alpha", "S2": "Bravo", "S3": "Charlie", "S4": "Delta", "S5": "Echo"}
+    totals = store_totals()
+    for sid, name in names.items():
+        text = pdf_text(root / f"dist/store-{sid}.pdf")
+        assert f"Store report: {name}" in text
+        assert f"{name} in {cities[sid]} sold ${totals[sid]:,}." in text
+        for other, other_name in names.items():
+            if other != sid:  # no other row's values anywhere in this report
+                assert other_name not in text and cities[other] not in text
+                assert f"${totals[other]:,}" not in text
+    manifest = json.loads((root / "dist/manifest.json").read_text())
+    assert sorted(manifest["reports"]) == [f"store-S{i}" for i in range(1, 6)]
+    assert {e["persona"] for e in manifest["reports"].values()} == {"store"}
+
+
+def test_burst_recipients_come_from_the_row_and_send_keeps_its_guarantees(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    root = burst_project(make_project)
+    project = load_project(root, environ={})
+    box = OutboxTransport(tmp_path / "box")
+    first = send(project, transport=box, clock=lambda: FIXED_NOW, sleep=lambda s: None)
+    assert [m.state for m in first.messages] == ["sent"] * 5
+    assert [m.to for m in first.messages][:2] == [("h@example.com",), ("m@example.com",)]
+    again = send(
+        load_project(root, environ={}), transport=box, clock=lambda: FIXED_NOW, sleep=lambda s: None
+    )
+    assert [m.state for m in again.messages] == ["skipped"] * 5
+    assert len(list((tmp_path / "box").glob("*.eml"))) == 5
+
+
+def test_burst_validation_names_missing_columns(make_project: MakeProject) -> None:
+    bad = BURST_YAML.replace("{{ row.city }}", "{{ row.cty }}")
+    root = burst_project(make_project, bad)
+    result = CliRunner().invoke(main, ["-C", str(root), "validate"])
+    assert result.exit_code == 4
+    assert (
+        "report 'store': no column 'cty' in the for_each rows (did you mean 'city'?) "
+        "(used in sections.summary.text); columns are: store_id, store, manager_email, "
+        "city"
+    ) in result.output
+    param = BURST_YAML.replace("$row_store_id", "$row_store")
+    result = CliRunner().invoke(main, ["-C", str(burst_project(make_project, param)), "validate"])
+    assert "no column 'store' in the for_each rows" not in result.output  # 'store' exists
+    typo = BURST_YAML.replace("$row_store_id", "$row_shop_id")
+    result = CliRunner().invoke(main, ["-C", str(burst_project(make_project, typo)), "validate"])
+    assert "no column 'shop_id' in the for_each rows" in result.output
+    assert "(used in sources.my_sales)" in result.output
+
+
+def test_row_parameters_need_for_each(make_project: MakeProject) -> None:
+    text = MINIMAL_YAML.replace(
+        "sql: SELECT count(*) FROM sales",
+        "sql: SELECT count(*) FROM sales WHERE region = $row_region",
+    )
+    root = make_project({"reports.yaml": text})
+    result = CliRunner().invoke(main, ["-C", str(root), "validate"])
+    assert result.exit_code == 4
+    assert (
+        "uses orders, which need $row_ parameters, but the report has no for_each" in result.output
+    )
+
+
+def test_a_bad_row_fails_alone(make_project: MakeProject) -> None:
+    stores = STORES.replace("m@example.com", "not-an-address")
+    root = burst_project(make_project, stores=stores)
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--jobs", "1", "--format", "html"])
+    assert result.exit_code == 1
+    assert (
+        "report 'store-S2' (row 'S2'): to address: 'not-an-address' is not a valid" in result.output
+    )
+    assert "4 of 5 reports built" in result.output
+
+
+def test_duplicate_file_names_are_an_error(make_project: MakeProject) -> None:
+    text = BURST_YAML.replace(
+        'filename: "store-{{ row.store_id }}"', 'filename: "store-{{ row.city[:1] }}"'
+    )
+    stores = STORES.replace("Bravo", "Alpine")
+    root = burst_project(make_project, text, stores)
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "html"])
+    assert result.exit_code == 1
+    assert "rows 'S1' and 'S2' both give the report name 'store-A'" in result.output
+
+
+def test_parallel_build_matches_serial_build(make_project: MakeProject) -> None:
+    root = burst_project(make_project)
+    project = load_project(root, environ={})
+    one = build(project, out_dir=root / "one", jobs=1, clock=lambda: FIXED_NOW)
+    two = build(project, out_dir=root / "two", jobs=2, clock=lambda: FIXED_NOW)
+    assert one.ok and two.ok
+    for sid in range(1, 6):
+        a = (root / f"one/store-S{sid}.pdf").read_bytes()
+        assert a == (root / f"two/store-S{sid}.pdf").read_bytes()
+
+
+def test_incremental_builds(make_project: MakeProject) -> None:
+    text = MINIMAL_YAML + "  cfo:\n    title: CFO Report\n    sections: [summary]\n"
+    root = make_project({"reports.yaml": text})
+    runner = CliRunner()
+    first = runner.invoke(main, ["-C", str(root), "build", "--jobs", "1"])
+    assert "2 of 2 reports built" in first.output
+    pdf_time = (root / "dist/ceo.pdf").stat().st_mtime_ns
+    second = runner.invoke(main, ["-C", str(root), "build", "--jobs", "1"])
+    assert second.exit_code == 0
+    assert "unchanged: 2 reports up to date" in second.output
+    assert (root / "dist/ceo.pdf").stat().st_mtime_ns == pdf_time
+    # One persona's section changes: only that persona is rebuilt.
+    (root / "reports.yaml").write_text(
+        text.replace(
+            "      - {field: amount, label: Amount, format: currency, total: sum}",
+            "      - {field: amount, label: Amount sold, format: currency, total: sum}",
+        )
+    )
+    third = runner.invoke(main, ["-C", str(root), "build", "--jobs", "1"])
+    assert "unchanged: 1 report up to date" in third.output
+    assert "1 of 1 report built" in third.output and "ok      ceo" in third.output
+    # Data change: both use the data (metrics read it), both rebuild.
+    (root / "data/sales.csv").write_text("region,amount\nNorth,1\n")
+    fourth = runner.invoke(main, ["-C", str(root), "build", "--jobs", "1"])
+    assert "2 of 2 reports built" in fourth.output
+    forced = runner.invoke(main, ["-C", str(root), "build", "--jobs", "1", "--force"])
+    assert "2 of 2 reports built" in forced.output
+    # A deleted output is rebuilt.
+    (root / "dist/cfo.pdf").unlink()
+    fifth = runner.invoke(main, ["-C", str(root), "build", "--jobs", "1"])
+    assert "ok      cfo" in fifth.output and (root / "dist/cfo.pdf").exists()
+
+
+def test_shards_split_the_reports_and_send_merges_them(
+    make_project: MakeProject, tmp_path: Path
+) -> None:
+    root = burst_project(make_project)
+    runner = CliRunner()
+    built: list[set[str]] = []
+    for i in (1, 2):
+        out = runner.invoke(main, ["-C", str(root), "build", "--shard", f"{i}/2", "--jobs", "1"])
+        assert out.exit_code == 0, out.output
+        manifest = json.loads((root / f"dist/manifest.shard-{i}-of-2.json").read_text())
+        built.append(set(manifest["reports"]))
+    assert built[0] and built[1] and not built[0] & built[1]
+    assert built[0] | built[1] == {f"store-S{i}" for i in range(1, 6)}
+    assert all(Shard(1, 2).owns(n) for n in built[0])
+    result = send(
+        load_project(root, environ={}),
+        transport=OutboxTransport(tmp_path / "b"),
+        clock=lambda: FIXED_NOW,
+        sleep=lambda s: None,
+    )
+    assert [m.state for m in result.messages] == ["sent"] * 5
+    bad = runner.invoke(main, ["-C", str(root), "build", "--shard", "3/2"])
+    assert bad.exit_code == 2 and "I must be between 1 and N" in bad.output
+
+
+def test_a_runaway_report_times_out_alone(tmp_path: Path) -> None:
+    small = "<html><body><p>small</p></body></html>"
+    rows = "".join(f"<tr><td>{i}</td><td>{'x' * 40}</td></tr>" for i in range(4000))
+    big = f"<html><body><table>{rows}</table></body></html>"
+    tasks = [
+        PdfTask(name=n, html=h, project_root=tmp_path, target=tmp_path / f"{n}.pdf")
+        for n, h in (("big", big), ("a", small), ("b", small))
+    ]
+    with PdfPool(2, timeout=2.0, memory_mb=None) as pool:
+        results = {r.name: r for r in pool.run(tasks)}
+    assert results["a"].error is None and results["b"].error is None
+    assert results["a"].pages == 1 and (tmp_path / "a.pdf").exists()
+    error = results["big"].error
+    assert error is not None and "gave up after 2 s" in error.problems[0].message
+
+
+def test_a_worker_that_dies_fails_only_its_report(tmp_path: Path) -> None:
+    tasks = [
+        PdfTask(name=n, html="<p>x</p>", project_root=tmp_path, target=tmp_path / n)
+        for n in ("a", "b", "c")
+    ]
+    # 64 MB is not enough to even start WeasyPrint: every worker dies, and each
+    # report is reported as such instead of hanging the build.
+    with PdfPool(2, timeout=60, memory_mb=64) as pool:
+        results = list(pool.run(tasks))
+    assert sorted(r.name for r in results) == ["a", "b", "c"]
+    for r in results:
+        assert r.error is not None
+        assert "the PDF worker died" in r.error.problems[0].message
+
+
+@pytest.mark.slow
+def test_example_burst_project_builds_and_sends(tmp_path: Path) -> None:
+    root = tmp_path / "burst"
+    shutil.copytree(REPO / "examples/burst", root, ignore=shutil.ignore_patterns("dist"))
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert "60 of 60 reports built" in result.output
+    reader = PdfReader(str(root / "dist/territory-T007.pdf"))
+    assert len(reader.pages) == 1
+    text = reader.pages[0].extract_text()
+    assert "Vista North — territory report" in text and "Riley Patel" in text
+    assert "San Diego North" not in text
+    sent = CliRunner().invoke(main, ["-C", str(root), "send", "--transport", "outbox"])
+    assert sent.exit_code == 0, sent.output
+    assert "60 sent" in sent.output
+    again = CliRunner().invoke(main, ["-C", str(root), "send", "--transport", "outbox"])
+    assert "60 skipped" in again.output
