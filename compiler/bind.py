@@ -175,9 +175,20 @@ class Workspace:
         self.fingerprints: dict[str, str] = {}
         self.failures: dict[str, ReportcError] = {}
         self.loaded: list[str] = []
+        self.engines: dict[str, Any] = {}
 
     def close(self) -> None:
         self.con.close()
+        for eng in self.engines.values():
+            eng.dispose()
+
+    def engine(self, name: str) -> Any:
+        """One SQLAlchemy engine per external database per build."""
+        if name not in self.engines:
+            from .sources import external
+
+            self.engines[name] = external.engine(self.project.databases[name])
+        return self.engines[name]
 
     def at(self, *path: str) -> Location:
         return self.project.positions.at(path)
@@ -215,6 +226,22 @@ class Workspace:
 
     def _load_source(self, name: str, graph: Mapping[str, list[str]]) -> None:
         spec = self.project.sources[name]
+        if spec.database:
+            from .sources import external
+
+            assert spec.query is not None
+            self.fingerprints[name] = external.load_source(
+                self.engine(spec.database),
+                self.con,
+                name,
+                spec.query.strip().rstrip(";"),
+                self.values,
+                spec.types,
+                self.at("sources", name, "query"),
+                f"sources.{name}.query",
+            )
+            self.loaded.append(name)
+            return
         deps = {d: self.fingerprints[d] for d in graph.get(name, ()) if d in self.fingerprints}
         ctx = SourceContext(self.display, self.values, deps, self.at)
         self.fingerprints[name] = LOADERS[spec.type](spec, self.con, ctx)
@@ -222,7 +249,18 @@ class Workspace:
 
     def _compute_metric(self, spec: MetricSpec) -> None:
         where = f"metrics.{spec.name}"
-        if spec.sql is not None:
+        if spec.sql is not None and spec.database:
+            from .sources import external
+
+            value, _ = external.run_metric(
+                self.engine(spec.database),
+                spec.sql.strip().rstrip(";"),
+                self.values,
+                self.at("metrics", spec.name, "sql"),
+                where + ".sql",
+            )
+            value = plain(value)
+        elif spec.sql is not None:
             sql = spec.sql.strip().rstrip(";")
             try:
                 cur = self.con.execute(sql, query_params(sql, self.values))

@@ -6,7 +6,8 @@ the bytes of the data files, logo and font files those touch, the templates
 (the project's and the built-in ones), the period, the formats, and the
 versions of reportc, WeasyPrint and vl-convert. If the fingerprint of a report
 matches the manifest's and its files are intact, the report is not rebuilt.
-Computing it needs no database and no rendering.
+Computing it needs no database and no rendering; a report that reads an
+external database is always rebuilt (we cannot see whether it changed).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import dataclasses
 import datetime as dt
 import hashlib
 import json
+import time
 from collections.abc import Iterable, Mapping
 from functools import cache
 from importlib import metadata
@@ -125,7 +127,16 @@ class Fingerprinter:
                 else set(sql_dependencies(spec.for_each.query, names))
             )
         needs = self._closure(direct & names)
-        files = {}
+        external = sorted(
+            n
+            for n in needs
+            if (n in project.sources and project.sources[n].database)
+            or (n in project.metrics and project.metrics[n].database)
+        )
+        files: dict[str, str] = {}
+        if external:
+            # We cannot tell whether a database changed: such reports are always rebuilt.
+            files["(external databases: always rebuilt)"] = f"{time.time_ns()}"
         for name in sorted(needs):
             src = project.sources.get(name)
             if src is not None and src.path is not None:

@@ -29,6 +29,7 @@ from ..sqlrefs import sql_identifiers, sql_params
 from .envfile import merged_environment, read_env_file
 from .model import (
     AttachmentSpec,
+    DatabaseSpec,
     Delivery,
     ForEach,
     MetricSpec,
@@ -314,6 +315,7 @@ def _validate(
     reports = _check_reports(c, sections, metrics)
     delivery = _check_delivery(c)
     _check_theme_files(c)
+    databases = _check_databases(c)
     _check_graph(c, sources, metrics, metric_exprs)
     try:
         chosen = (
@@ -344,6 +346,7 @@ def _validate(
         metrics=frozen_map(metrics),
         sections=frozen_map(sections),
         reports=frozen_map(_reports(c, reports, sections, org, theme, pdf)),
+        databases=frozen_map(databases),
         positions=pos,
     )
 
@@ -386,6 +389,7 @@ def _check_sources(c: _Checker) -> dict[str, SourceSpec]:
             delimiter=spec.get("delimiter", ","),
             encoding=spec.get("encoding", "utf-8"),
             description=spec.get("description", ""),
+            database=spec.get("database", ""),
         )
     return out
 
@@ -441,6 +445,7 @@ def _check_metrics(c: _Checker) -> tuple[dict[str, MetricSpec], dict[str, expr_l
             format=spec.get("format", "number"),
             decimals=spec.get("decimals"),
             unit=spec.get("unit", ""),
+            database=spec.get("database", ""),
         )
     return out, exprs
 
@@ -620,6 +625,31 @@ def _addresses(value: Any) -> Iterable[tuple[int | None, str]]:
         yield from enumerate(value)
 
 
+def _check_databases(c: _Checker) -> dict[str, DatabaseSpec]:
+    """Database references resolve; URLs look like SQLAlchemy URLs (never echoed)."""
+    declared = c.data.get("databases", {})
+    out = {}
+    for name, spec in declared.items():
+        url = spec["url"]
+        if "://" not in url:
+            c.add(
+                "not a database URL (expected e.g. postgresql+psycopg://host/db)",
+                ("databases", name, "url"),
+                "set it in the env file: url: ${WAREHOUSE_URL}",
+            )
+        out[name] = DatabaseSpec(name, url, c.pos.at(("databases", name), key=True))
+    for kind in ("sources", "metrics"):
+        for name, spec in c.data.get(kind, {}).items():
+            ref = spec.get("database")
+            if ref and ref not in declared:
+                c.add(
+                    f"unknown database '{ref}'{did_you_mean(ref, declared)}",
+                    (kind, name, "database"),
+                    "declare it under databases:",
+                )
+    return out
+
+
 def _check_theme_files(c: _Checker) -> None:
     """Logo and font files must exist inside the project."""
     themes: list[tuple[PathT, Any]] = [(("theme",), c.data.get("theme"))]
@@ -704,10 +734,16 @@ def dependency_graph(
     names = set(sources) | set(metrics)
     graph: dict[str, list[str]] = {}
     for name, src in sources.items():
-        graph[name] = sql_dependencies(src.query, names, name) if src.query else []
+        graph[name] = (
+            sql_dependencies(src.query, names, name, external=bool(src.database), metrics=metrics)
+            if src.query
+            else []
+        )
     for name, metric in metrics.items():
         if metric.sql is not None:
-            graph[name] = sql_dependencies(metric.sql, names, name)
+            graph[name] = sql_dependencies(
+                metric.sql, names, name, external=bool(metric.database), metrics=metrics
+            )
         elif metric.expr is not None:
             parsed = (exprs or {}).get(name)
             if parsed is None:
@@ -722,8 +758,21 @@ def dependency_graph(
     return graph
 
 
-def sql_dependencies(sql: str, names: set[str], own: str | None = None) -> list[str]:
-    refs = (sql_identifiers(sql) | sql_params(sql)) & names
+def sql_dependencies(
+    sql: str,
+    names: set[str],
+    own: str | None = None,
+    *,
+    external: bool = False,
+    metrics: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """What a query needs: tables it names and metrics it takes as parameters.
+
+    A query run in an external database sees none of our tables, only parameters.
+    """
+    refs = set(sql_params(sql)) & (set(metrics) if external and metrics is not None else names)
+    if not external:
+        refs |= sql_identifiers(sql) & names
     return sorted(refs - ({own} if own else set()))
 
 

@@ -116,6 +116,15 @@ class PdfOptions:
 
 
 @dataclass(frozen=True)
+class DatabaseSpec:
+    """An external database (SQLAlchemy URL). The URL may hold credentials: never shown."""
+
+    name: str
+    url: str = field(repr=False)
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
 class SourceSpec:
     name: str
     type: str
@@ -128,6 +137,7 @@ class SourceSpec:
     delimiter: str = ","
     encoding: str = "utf-8"
     description: str = ""
+    database: str = ""
 
 
 @dataclass(frozen=True)
@@ -141,6 +151,7 @@ class MetricSpec:
     format: str = "number"
     decimals: int | None = None
     unit: str = ""
+    database: str = ""
 
 
 @dataclass(frozen=True)
@@ -256,6 +267,7 @@ class Project:
     reports: Mapping[str, ReportSpec]
     positions: PositionMap
     legal_name: str = ""
+    databases: Mapping[str, DatabaseSpec] = field(default_factory=frozen_map, repr=False)
     #: The merged environment (env file + process) for credentials; never shown.
     env: Mapping[str, str] = field(default_factory=frozen_map, repr=False)
 

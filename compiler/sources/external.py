@@ -1,0 +1,135 @@
+"""SQL against external databases (PostgreSQL and any SQLAlchemy URL).
+
+A ``sql`` source or metric with ``database:`` runs in that database, not in
+DuckDB: a metric's aggregate is computed there and only one value comes back;
+a source's rows are streamed in batches (server-side cursor) into a DuckDB
+table, so large results never sit in memory at once. Parameters (``$name``)
+become bind parameters (``:name``); nothing is pasted into the SQL. Engines
+are created once per build. URLs may hold passwords and are never shown.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DataError, Location, Problem
+from ..sqlrefs import sql_params
+from .files import create_table
+
+if TYPE_CHECKING:
+    from ..config.model import DatabaseSpec
+
+BATCH = 10_000
+_STRING_OR_PARAM = re.compile(r"('(?:[^']|'')*')|\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def to_bind_params(sql: str) -> str:
+    """``$name`` -> ``:name`` outside string literals (SQLAlchemy ``text()`` style)."""
+    return _STRING_OR_PARAM.sub(lambda m: m.group(1) or f":{m.group(2)}", sql)
+
+
+def engine(spec: DatabaseSpec) -> Any:
+    try:
+        import sqlalchemy
+    except ImportError:  # pragma: no cover - the extra is installed in tests
+        raise DataError(
+            Problem(
+                f"database '{spec.name}' needs SQLAlchemy and a driver",
+                spec.location,
+                hint="pip install 'reportc[postgres]'",
+            )
+        ) from None
+    try:
+        return sqlalchemy.create_engine(spec.url, pool_pre_ping=True)
+    except Exception as exc:
+        raise DataError(
+            Problem(
+                f"database '{spec.name}': cannot use this URL: {type(exc).__name__}",
+                spec.location,
+                hint="check the URL in your env file (it is not shown here)",
+            )
+        ) from None
+
+
+def _message(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    text = text.split("(Background on this error")[0].strip()
+    return " ".join(text.split())[:400] or type(exc).__name__
+
+
+def _params(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    return {n: values[n] for n in sql_params(sql) if n in values}
+
+
+def run_metric(
+    eng: Any, sql: str, values: Mapping[str, Any], where: Location, path: str
+) -> tuple[Any, int]:
+    """One value computed in the database; returns (value, width)."""
+    from sqlalchemy import text
+
+    try:
+        with eng.connect() as conn:
+            result = conn.execute(text(to_bind_params(sql)), _params(sql, values))
+            rows = result.fetchmany(2)
+            width = len(result.keys())
+    except Exception as exc:
+        raise DataError(
+            Problem(f"query failed in the database: {_message(exc)}", where, path)
+        ) from None
+    if width != 1 or len(rows) > 1:
+        raise DataError(
+            Problem(
+                f"a metric query must return one value; this one returned "
+                f"{'more than one' if len(rows) > 1 else len(rows)} row(s) of {width} column(s)",
+                where,
+                path,
+                hint="aggregate (sum, avg, count ...) and select a single column",
+            )
+        )
+    return (rows[0][0] if rows else None), width
+
+
+def load_source(
+    eng: Any,
+    con: Any,
+    name: str,
+    sql: str,
+    values: Mapping[str, Any],
+    types: Mapping[str, str],
+    where: Location,
+    path: str,
+) -> str:
+    """Stream the query's rows into DuckDB table ``name``; return a fingerprint."""
+    from sqlalchemy import text
+
+    digest = hashlib.sha256(sql.encode())
+    try:
+        with eng.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
+                text(to_bind_params(sql)), _params(sql, values)
+            )
+            columns = list(result.keys())
+
+            def batches() -> Iterator[Sequence[Mapping[str, Any]]]:
+                for part in result.partitions(BATCH):
+                    batch = [dict(zip(columns, row, strict=True)) for row in part]
+                    for row in batch:
+                        digest.update(repr(tuple(row.values())).encode())
+                    yield batch
+
+            stream = batches()
+            first = next(stream, [])
+            create_table(
+                con, name, first, types, f"{path} (database)", columns=columns, more=stream
+            )
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DataError(
+            Problem(f"query failed in the database: {_message(exc)}", where, path)
+        ) from None
+    return digest.hexdigest()
