@@ -16,6 +16,7 @@ import itertools
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..config.model import SourceSpec
@@ -52,29 +53,37 @@ def _fingerprint(raw: bytes, spec: SourceSpec) -> str:
     return h.hexdigest()
 
 
+def check_header(header: Sequence[str], display: str) -> None:
+    """Every column has a name, and no two have the same."""
+    problems: list[Problem] = []
+    if not header or all(not h.strip() for h in header):
+        raise DataError(Problem("the file has no header row", Location(display, 1, 1)))
+    seen: set[str] = set()
+    for i, name in enumerate(header):
+        if not name.strip():
+            problems.append(Problem(f"column {i + 1} has no name", Location(display, 1)))
+        elif name in seen:
+            problems.append(
+                Problem(
+                    f"duplicate column name '{name}'",
+                    Location(display, 1),
+                    hint="column names must be unique",
+                )
+            )
+        seen.add(name)
+    if problems:
+        raise DataError(problems)
+
+
 def check_csv(text: str, delimiter: str, display: str) -> list[str]:
-    """Return the header; raise DataError listing ragged rows and header problems."""
+    """Return the header; raise DataError listing header problems and ragged rows."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
     problems: list[Problem] = []
+    extra = 0
     try:
-        header = next(reader, None)
-        if not header or all(not h.strip() for h in header):
-            raise DataError(Problem("the file has no header row", Location(display, 1, 1)))
-        seen: dict[str, int] = {}
-        for i, name in enumerate(header):
-            if not name.strip():
-                problems.append(Problem(f"column {i + 1} has no name", Location(display, 1)))
-            elif name in seen:
-                problems.append(
-                    Problem(
-                        f"duplicate column name '{name}'",
-                        Location(display, 1),
-                        hint="column names must be unique",
-                    )
-                )
-            seen[name] = i
+        header = next(reader, None) or []
+        check_header(header, display)
         start = reader.line_num + 1
-        extra = 0
         for row in reader:
             if row and len(row) != len(header):
                 if len(problems) < MAX_REPORTED_ROWS:
@@ -91,21 +100,38 @@ def check_csv(text: str, delimiter: str, display: str) -> list[str]:
             start = reader.line_num + 1
     except csv.Error as exc:
         problems.append(Problem(f"malformed CSV: {exc}", Location(display, reader.line_num)))
-        extra = 0
     if problems:
         if extra:
             problems.append(Problem(f"... and {extra} more rows like these", Location(display)))
         raise DataError(problems)
-    assert header is not None
     return header
 
 
+def _header(path: Path, spec: SourceSpec, display: str) -> tuple[list[str], bool]:
+    """The header and whether there is any row after it (reads only the first lines)."""
+    with path.open("rb") as fh:
+        head = fh.readline()
+        second = fh.readline()
+    text = _decode(head, spec.encoding, display)
+    header = next(csv.reader([text], delimiter=spec.delimiter), [])
+    return header, bool(second.strip())
+
+
+def _file_digest(path: Path, spec: SourceSpec) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    h.update(json.dumps({"types": dict(spec.types), "records": spec.records}).encode())
+    return h.hexdigest()
+
+
 def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
+    """DuckDB reads the file (fast, strict); only when it refuses the file does Python
+    re-read it to say exactly where and why (line, column, what to do)."""
     assert spec.path is not None
     display = ctx.display(spec.path)
-    raw = spec.path.read_bytes()
-    text = _decode(raw, spec.encoding, display)
-    header = check_csv(text, spec.delimiter, display)
+    header, has_rows = _header(spec.path, spec, display)
     unknown = [c for c in spec.types if c not in header]
     if unknown:
         raise DataError(
@@ -116,28 +142,30 @@ def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
                 hint="columns: " + ", ".join(header),
             )
         )
-    options = {
+    options: dict[str, Any] = {
         "header": True,
         "delim": spec.delimiter,
         "quote": '"',
         "escape": '"',
         "encoding": _DUCK_ENCODING[spec.encoding],
         "auto_detect": True,
+        "strict_mode": True,
+        "null_padding": False,
     }
-    args = ", ".join(f"{k} := ?" for k in options)
-    values: list[Any] = [str(spec.path), *options.values()]
     if spec.types:
-        args += ", types := ?"
-        values.append(dict(spec.types))
-    if not text.strip("\r\n").count("\n"):
+        options["types"] = dict(spec.types)
+    if not has_rows:
         # Header only: DuckDB cannot detect types from no rows; make every column text.
-        args += ", all_varchar := true"
+        options["all_varchar"] = True
+    args = ", ".join(f"{k} := ?" for k in options)
     try:
         con.execute(
             f"CREATE OR REPLACE TABLE {_quote(spec.name)} AS SELECT * FROM read_csv(?, {args})",
-            values,
+            [str(spec.path), *options.values()],
         )
     except Exception as exc:  # duckdb raises many Error subclasses
+        raw = spec.path.read_bytes()
+        check_csv(_decode(raw, spec.encoding, display), spec.delimiter, display)
         raise DataError(
             Problem(
                 f"could not read CSV: {_first_line(exc)}",
@@ -145,7 +173,9 @@ def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
                 hint="check the declared 'types' against the values in the file",
             )
         ) from None
-    return _fingerprint(raw, spec)
+    else:
+        check_header(header, display)
+    return _file_digest(spec.path, spec)
 
 
 def _first_line(exc: BaseException) -> str:
