@@ -66,6 +66,8 @@ class BoundReport:
     report_titles: Mapping[str, str] = field(default_factory=frozen_map)
     #: Folders of the project's font files (charts measure text with them).
     font_dirs: tuple[Path, ...] = ()
+    #: Where rendered charts are cached by content (None: no cache).
+    cache_dir: Path | None = None
     #: Where each key of reports.yaml is, so later stages can point at it.
     positions: PositionMap = field(default_factory=lambda: PositionMap("reports.yaml"))
 
@@ -511,6 +513,7 @@ class _Binder:
             report_titles=frozen_map(self.titles),
             positions=project.positions,
             font_dirs=tuple(sorted({(project.root / f.path).parent for f in spec.theme.fonts})),
+            cache_dir=project.root / project.delivery.state_dir / "cache" / "charts",
         )
 
     def _rows(self, spec: ReportSpec) -> tuple[list[str], list[dict[str, Any]]]:

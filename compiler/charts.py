@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -374,8 +375,46 @@ def _register_fonts(directory: str) -> None:
     vlc.register_font_directory(directory)
 
 
-def render_svg(spec: Mapping[str, Any], fmt: Formatter, font_dirs: Sequence[Path] = ()) -> str:
-    """SVG text for a Vega-Lite spec; no network access, deterministic."""
+def render_svg(
+    spec: Mapping[str, Any],
+    fmt: Formatter,
+    font_dirs: Sequence[Path] = (),
+    cache_dir: Path | None = None,
+) -> str:
+    """SVG text for a Vega-Lite spec; no network access, deterministic.
+
+    With ``cache_dir``, the SVG is kept under the sha256 of everything that shapes it
+    (spec, locale, currency, font files, vl-convert version): the same chart is drawn
+    once, and a rebuild with unchanged data does not start the JavaScript engine.
+    """
+    key = _cache_key(spec, fmt, font_dirs) if cache_dir is not None else ""
+    if cache_dir is not None:
+        cached = cache_dir / f"{key}.svg"
+        if cached.is_file():
+            return cached.read_text("utf-8")
+    svg = _render(spec, fmt, font_dirs)
+    if cache_dir is not None:
+        from .writer import write_atomic
+
+        write_atomic(cache_dir / f"{key}.svg", svg.encode("utf-8"))
+    return svg
+
+
+def _cache_key(spec: Mapping[str, Any], fmt: Formatter, font_dirs: Sequence[Path]) -> str:
+    from importlib import metadata
+
+    h = hashlib.sha256()
+    h.update(json.dumps(spec, default=_plain, sort_keys=True).encode())
+    h.update(f"{fmt.locale}|{fmt.currency}|{metadata.version('vl-convert-python')}".encode())
+    for directory in font_dirs:
+        for path in sorted(Path(directory).glob("*")):
+            if path.is_file():
+                h.update(path.name.encode())
+                h.update(str(path.stat().st_size).encode())
+    return h.hexdigest()
+
+
+def _render(spec: Mapping[str, Any], fmt: Formatter, font_dirs: Sequence[Path]) -> str:
     import vl_convert as vlc
 
     for directory in font_dirs:

@@ -16,9 +16,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .bind import BindResult, BoundReport, bind, data_problems
 from .config.model import Project, frozen_map
 from .errors import (
     BuildFailed,
@@ -29,10 +28,11 @@ from .errors import (
     RenderError,
     ReportcError,
 )
-from .mime import rows_to_csv
-from .pdf import DataFile
-from .render import make_environment, render_report
 from .writer import Writer, write_atomic
+
+if TYPE_CHECKING:  # the heavy stages are imported where used: a no-change build skips them
+    from .bind import BindResult, BoundReport
+    from .pdf import DataFile
 
 FORMATS = ("html", "pdf")
 MANIFEST = "manifest.json"
@@ -43,6 +43,9 @@ Progress = Callable[[str, str, int, int, str], None]
 
 def data_files(report: BoundReport) -> list[DataFile]:
     """The report's bound data: metrics as JSON and each section's rows as CSV."""
+    from .mime import rows_to_csv
+    from .pdf import DataFile
+
     metrics = {
         name: {"value": report.metrics.get(name), "label": spec.label, "format": spec.format}
         for name, spec in sorted(report.metric_specs.items())
@@ -175,6 +178,9 @@ def validate(
     project: Project, reports: Sequence[str] | None = None, clock: Clock | None = None
 ) -> None:
     """Bind and render (no PDF, no writes); raise with every data/template problem."""
+    from .bind import bind, data_problems
+    from .render import make_environment, render_report
+
     chosen = choose_reports(project, reports)
     result = bind(project, chosen)
     data = data_problems(result)
@@ -285,6 +291,7 @@ def build(
     - ``shard`` builds a deterministic share of the reports, with its own manifest.
     - ``bound``/``only`` let ``send`` rebuild just the stale reports of a bind it did.
     """
+    from .bind import bind
     from .incremental import Fingerprinter
 
     chosen = choose_reports(project, reports)
@@ -362,6 +369,7 @@ def _make(
     timeout: float | None,
     memory_mb: int | None,
 ) -> list[ReportResult]:
+    from .render import make_environment, render_report
     from .workers import PdfPool, PdfTask, run_task
 
     env = make_environment(project.root)

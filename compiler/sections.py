@@ -501,7 +501,7 @@ def prepare_chart(bound: BoundSection, report: BoundReport, fmt: Formatter) -> P
         spec = compile_chart(
             opts, bound.rows, report.metrics, fmt, font=font, primary=theme.primary_color
         )
-        svg = render_svg(spec, fmt, report.font_dirs)
+        svg = render_svg(spec, fmt, report.font_dirs, report.cache_dir)
     except ChartError as exc:
         raise _problem(bound, report, f"chart: {exc}") from None
     legend = [{"style": t["style"], "label": t["label"]} for t in opts.get("thresholds", ())]

@@ -14,6 +14,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
@@ -128,17 +129,24 @@ def load_project(
             )
         ) from None
     environ = dict(os.environ if environ is None else environ)
-    # First pass without interpolation, only to find a declared env_file.
-    first = load_yaml(text, display, None)
-    env_values = _read_env(root, env_file, first)
+    env_values = _read_env(root, env_file, _declared_env_file(text))
     env = merged_environment(env_values, environ)
     loaded = load_yaml(text, display, env)
     project = _validate(root, config_path, loaded, period=period, today=today or dt.date.today())
     return dataclasses.replace(project, env=frozen_map(env))
 
 
-def _read_env(root: Path, env_file: Path | str | None, first: LoadedYaml) -> dict[str, str]:
-    declared = first.data.get("env_file") if isinstance(first.data, dict) else None
+_ENV_FILE_RE = re.compile(r"""^env_file:[ \t]*["']?([^"'#\r\n]+?)["']?[ \t]*(?:#.*)?$""", re.M)
+
+
+def _declared_env_file(text: str) -> str | None:
+    """The top-level ``env_file:`` value, found before the file is parsed (it decides
+    which variables the parse interpolates)."""
+    match = _ENV_FILE_RE.search(text)
+    return match.group(1).strip() if match else None
+
+
+def _read_env(root: Path, env_file: Path | str | None, declared: str | None) -> dict[str, str]:
     if env_file is not None:
         path = Path(env_file)
         path = path if path.is_absolute() else Path.cwd() / path

@@ -21,6 +21,8 @@ from ..errors import ConfigError, Location, Problem
 
 PathT = tuple[str | int, ...]
 
+_FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 #: A document that expands to more nodes than this is refused (alias bombs).
 MAX_NODES = 200_000
 
@@ -199,7 +201,12 @@ def load_yaml(
             )
         )
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        try:
+            # libyaml is ~10x faster; its errors are terser, so on an error we parse
+            # again with the pure-Python parser for the precise message and position.
+            node = yaml.compose(text, Loader=_FAST_LOADER)
+        except yaml.MarkedYAMLError:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
