@@ -320,32 +320,32 @@ def build(
                     for n in names
                 )
     to_build = [p for p in chosen if p not in unchanged]
-    if to_build and bound is None:
-        bound = bind(project, to_build)
-    names = [
-        n for n in (bound.order if bound else ()) if bound and bound.personas.get(n, n) in to_build
-    ]
-    if only is not None:
-        wanted = set(only)
-        names = [n for n in names if n in wanted]
-    if shard is not None:
-        names = [n for n in names if shard.owns(n)]
-    if bound is not None and names:
-        results.extend(
-            _make(
-                project,
-                bound,
-                names,
-                out,
-                formats,
-                generated,
-                inputs,
-                progress,
-                jobs=jobs,
-                timeout=timeout,
-                memory_mb=memory_mb,
+    pool = None
+    if to_build and jobs > 1 and "pdf" in formats:
+        from .workers import PdfPool
+
+        # Start the workers first: they import WeasyPrint while we bind the data.
+        pool = PdfPool(jobs, timeout=timeout, memory_mb=memory_mb).start()
+    try:
+        if to_build and bound is None:
+            bound = bind(project, to_build)
+        names = [
+            n
+            for n in (bound.order if bound else ())
+            if bound and bound.personas.get(n, n) in to_build
+        ]
+        if only is not None:
+            wanted = set(only)
+            names = [n for n in names if n in wanted]
+        if shard is not None:
+            names = [n for n in names if shard.owns(n)]
+        if bound is not None and names:
+            results.extend(
+                _make(project, bound, names, out, formats, generated, inputs, progress, pool=pool)
             )
-        )
+    finally:
+        if pool is not None:
+            pool.__exit__(None, None, None)
     order = {n: i for i, n in enumerate([*(bound.order if bound else ()), *sorted(unchanged)])}
     results.sort(
         key=lambda r: (chosen.index(r.persona) if r.persona in chosen else 0, order.get(r.name, 0))
@@ -365,12 +365,10 @@ def _make(
     inputs: Mapping[str, str],
     progress: Progress | None,
     *,
-    jobs: int,
-    timeout: float | None,
-    memory_mb: int | None,
+    pool: Any = None,
 ) -> list[ReportResult]:
     from .render import make_environment, render_report
-    from .workers import PdfPool, PdfTask, run_task
+    from .workers import PdfTask, run_task
 
     env = make_environment(project.root)
     writer = Writer(out)
@@ -449,13 +447,21 @@ def _make(
             pages = f"{pdf.pages} page{'s' if pdf.pages != 1 else ''}" if pdf else "html"
             progress("done", name, len(done), total, pages)
 
-    if jobs > 1 and len(names) > 1:
-        with PdfPool(min(jobs, len(names)), timeout=timeout, memory_mb=memory_mb) as pool:
-            for result in pool.run(tasks()):
-                finish(result.name, result)
+    if pool is not None:
+        for result in pool.run(tasks()):
+            finish(result.name, result)
     else:
-        for task in tasks():
-            finish(task.name, run_task(task))
+        import gc
+
+        # The bound data, templates and libraries stay alive for the whole build: keep
+        # the collector from re-scanning them after every page laid out (~10% faster).
+        gc.collect()
+        gc.freeze()
+        try:
+            for task in tasks():
+                finish(task.name, run_task(task))
+        finally:
+            gc.unfreeze()
     return [done[n] for n in names if n in done]
 
 

@@ -14,6 +14,7 @@ DuckDB and vl-convert threads, which must not be forked.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import pickle
 import struct
@@ -21,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
@@ -117,7 +119,13 @@ def worker_main(memory_mb: int) -> None:  # pragma: no cover - runs in the worke
 
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    import weasyprint  # noqa: F401  (warm: import once, before the first task)
+    import weasyprint
+
+    # Warm up before the first task: imports, Pango and fontconfig caches. Then move
+    # everything alive now out of the garbage collector's way (layout makes many objects).
+    weasyprint.HTML(string="<p>reportc</p>").write_pdf()
+    gc.collect()
+    gc.freeze()
 
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write to the result stream
@@ -178,9 +186,14 @@ class PdfPool:
         )
         return _Slot(process, stderr)
 
-    def __enter__(self) -> PdfPool:
-        self.slots = [self._start() for _ in range(self.jobs)]
+    def start(self) -> PdfPool:
+        """Start the workers now (they warm up while the caller binds the data)."""
+        if not self.slots:
+            self.slots = [self._start() for _ in range(self.jobs)]
         return self
+
+    def __enter__(self) -> PdfPool:
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         for slot in self.slots:
@@ -218,20 +231,34 @@ class PdfPool:
     def run(self, tasks: Iterable[PdfTask]) -> Iterator[PdfDone]:
         source = iter(tasks)
         exhausted = False
+        ahead: deque[PdfTask] = deque()  # prepared while the workers are busy
         while True:
             # Keep every idle worker busy; pull tasks lazily (bounded memory).
             for slot in self.slots:
-                if slot.task is None and not exhausted:
-                    nxt = next(source, None)
-                    if nxt is None:
-                        exhausted = True
-                    else:
-                        self._assign(slot, nxt)
+                if slot.task is None:
+                    if not ahead and not exhausted:
+                        nxt = next(source, None)
+                        if nxt is None:
+                            exhausted = True
+                        else:
+                            ahead.append(nxt)
+                    if ahead:
+                        self._assign(slot, ahead.popleft())
             busy = [s for s in self.slots if s.task is not None]
             if not busy:
                 return
             fds = [s.process.stdout.fileno() for s in busy if s.process.stdout is not None]
-            ready = set(wait(fds, timeout=0.2))
+            ready = set(wait(fds, timeout=0))
+            if not ready:
+                if not exhausted and len(ahead) < self.jobs:
+                    # Render the next report here while the workers make PDFs.
+                    nxt = next(source, None)
+                    if nxt is None:
+                        exhausted = True
+                    else:
+                        ahead.append(nxt)
+                    continue
+                ready = set(wait(fds, timeout=0.2))
             now = self.clock()
             for slot in busy:
                 task = slot.task
