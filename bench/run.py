@@ -347,7 +347,8 @@ class Sink:
         return times
 
 
-SEND_REPORTC = textwrap.dedent("""
+SEND_REPORTC = textwrap.dedent("""\
+
     import datetime as dt, sys, time, random, tempfile
     from pathlib import Path
     from reportc.delivery import Ledger, SmtpTransport, SesTransport, make_ses_clients
@@ -372,7 +373,14 @@ SEND_REPORTC = textwrap.dedent("""
     else:
         v2, v1 = make_ses_clients("us-east-1", port_or_url, {"AWS_ACCESS_KEY_ID": "x",
                                   "AWS_SECRET_ACCESS_KEY": "x"})
-        transport = SesTransport(v2, v1)
+
+        class Unlimited(SesTransport):  # the rate limiter off: ignore the account's rate
+            def preflight(self, sender, recipients):
+                import dataclasses
+                return dataclasses.replace(super().preflight(sender, recipients),
+                                           max_rate=None)
+
+        transport = Unlimited(v2, v1)
     ledger = Ledger(Path(tempfile.mkdtemp()) / "ledger.sqlite", lambda: now)
     result = _deliver(project, envelopes, transport, ledger, run_id="bench", limit=None,
                       resend=False, monotonic=time.monotonic, sleep=time.sleep,
@@ -457,18 +465,25 @@ def bench_send(runs: int) -> None:
         url = f"http://{host}:{port}"
         import boto3
 
-        boto3.client("ses", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
-                     aws_secret_access_key="x").verify_domain_identity(Domain="example.com")
         costs = []
+        ses1 = boto3.client("ses", endpoint_url=url, region_name="us-east-1",
+                            aws_access_key_id="x", aws_secret_access_key="x")
         for _ in range(runs):
-            out = subprocess.run([PY, "-c", SEND_REPORTC, "ses", url, "200", "0", str(project)],
-                                 capture_output=True, text=True, check=True).stdout.split()
-            assert out[1] == "200", out
-            costs.append(float(out[0]) / 200 * 1000)
+            # moto allows 200 recipients a day: start each run from a fresh backend.
+            import urllib.request
+
+            urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset",
+                                                          method="POST")).read()
+            ses1.verify_domain_identity(Domain="example.com")
+            out = subprocess.run([PY, "-c", SEND_REPORTC, "ses", url, "90", "0", str(project)],
+                                 capture_output=True, text=True, check=True,
+                                 env=BENCH_ENV).stdout.split()
+            assert out[1] == "90", out
+            costs.append(float(out[0]) / 90 * 1000)
         server.stop()
         note("6c. SES: per-message cost (compose + ledger + submit to a local endpoint)",
-             f"{statistics.median(costs):.1f} ms/message (200 messages, rate limiter off)",
-             "(information)", "")
+             f"{statistics.median(costs):.1f} ms/message (90 messages with a 100 KB PDF, "
+             "rate limiter off)", "(information)", "")
 
 
 BENCHES = {

@@ -544,6 +544,7 @@ def _send_one(
         try:
             message_id = transport.send(env)
         except SendFailure as failure:
+            limiter.done(len(env.recipients))
             last = failure.message
             if failure.kind == "retry" and attempt + 1 < policy.max_attempts:
                 ledger.mark(env.key, run_id, "pending", error=f"retrying: {last}")
@@ -579,6 +580,7 @@ def _send_one(
             if progress:
                 progress("failed", env.report, last)
             return _result(env, "failed", last)
+        limiter.done(len(env.recipients))
         ledger.mark(env.key, run_id, "sent", message_id=message_id)
         if progress:
             progress("sent", env.report, message_id)

@@ -24,33 +24,53 @@ class FakeClock:
         self.now += seconds
 
 
+def _send_all(
+    limiter: RateLimiter, clock: FakeClock, sizes: list[int], durations: list[float]
+) -> list[tuple[float, int]]:
+    """Simulate sends; return (server receipt time, recipients) for each."""
+    received = []
+    for n, took in zip(sizes, durations, strict=True):
+        limiter.acquire(n)
+        clock.sleep(took)  # the send takes this long; the server has it at the end
+        received.append((clock.now, n))
+        limiter.done(n)
+    return received
+
+
 def test_rate_limiter_never_exceeds_the_rate_in_any_window() -> None:
     clock = FakeClock()
     limiter = RateLimiter(20, clock, clock.sleep)
-    times = []
-    for _ in range(200):
-        limiter.acquire(1)
-        times.append(clock.now)
-    assert times[-1] - times[0] == pytest.approx(199 / 20)
-    for i, start in enumerate(times):
-        in_window = [t for t in times[i:] if t < start + 1.0 - 1e-9]  # float spacing
-        assert len(in_window) <= 20
+    rng = random.Random(7)
+    received = _send_all(limiter, clock, [2] * 200, [rng.uniform(0.001, 0.05) for _ in range(200)])
+    for start, _ in received:
+        in_window = sum(n for t, n in received if start <= t < start + 1.0)
+        assert in_window <= 20
+    span = received[-1][0] - received[0][0]
+    rate = sum(n for _, n in received[1:]) / span
+    assert 0.95 * 20 <= rate <= 20.0 + 1e-9
 
 
 def test_rate_limiter_counts_recipients() -> None:
     clock = FakeClock()
+    limiter = RateLimiter(4, clock, clock.sleep)
+    received = _send_all(limiter, clock, [3, 3], [0.0, 0.0])
+    assert received[0][0] == 100.0
+    assert received[1][0] == pytest.approx(101.0)  # 3 + 3 > 4: waits for the window
+
+
+def test_a_message_larger_than_the_rate_goes_alone() -> None:
+    clock = FakeClock()
     limiter = RateLimiter(2, clock, clock.sleep)
-    limiter.acquire(4)  # first message: immediately
-    assert clock.now == 100.0
-    limiter.acquire(1)  # waits for the 4 recipients' 2 seconds
-    assert clock.now == pytest.approx(102.0)
+    received = _send_all(limiter, clock, [5, 1], [0.0, 0.0])
+    # 5 recipients at 2/s: the next message waits 2.5 s (even pacing), more than the
+    # 1 s window needs.
+    assert [t for t, _ in received] == [100.0, pytest.approx(102.5)]
 
 
 def test_no_rate_limit() -> None:
     clock = FakeClock()
     limiter = RateLimiter(None, clock, clock.sleep)
-    for _ in range(10):
-        limiter.acquire(5)
+    _send_all(limiter, clock, [5] * 10, [0.0] * 10)
     assert clock.now == 100.0
 
 
