@@ -26,7 +26,6 @@ import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 #: As installed programs run: bytecode caching on (this sandbox turns it off).
@@ -40,8 +39,11 @@ def note(name: str, figure: str, target: str, verdict: str) -> None:
     print(f"  -> {name}: {figure} (target {target}: {verdict})", flush=True)
 
 
-def timed(command: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
-          ) -> tuple[float, int]:
+def timed(
+    command: list[str],
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> tuple[float, int]:
     """Wall time of a command and the peak RSS (KB) of it and all its children."""
     wrapper = textwrap.dedent("""
         import resource, subprocess, sys, time
@@ -51,8 +53,9 @@ def timed(command: list[str], cwd: Path | None = None, env: dict[str, str] | Non
         kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         print(f"@@{took} {kids} {rc}", file=sys.stderr)
     """)
-    proc = subprocess.run([PY, "-c", wrapper, *command], cwd=cwd, env=env or BENCH_ENV,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [PY, "-c", wrapper, *command], cwd=cwd, env=env or BENCH_ENV, capture_output=True, text=True
+    )
     line = [ln for ln in proc.stderr.splitlines() if ln.startswith("@@")][-1]
     took, rss, rc = line[2:].split()
     if int(rc) != 0:
@@ -119,9 +122,12 @@ def bench_overhead(runs: int) -> None:
             raw.append(timed([PY, "-c", RAW_WEASYPRINT, str(root), *html])[0])
     a, b = statistics.median(ours), statistics.median(raw)
     ratio = a / b
-    note("1. build overhead (example, 5 reports, --jobs 1)",
-         f"reportc {a:.2f} s vs raw WeasyPrint {b:.2f} s = {ratio:.2f}x", "<= 1.10x",
-         "met" if ratio <= 1.10 else f"missed by {ratio - 1.10:.2f}x")
+    note(
+        "1. build overhead (example, 5 reports, --jobs 1)",
+        f"reportc {a:.2f} s vs raw WeasyPrint {b:.2f} s = {ratio:.2f}x",
+        "<= 1.10x",
+        "met" if ratio <= 1.10 else f"missed by {ratio - 1.10:.2f}x",
+    )
 
 
 # --------------------------------------------------------------------------- 2, 4
@@ -135,9 +141,17 @@ def burst_project(tmp: Path, rows: int) -> Path:
         w = csv.writer(fh)
         w.writerow(["store_id", "store", "manager_email", "sales", "target"])
         for i in range(rows):
-            w.writerow([f"S{i:04d}", f"Store {i:04d}", f"m{i}@example.com",
-                        rng.randint(5000, 20000), 12000])
-    (root / "reports.yaml").write_text(textwrap.dedent("""\
+            w.writerow(
+                [
+                    f"S{i:04d}",
+                    f"Store {i:04d}",
+                    f"m{i}@example.com",
+                    rng.randint(5000, 20000),
+                    12000,
+                ]
+            )
+    (root / "reports.yaml").write_text(
+        textwrap.dedent("""\
         version: 1
         organisation: {name: Bench Stores}
         period: "2026-10"
@@ -163,7 +177,8 @@ def burst_project(tmp: Path, rows: int) -> Path:
             filename: "store-{{ row.store_id }}"
             sections: [kpis, note]
             recipients: {to: "{{ row.manager_email }}"}
-        """))
+        """)
+    )
     return root
 
 
@@ -173,15 +188,24 @@ def bench_parallel(runs: int) -> None:
         root = burst_project(Path(tmp), 48)
         one, two = [], []
         for _ in range(runs):
-            one.append(timed(reportc("-C", str(root), "build", "--force", "--jobs", "1",
-                                     "--format", "pdf"))[0])
-            two.append(timed(reportc("-C", str(root), "build", "--force", "--jobs", "2",
-                                     "--format", "pdf"))[0])
+            one.append(
+                timed(
+                    reportc("-C", str(root), "build", "--force", "--jobs", "1", "--format", "pdf")
+                )[0]
+            )
+            two.append(
+                timed(
+                    reportc("-C", str(root), "build", "--force", "--jobs", "2", "--format", "pdf")
+                )[0]
+            )
     a, b = statistics.median(one), statistics.median(two)
     speedup = a / b
-    note("2. parallelism (48 burst reports)",
-         f"--jobs 1 {a:.2f} s, --jobs 2 {b:.2f} s = {speedup:.2f}x speed-up", ">= 1.8x",
-         "met" if speedup >= 1.8 else f"missed by {1.8 - speedup:.2f}x")
+    note(
+        "2. parallelism (48 burst reports)",
+        f"--jobs 1 {a:.2f} s, --jobs 2 {b:.2f} s = {speedup:.2f}x speed-up",
+        ">= 1.8x",
+        "met" if speedup >= 1.8 else f"missed by {1.8 - speedup:.2f}x",
+    )
 
 
 def bench_incremental(runs: int) -> None:
@@ -194,9 +218,12 @@ def bench_incremental(runs: int) -> None:
             noop.append(timed(reportc("-C", str(root), "build"))[0])
     a, b = statistics.median(full), statistics.median(noop)
     share = b / a
-    note("3. incremental (example, no change)",
-         f"no-change {b:.2f} s vs full {a:.2f} s = {share:.1%}", "<= 5%",
-         "met" if share <= 0.05 else f"missed by {share - 0.05:.1%}")
+    note(
+        "3. incremental (example, no change)",
+        f"no-change {b:.2f} s vs full {a:.2f} s = {share:.1%}",
+        "<= 5%",
+        "met" if share <= 0.05 else f"missed by {share - 0.05:.1%}",
+    )
 
 
 def bench_burst(runs: int) -> None:
@@ -207,24 +234,36 @@ def bench_burst(runs: int) -> None:
         html = sorted(str(p) for p in (root / "dist").glob("*.html"))
         ours, raw, rss = [], [], []
         for _ in range(runs):
-            took, peak = timed(reportc("-C", str(root), "build", "--force", "--jobs", "1",
-                                       "--format", "pdf"))
+            took, peak = timed(
+                reportc("-C", str(root), "build", "--force", "--jobs", "1", "--format", "pdf")
+            )
             ours.append(took)
             rss.append(peak)
             raw.append(timed([PY, "-c", RAW_WEASYPRINT, str(root), *html])[0])
-        took2, peak2 = timed(reportc("-C", str(root), "build", "--force", "--jobs", "2",
-                                     "--format", "pdf"))
+        took2, peak2 = timed(
+            reportc("-C", str(root), "build", "--force", "--jobs", "2", "--format", "pdf")
+        )
     a, b = statistics.median(ours), statistics.median(raw)
     ratio = (1000 / a) / (1000 / b)
     peak_mb = max(rss) / 1024
-    note("4a. bursting throughput (1,000 one-page reports, --jobs 1)",
-         f"{1000 / a:.1f} reports/s vs raw WeasyPrint {1000 / b:.1f}/s = {ratio:.2f}x",
-         ">= 0.85x", "met" if ratio >= 0.85 else f"missed by {0.85 - ratio:.2f}x")
-    note("4b. bursting peak RSS (--jobs 1, whole run)", f"{peak_mb:.0f} MB", "<= 400 MB",
-         "met" if peak_mb <= 400 else f"missed by {peak_mb - 400:.0f} MB")
-    note("4c. bursting with --jobs 2 (one run)",
-         f"{1000 / took2:.1f} reports/s, peak RSS of the largest process {peak2 / 1024:.0f} MB",
-         "(information)", "")
+    note(
+        "4a. bursting throughput (1,000 one-page reports, --jobs 1)",
+        f"{1000 / a:.1f} reports/s vs raw WeasyPrint {1000 / b:.1f}/s = {ratio:.2f}x",
+        ">= 0.85x",
+        "met" if ratio >= 0.85 else f"missed by {0.85 - ratio:.2f}x",
+    )
+    note(
+        "4b. bursting peak RSS (--jobs 1, whole run)",
+        f"{peak_mb:.0f} MB",
+        "<= 400 MB",
+        "met" if peak_mb <= 400 else f"missed by {peak_mb - 400:.0f} MB",
+    )
+    note(
+        "4c. bursting with --jobs 2 (one run)",
+        f"{1000 / took2:.1f} reports/s, peak RSS of the largest process {peak2 / 1024:.0f} MB",
+        "(information)",
+        "",
+    )
 
 
 # --------------------------------------------------------------------------- 5
@@ -265,9 +304,17 @@ def bench_data(runs: int) -> None:
             w = csv.writer(fh)
             w.writerow(["txn_id", "date", "entity", "account", "amount"])
             for i in range(1_000_000):
-                w.writerow([i, f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}", entities[i % 4],
-                            4000 + i % 30, f"{rng.uniform(-500, 2000):.2f}"])
-        (root / "reports.yaml").write_text(textwrap.dedent("""\
+                w.writerow(
+                    [
+                        i,
+                        f"2026-{1 + i % 12:02d}-{1 + i % 28:02d}",
+                        entities[i % 4],
+                        4000 + i % 30,
+                        f"{rng.uniform(-500, 2000):.2f}",
+                    ]
+                )
+        (root / "reports.yaml").write_text(
+            textwrap.dedent("""\
             version: 1
             organisation: {name: Data}
             period: "2026-10"
@@ -280,29 +327,46 @@ def bench_data(runs: int) -> None:
               s: {type: markdown, text: "{{ east_total }}"}
             personas:
               kpi: {title: KPI, sections: [s]}
-            """))
+            """)
+        )
         ours, pandas, rss_ours, rss_pd = [], [], [], []
         for _ in range(runs):
-            out = subprocess.run([PY, "-c", DATA_REPORTC, str(root)], capture_output=True,
-                                 text=True, check=True, env=BENCH_ENV).stdout.split()
+            out = subprocess.run(
+                [PY, "-c", DATA_REPORTC, str(root)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=BENCH_ENV,
+            ).stdout.split()
             ours.append(float(out[0]))
             rss_ours.append(float(out[1]))
             ours_value = out[2]
-            out = subprocess.run([PY, "-c", DATA_PANDAS, str(root / "data/ledger.csv")],
-                                 capture_output=True, text=True, check=True,
-                                 env=BENCH_ENV).stdout.split()
+            out = subprocess.run(
+                [PY, "-c", DATA_PANDAS, str(root / "data/ledger.csv")],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=BENCH_ENV,
+            ).stdout.split()
             pandas.append(float(out[0]))
             rss_pd.append(float(out[1]))
             pd_value = out[2]
     a, b = statistics.median(ours), statistics.median(pandas)
     same = abs(float(ours_value) - float(pd_value)) < 0.01
-    note("5a. data: KPI over 1,000,000 CSV rows (load + bind, in process)",
-         f"reportc {a:.2f} s vs pandas read_csv+groupby {b:.2f} s = {b / a:.1f}x faster; "
-         f"same value: {same}", "< 1 s and >= 5x",
-         "met" if a < 1 and b / a >= 5 else "missed")
+    note(
+        "5a. data: KPI over 1,000,000 CSV rows (load + bind, in process)",
+        f"reportc {a:.2f} s vs pandas read_csv+groupby {b:.2f} s = {b / a:.1f}x faster; "
+        f"same value: {same}",
+        "< 1 s and >= 5x",
+        "met" if a < 1 and b / a >= 5 else "missed",
+    )
     peak = max(rss_ours)
-    note("5b. data: peak RSS", f"reportc {peak:.0f} MB (pandas {max(rss_pd):.0f} MB)",
-         "< 300 MB", "met" if peak < 300 else f"missed by {peak - 300:.0f} MB")
+    note(
+        "5b. data: peak RSS",
+        f"reportc {peak:.0f} MB (pandas {max(rss_pd):.0f} MB)",
+        "< 300 MB",
+        "met" if peak < 300 else f"missed by {peak - 300:.0f} MB",
+    )
 
 
 # --------------------------------------------------------------------------- 6
@@ -333,8 +397,12 @@ def free_port() -> int:
 class Sink:
     def __init__(self) -> None:
         self.port = free_port()
-        self.proc = subprocess.Popen([PY, "-c", SMTP_SINK, str(self.port)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [PY, "-c", SMTP_SINK, str(self.port)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         self.proc.stdout.readline()
 
@@ -409,7 +477,8 @@ def bench_send(runs: int) -> None:
         (project / "reports.yaml").write_text(
             "version: 1\norganisation: {name: Bench}\nsections: {s: {type: markdown, "
             "text: x}}\npersonas: {a: {title: A, sections: [s]}}\n"
-            "delivery: {from: reports@example.com, max_attempts: 3}\n")
+            "delivery: {from: reports@example.com, max_attempts: 3}\n"
+        )
         # mailmerge inputs
         mm = tmpdir / "mm"
         mm.mkdir()
@@ -423,39 +492,65 @@ def bench_send(runs: int) -> None:
         ours, theirs = [], []
         for _ in range(runs):
             sink = Sink()
-            out = subprocess.run([PY, "-c", SEND_REPORTC, "smtp", str(sink.port), "1000", "0",
-                                  str(project)], capture_output=True, text=True, check=True)
+            out = subprocess.run(
+                [PY, "-c", SEND_REPORTC, "smtp", str(sink.port), "1000", "0", str(project)],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             sink.stop()
             ours.append(float(out.stdout.split()[0]))
             sink = Sink()
             (mm / "server.conf").write_text(
                 f"[smtp_server]\nhost = 127.0.0.1\nport = {sink.port}\nsecurity = Never\n"
-                "ratelimit = 0\n")
+                "ratelimit = 0\n"
+            )
             t = time.perf_counter()
-            subprocess.run(["mailmerge", "--no-dry-run", "--no-limit", "--template",
-                            "template.txt", "--database", "db.csv", "--config", "server.conf"],
-                           cwd=mm, capture_output=True, check=True)
+            subprocess.run(
+                [
+                    "mailmerge",
+                    "--no-dry-run",
+                    "--no-limit",
+                    "--template",
+                    "template.txt",
+                    "--database",
+                    "db.csv",
+                    "--config",
+                    "server.conf",
+                ],
+                cwd=mm,
+                capture_output=True,
+                check=True,
+            )
             theirs.append(time.perf_counter() - t)
             got = len(sink.stop())
             assert got == 1000, got
         a, b = statistics.median(ours), statistics.median(theirs)
-        note("6a. SMTP: 1,000 messages with a 100 KB PDF (aiosmtpd on loopback)",
-             f"reportc {1000 / a:.0f} msg/s vs mailmerge {1000 / b:.0f} msg/s = "
-             f"{b / a:.2f}x", ">= 1x", "met" if b / a >= 1 else f"missed by {1 - b / a:.2f}x")
+        note(
+            "6a. SMTP: 1,000 messages with a 100 KB PDF (aiosmtpd on loopback)",
+            f"reportc {1000 / a:.0f} msg/s vs mailmerge {1000 / b:.0f} msg/s = {b / a:.2f}x",
+            ">= 1x",
+            "met" if b / a >= 1 else f"missed by {1 - b / a:.2f}x",
+        )
         # rate limit: 20 recipients/s; each message has 2 (to + audit bcc) -> 10 msg/s
         sink = Sink()
-        subprocess.run([PY, "-c", SEND_REPORTC, "smtp", str(sink.port), "200", "20",
-                        str(project)], capture_output=True, text=True, check=True)
+        subprocess.run(
+            [PY, "-c", SEND_REPORTC, "smtp", str(sink.port), "200", "20", str(project)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         times = sorted(sink.stop())
         span = times[-1] - times[0]
         rate = 2 * (len(times) - 1) / span  # recipients per second
-        worst = max(
-            2 * sum(1 for u in times if t <= u < t + 1.0) for t in times
-        )
+        worst = max(2 * sum(1 for u in times if t <= u < t + 1.0) for t in times)
         ok = 0.95 * 20 <= rate <= 20 and worst <= 20
-        note("6b. rate limit 20 recipients/s (200 messages x 2 recipients)",
-             f"measured {rate:.2f}/s overall, at most {worst} in any 1-s window",
-             "within 5% below 20/s, never above in any 1-s window", "met" if ok else "missed")
+        note(
+            "6b. rate limit 20 recipients/s (200 messages x 2 recipients)",
+            f"measured {rate:.2f}/s overall, at most {worst} in any 1-s window",
+            "within 5% below 20/s, never above in any 1-s window",
+            "met" if ok else "missed",
+        )
         # SES: per-message cost of reportc's own work, rate limiter off
         from moto.server import ThreadedMotoServer
 
@@ -466,24 +561,38 @@ def bench_send(runs: int) -> None:
         import boto3
 
         costs = []
-        ses1 = boto3.client("ses", endpoint_url=url, region_name="us-east-1",
-                            aws_access_key_id="x", aws_secret_access_key="x")
+        ses1 = boto3.client(
+            "ses",
+            endpoint_url=url,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
         for _ in range(runs):
             # moto allows 200 recipients a day: start each run from a fresh backend.
             import urllib.request
 
-            urllib.request.urlopen(urllib.request.Request(url + "/moto-api/reset",
-                                                          method="POST")).read()
+            urllib.request.urlopen(
+                urllib.request.Request(url + "/moto-api/reset", method="POST")
+            ).read()
             ses1.verify_domain_identity(Domain="example.com")
-            out = subprocess.run([PY, "-c", SEND_REPORTC, "ses", url, "90", "0", str(project)],
-                                 capture_output=True, text=True, check=True,
-                                 env=BENCH_ENV).stdout.split()
+            out = subprocess.run(
+                [PY, "-c", SEND_REPORTC, "ses", url, "90", "0", str(project)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=BENCH_ENV,
+            ).stdout.split()
             assert out[1] == "90", out
             costs.append(float(out[0]) / 90 * 1000)
         server.stop()
-        note("6c. SES: per-message cost (compose + ledger + submit to a local endpoint)",
-             f"{statistics.median(costs):.1f} ms/message (90 messages with a 100 KB PDF, "
-             "rate limiter off)", "(information)", "")
+        note(
+            "6c. SES: per-message cost (compose + ledger + submit to a local endpoint)",
+            f"{statistics.median(costs):.1f} ms/message (90 messages with a 100 KB PDF, "
+            "rate limiter off)",
+            "(information)",
+            "",
+        )
 
 
 BENCHES = {
