@@ -390,6 +390,46 @@ def status(settings: Settings, persona: str | None, show_addresses: bool) -> Non
                 )
 
 
+@main.command()
+@click.option(
+    "--emit",
+    type=click.Choice(("crontab", "systemd", "eventbridge")),
+    default=None,
+    help="Print ready-to-install definitions that run 'reportc send'.",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1, max=50),
+    default=1,
+    show_default=True,
+    help="How many upcoming runs to list per report.",
+)
+@click.pass_obj
+def schedule(settings: Settings, emit: str | None, count: int) -> None:
+    """When each report is sent (schedule: in reports.yaml)."""
+    from . import schedule as schedules
+
+    project = settings.load()
+    if emit == "crontab":
+        click.echo(schedules.emit_crontab(project), nl=False)
+        return
+    if emit == "systemd":
+        click.echo(schedules.emit_systemd(project), nl=False)
+        return
+    if emit == "eventbridge":
+        click.echo(schedules.emit_eventbridge(project, project.env), nl=False)
+        return
+    planned = schedules.plan(project, pipeline.utc_now(), count)
+    if not planned:
+        click.echo("no report has a schedule (add schedule: {cron: ..., timezone: ...})")
+        return
+    for item in planned:
+        runs = ", ".join(r.strftime("%Y-%m-%d %H:%M %Z") for r in item.next_runs)
+        click.echo(
+            f"{item.report:<12} {item.schedule.cron:<16} {item.schedule.timezone:<22} next: {runs}"
+        )
+
+
 @main.command(name="list")
 @click.pass_obj
 def list_reports(settings: Settings) -> None:

@@ -39,6 +39,7 @@ from .model import (
     Project,
     Recipients,
     ReportSpec,
+    ScheduleSpec,
     SectionSpec,
     SmtpSettings,
     SourceSpec,
@@ -324,6 +325,7 @@ def _validate(
     delivery = _check_delivery(c)
     _check_theme_files(c)
     databases = _check_databases(c)
+    _check_schedules(c)
     _check_graph(c, sources, metrics, metric_exprs)
     try:
         chosen = (
@@ -626,6 +628,10 @@ def _check_for_each(
         _check_sql(c, spec["query"], (*path, "query"), metrics)
 
 
+def _schedule(spec: Mapping[str, Any] | None) -> ScheduleSpec | None:
+    return ScheduleSpec(spec["cron"], spec.get("timezone", "UTC")) if spec else None
+
+
 def _addresses(value: Any) -> Iterable[tuple[int | None, str]]:
     if isinstance(value, str):
         yield None, value
@@ -656,6 +662,20 @@ def _check_databases(c: _Checker) -> dict[str, DatabaseSpec]:
                     "declare it under databases:",
                 )
     return out
+
+
+def _check_schedules(c: _Checker) -> None:
+    from ..schedule import schedule_problem
+
+    places: list[tuple[PathT, Any]] = [(("schedule",), c.data.get("schedule"))]
+    for pname, persona in c.data.get("personas", {}).items():
+        places.append((("personas", pname, "schedule"), persona.get("schedule")))
+    for base, spec in places:
+        if isinstance(spec, dict):
+            problem = schedule_problem(spec["cron"], spec.get("timezone", "UTC"))
+            if problem:
+                key = "timezone" if "time zone" in problem else "cron"
+                c.add(problem, (*base, key))
 
 
 def _check_theme_files(c: _Checker) -> None:
@@ -851,6 +871,7 @@ def _reports(
             send=persona.get("send", True),
             pdf=pdf.merged(persona.get("pdf")),
             for_each=ForEach(**persona["for_each"]) if "for_each" in persona else None,
+            schedule=_schedule(persona.get("schedule") or c.data.get("schedule")),
             filename=persona.get("filename", ""),
             persona=pname,
         )

@@ -185,6 +185,12 @@ class AttachmentSpec:
 
 
 @dataclass(frozen=True)
+class ScheduleSpec:
+    cron: str
+    timezone: str = "UTC"
+
+
+@dataclass(frozen=True)
 class ForEach:
     """Burst a report: one per row of ``source`` or ``query``, identified by ``key``."""
 
@@ -213,6 +219,7 @@ class ReportSpec:
     pdf: PdfOptions = field(default_factory=PdfOptions)
     for_each: ForEach | None = None
     filename: str = ""
+    schedule: ScheduleSpec | None = None
     #: For a burst instance: the persona it came from and its row.
     persona: str = ""
     row: Mapping[str, Any] = field(default_factory=frozen_map)
