@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from . import pipeline
-from .addresses import mask
+from .addresses import bare_address, mask
 from .config import DEFAULT_CONFIG, Project, load_project
 from .errors import Problem, ReportcError, SendFailed
 from .resources import project_schema
@@ -274,6 +274,11 @@ def _addr(value: str, show: bool) -> str:
 )
 @out_option("Where the built reports are (default: dist/ in the project).")
 @click.option("--show-addresses", is_flag=True, help="Print full addresses (masked by default).")
+@click.option(
+    "--include-suppressed",
+    is_flag=True,
+    help="Also send to addresses that bounced permanently or complained.",
+)
 @period_option
 @click.pass_obj
 def send(
@@ -287,6 +292,7 @@ def send(
     outbox: Path | None,
     out_dir: Path | None,
     show_addresses: bool,
+    include_suppressed: bool,
     period: str | None,
 ) -> None:
     """Email the reports (builds what is missing or out of date first)."""
@@ -308,6 +314,7 @@ def send(
         out_dir=out_dir,
         outbox=outbox,
         progress=_send_progress(),
+        include_suppressed=include_suppressed,
     )
     if result.dry_run:
         assert result.outbox is not None
@@ -371,6 +378,7 @@ def status(settings: Settings, persona: str | None, show_addresses: bool) -> Non
     ledger = Ledger(path, pipeline.utc_now)
     try:
         rows = ledger.rows(persona)
+        delivered = ledger.deliveries()
     finally:
         ledger.close()
     click.echo(
@@ -384,9 +392,15 @@ def status(settings: Settings, persona: str | None, show_addresses: bool) -> Non
             detail += f" (redirected to {_addr(row.redirected_to, show_addresses)})"
         for kind, addrs in (("to", row.to), ("cc", row.cc), ("bcc", row.bcc)):
             for addr in addrs:
+                shown = detail
+                outcome = delivered.get((row.message_id, bare_address(addr).lower()))
+                if outcome is not None:  # what SES said happened (reportc events ingest)
+                    shown = f"{row.message_id} — {outcome[0]}" + (
+                        f" ({outcome[1]})" if outcome[1] else ""
+                    )
                 click.echo(
                     f"{row.report:<12} {_addr(addr, show_addresses):<28} {kind:<4} "
-                    f"{state:<10} {row.updated_at:<20} {detail}"
+                    f"{state:<10} {row.updated_at:<20} {shown}"
                 )
 
 
@@ -427,6 +441,45 @@ def schedule(settings: Settings, emit: str | None, count: int) -> None:
         runs = ", ".join(r.strftime("%Y-%m-%d %H:%M %Z") for r in item.next_runs)
         click.echo(
             f"{item.report:<12} {item.schedule.cron:<16} {item.schedule.timezone:<22} next: {runs}"
+        )
+
+
+@main.group()
+def events() -> None:
+    """SES delivery events (bounces, complaints, deliveries)."""
+
+
+@events.command(name="ingest")
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.pass_obj
+def events_ingest(settings: Settings, source: Any) -> None:
+    """Read SES event notifications (SNS JSON, one or many; FILE or - for stdin)."""
+    from .delivery import Ledger
+    from .delivery.events import ingest, parse
+
+    project = settings.load()
+    records = parse(source.read(), getattr(source, "name", "-"))
+    path = project.root / project.delivery.state_dir / "ledger.sqlite"
+    ledger = Ledger(path, pipeline.utc_now)
+    try:
+        summary = ingest(ledger, records)
+    finally:
+        ledger.close()
+    states = ", ".join(f"{n} {s}" for s, n in sorted(summary.by_state.items())) or "nothing"
+    click.echo(f"ingested {_plural(summary.events, 'event')}: {states}")
+    if summary.suppressed:
+        click.echo("suppressed from now on: " + ", ".join(mask(a) for a in summary.suppressed))
+    if summary.unknown_messages:
+        click.echo(
+            f"note: {_plural(summary.unknown_messages, 'event')} for messages this "
+            "ledger did not send (ignored)",
+            err=True,
+        )
+    if summary.ignored:
+        click.echo(
+            f"note: {_plural(summary.ignored, 'event')} of other kinds (send, open, "
+            "click ...) ignored",
+            err=True,
         )
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import jinja2
 
-from .addresses import address_problem, mask
+from .addresses import address_problem, bare_address, mask
 from .bind import BindResult, bind
 from .config.model import Project, ReportSpec
 from .delivery import (
@@ -221,11 +221,18 @@ def package(
     run_id: str,
     when: dt.datetime,
     redirect_to: str | None = None,
+    suppressed: Mapping[str, str] | None = None,
+    held: dict[str, str] | None = None,
 ) -> tuple[dict[str, Envelope], list[Problem]]:
-    """Compose one message per report; every problem is collected, nothing is sent."""
+    """Compose one message per report; every problem is collected, nothing is sent.
+
+    Addresses in ``suppressed`` are left out; a report left with nobody to send to
+    is recorded in ``held`` (report -> why) instead of being composed.
+    """
     delivery = project.delivery
     problems: list[Problem] = []
     out: dict[str, Envelope] = {}
+    suppressed = suppressed or {}
     if not delivery.sender:
         problems.append(
             Problem(
@@ -252,6 +259,20 @@ def package(
         if redirect_to:
             subject = f"[TEST for {name}] {subject}"
             to, cc, bcc = [redirect_to], [], []
+        if suppressed:
+            kept = [
+                [a for a in group if bare_address(a).lower() not in suppressed]
+                for group in (to, cc)
+            ]
+            if not kept[0] and not kept[1]:
+                if held is not None:
+                    held[name] = (
+                        "every recipient is suppressed (bounced or complained): "
+                        + ", ".join(mask(a) for a in (*to, *cc))
+                    )
+                continue
+            to, cc = kept
+            bcc = [a for a in bcc if bare_address(a).lower() not in suppressed]
         attachments = [Attachment(context["attachment_name"], item.pdf)]
         for att in spec.attachments:
             columns, rows = item.bound_rows.get(att.section, ((), ()))
@@ -342,6 +363,18 @@ def make_transport(
 # --------------------------------------------------------------------------- send
 
 
+def _suppressed(project: Project) -> dict[str, str]:
+    """Addresses that bounced permanently or complained (from ingested SES events)."""
+    path = project.root / project.delivery.state_dir / "ledger.sqlite"
+    if not path.is_file():
+        return {}
+    ledger = Ledger(path, utc_now)
+    try:
+        return ledger.suppressed()
+    finally:
+        ledger.close()
+
+
 def new_run_id(when: dt.datetime) -> str:
     return when.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
@@ -382,6 +415,7 @@ def send(
     sleep: Callable[[float], None] = time.sleep,
     rng: random.Random | None = None,
     progress: SendProgress | None = None,
+    include_suppressed: bool = False,
 ) -> SendResult:
     """Deliver the chosen reports. Raises before sending anything if any cannot go."""
     rng = rng or random.Random()
@@ -394,7 +428,17 @@ def send(
     run_id = new_run_id(now)
     out = output_dir(project, out_dir)
     ready, failed, _rebuilt = prepare_reports(project, chosen, out, clock or default_clock(project))
-    envelopes, problems = package(project, ready, run_id=run_id, when=now, redirect_to=redirect_to)
+    held: dict[str, str] = {}
+    suppressed = {} if include_suppressed else _suppressed(project)
+    envelopes, problems = package(
+        project,
+        ready,
+        run_id=run_id,
+        when=now,
+        redirect_to=redirect_to,
+        suppressed=suppressed,
+        held=held,
+    )
     if problems:
         raise DeliveryError([*problems, Problem("nothing was sent")])
     # A report that could not be built fails alone; the others still go.
@@ -405,7 +449,7 @@ def send(
             detail="not built: " + "; ".join(p.format() for p in exc.problems),
         )
         for name, exc in failed.items()
-    )
+    ) + tuple(MessageResult(report=name, state="skipped", detail=why) for name, why in held.items())
     ordered = [envelopes[n] for n in ready if n in envelopes]
 
     if dry_run:

@@ -46,6 +46,19 @@ CREATE TABLE IF NOT EXISTS messages (
     override TEXT NOT NULL DEFAULT '',
     updated_at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS deliveries (
+    message_id TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    state TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '',
+    at TEXT NOT NULL,
+    PRIMARY KEY (message_id, recipient)
+);
+CREATE TABLE IF NOT EXISTS suppressions (
+    address TEXT PRIMARY KEY,
+    reason TEXT NOT NULL,
+    at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL,
@@ -171,6 +184,38 @@ class Ledger:
                 (state, message_id, message_id, error, self._now(), state, key),
             )
             self._event(key, run_id, state, message_id or error)
+
+    def known_message(self, message_id: str) -> bool:
+        cur = self.db.execute("SELECT 1 FROM messages WHERE message_id = ?", (message_id,))
+        return cur.fetchone() is not None
+
+    def delivery(self, message_id: str, recipient: str, state: str, detail: str, at: str) -> None:
+        """What the provider reported for one recipient of a sent message (latest wins)."""
+        with self._tx():
+            self.db.execute(
+                """INSERT INTO deliveries (message_id, recipient, state, detail, at)
+                   VALUES (?, ?, ?, ?, ?)
+                   ON CONFLICT(message_id, recipient) DO UPDATE SET state = excluded.state,
+                       detail = excluded.detail, at = excluded.at
+                   WHERE excluded.at >= deliveries.at""",
+                (message_id, recipient.lower(), state, detail, at),
+            )
+
+    def deliveries(self) -> dict[tuple[str, str], tuple[str, str]]:
+        cur = self.db.execute("SELECT message_id, recipient, state, detail FROM deliveries")
+        return {(m, r): (s, d) for m, r, s, d in cur.fetchall()}
+
+    def suppress(self, address: str, reason: str, at: str) -> None:
+        with self._tx():
+            self.db.execute(
+                "INSERT INTO suppressions (address, reason, at) VALUES (?, ?, ?) "
+                "ON CONFLICT(address) DO UPDATE SET reason = excluded.reason, at = excluded.at",
+                (address.lower(), reason, at),
+            )
+
+    def suppressed(self) -> dict[str, str]:
+        cur = self.db.execute("SELECT address, reason FROM suppressions")
+        return dict(cur.fetchall())
 
     def note(self, key: str, run_id: str, error: str) -> None:
         """Record why a message's fate is unknown, leaving its state as it is."""
