@@ -68,6 +68,8 @@ class BoundReport:
     font_dirs: tuple[Path, ...] = ()
     #: Where rendered charts are cached by content (None: no cache).
     cache_dir: Path | None = None
+    #: Failed quality checks of the sources and metrics this report uses: it is blocked.
+    blocked: tuple[str, ...] = ()
     #: Where each key of reports.yaml is, so later stages can point at it.
     positions: PositionMap = field(default_factory=lambda: PositionMap("reports.yaml"))
 
@@ -178,11 +180,99 @@ class Workspace:
         self.failures: dict[str, ReportcError] = {}
         self.loaded: list[str] = []
         self.engines: dict[str, Any] = {}
+        self.check_failures: dict[str, list[str]] = {}
 
     def close(self) -> None:
         self.con.close()
         for eng in self.engines.values():
             eng.dispose()
+
+    def run_checks(self, nodes: Iterable[str]) -> None:
+        """Evaluate the quality checks of loaded sources and computed metrics."""
+        for node in nodes:
+            if node in self.failures:
+                continue
+            failed: list[str] = []
+            if node in self.project.sources:
+                spec = self.project.sources[node]
+                if spec.checks:
+                    failed = self._source_checks(node, spec.checks)
+            elif node in self.project.metrics and self.project.metrics[node].checks:
+                failed = self._metric_checks(node, self.project.metrics[node].checks)
+            if failed:
+                self.check_failures[node] = failed
+            else:
+                self.check_failures.pop(node, None)
+
+    def _scalar(self, sql: str) -> Any:
+        row = self.con.execute(sql).fetchone()
+        return row[0] if row else None
+
+    def _source_checks(self, name: str, checks: Mapping[str, Any]) -> list[str]:
+        table = f'"{name}"'
+        out = []
+        try:
+            rows = self._scalar(f"SELECT count(*) FROM {table}")
+            if "min_rows" in checks and rows < checks["min_rows"]:
+                out.append(f"source '{name}' has {rows} rows, fewer than {checks['min_rows']}")
+            if "max_rows" in checks and rows > checks["max_rows"]:
+                out.append(f"source '{name}' has {rows} rows, more than {checks['max_rows']}")
+            for col in checks.get("not_null", ()):
+                nulls = self._scalar(f'SELECT count(*) FROM {table} WHERE "{col}" IS NULL')
+                if nulls:
+                    out.append(f"source '{name}': {nulls} rows have no '{col}'")
+            if "freshness" in checks:
+                col, days = checks["freshness"]["column"], checks["freshness"]["max_age_days"]
+                newest = self._scalar(f'SELECT max("{col}")::DATE FROM {table}')
+                end = self.project.period.end
+                if newest is None or (end - newest).days > days:
+                    out.append(
+                        f"source '{name}': newest '{col}' is {newest or 'missing'}, more "
+                        f"than {days} days before the period end {end}"
+                    )
+            if "range" in checks:
+                rule = checks["range"]
+                col = rule["column"]
+                conds = []
+                if "min" in rule:
+                    conds.append(f'"{col}" < {float(rule["min"])}')
+                if "max" in rule:
+                    conds.append(f'"{col}" > {float(rule["max"])}')
+                if conds:
+                    bad = self._scalar(f"SELECT count(*) FROM {table} WHERE {' OR '.join(conds)}")
+                    if bad:
+                        out.append(
+                            f"source '{name}': {bad} rows have '{col}' outside "
+                            f"[{rule.get('min', '')}, {rule.get('max', '')}]"
+                        )
+        except Exception as exc:
+            out.append(f"source '{name}': a check could not run: {duck_message(exc)}")
+        return out
+
+    def _metric_checks(self, name: str, checks: Mapping[str, Any]) -> list[str]:
+        value = self.values.get(name)
+        number = float(value) if isinstance(value, (int, float, Decimal)) else None
+        out = []
+        if ("min" in checks or "max" in checks) and number is None:
+            out.append(f"metric '{name}' has no value")
+        if number is not None and "min" in checks and number < float(checks["min"]):
+            out.append(f"metric '{name}' is {value}, below {checks['min']}")
+        if number is not None and "max" in checks and number > float(checks["max"]):
+            out.append(f"metric '{name}' is {value}, above {checks['max']}")
+        if "equals" in checks:
+            other = checks["equals"]["metric"]
+            tolerance = float(checks["equals"].get("tolerance", 0))
+            theirs = self.values.get(other)
+            if (
+                number is None
+                or not isinstance(theirs, (int, float, Decimal))
+                or abs(number - float(theirs)) > tolerance
+            ):
+                out.append(
+                    f"metric '{name}' ({value}) does not reconcile with '{other}' "
+                    f"({theirs}), tolerance {tolerance:g}"
+                )
+        return out
 
     def engine(self, name: str) -> Any:
         """One SQLAlchemy engine per external database per build."""
@@ -434,6 +524,7 @@ class _Binder:
         wanted = _closure(wanted | set(self.project.metrics), self.graph) - self.rowdep
         try:
             self.ws.load(wanted, self.graph)
+            self.ws.run_checks(wanted)
             global_values = dict(self.ws.values)
             for rname in self.chosen:
                 spec = self.project.reports[rname]
@@ -514,6 +605,11 @@ class _Binder:
             positions=project.positions,
             font_dirs=tuple(sorted({(project.root / f.path).parent for f in spec.theme.fonts})),
             cache_dir=project.root / project.delivery.state_dir / "cache" / "charts",
+            blocked=tuple(
+                reason
+                for node in sorted(self.needs[spec.persona or spec.name])
+                for reason in self.ws.check_failures.get(node, ())
+            ),
         )
 
     def _rows(self, spec: ReportSpec) -> tuple[list[str], list[dict[str, Any]]]:
@@ -580,6 +676,7 @@ class _Binder:
             for node in rowdep_needed:
                 self.ws.failures.pop(node, None)
             self.ws.load_nodes(rowdep_needed, self.graph)
+            self.ws.run_checks(rowdep_needed)
             failed = self._failed_needs(set(rowdep_needed))
             if failed is not None:
                 self.failures[name] = failed

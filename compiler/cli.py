@@ -139,6 +139,11 @@ def _progress_printer() -> pipeline.Progress | None:
 )
 @click.option("--force", is_flag=True, help="Rebuild even reports whose inputs did not change.")
 @click.option(
+    "--allow-failed-checks",
+    is_flag=True,
+    help="Exit 0 even if quality checks failed (the reports stay blocked).",
+)
+@click.option(
     "--shard",
     metavar="I/N",
     default=None,
@@ -170,6 +175,7 @@ def build(
     shard: str | None,
     timeout: float,
     max_memory: int,
+    allow_failed_checks: bool,
 ) -> None:
     """Build the reports to HTML and PDF, and write manifest.json."""
     from .workers import default_jobs
@@ -218,7 +224,10 @@ def build(
         f"{built} of {_plural(todo, 'report')} built for {project.period.title} "
         f"into {shown}/ (manifest: {os.path.join(shown, manifest)})"
     )
-    result.raise_for_failures()
+    for r in result.reports:
+        for why in r.blocked:
+            click.echo(f"BLOCKED {r.name:<12} {why}", err=True)
+    result.raise_for_failures(allow_failed_checks)
 
 
 def _send_progress() -> Callable[[str, str, str], None] | None:
@@ -279,6 +288,11 @@ def _addr(value: str, show: bool) -> str:
     is_flag=True,
     help="Also send to addresses that bounced permanently or complained.",
 )
+@click.option(
+    "--allow-failed-checks",
+    is_flag=True,
+    help="Send reports blocked by failed quality checks (recorded in the ledger).",
+)
 @period_option
 @click.pass_obj
 def send(
@@ -293,6 +307,7 @@ def send(
     out_dir: Path | None,
     show_addresses: bool,
     include_suppressed: bool,
+    allow_failed_checks: bool,
     period: str | None,
 ) -> None:
     """Email the reports (builds what is missing or out of date first)."""
@@ -315,6 +330,7 @@ def send(
         outbox=outbox,
         progress=_send_progress(),
         include_suppressed=include_suppressed,
+        allow_failed_checks=allow_failed_checks,
     )
     if result.dry_run:
         assert result.outbox is not None

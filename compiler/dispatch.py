@@ -111,6 +111,7 @@ class _Ready:
     bound_rows: Mapping[str, tuple[tuple[str, ...], tuple[Mapping[str, Any], ...]]] = field(
         default_factory=dict
     )
+    blocked: tuple[str, ...] = ()
 
 
 # --------------------------------------------------------------------------- build
@@ -193,7 +194,9 @@ def prepare_reports(
         if name in ready:
             item = ready[name]
             rows = {s.spec.name: (s.columns, s.rows) for s in bound.reports[name].sections}
-            ordered[name] = _Ready(item.spec, item.rendered, item.pdf, rows)
+            ordered[name] = _Ready(
+                item.spec, item.rendered, item.pdf, rows, bound.reports[name].blocked
+            )
     return ordered, failed, stale
 
 
@@ -416,6 +419,7 @@ def send(
     rng: random.Random | None = None,
     progress: SendProgress | None = None,
     include_suppressed: bool = False,
+    allow_failed_checks: bool = False,
 ) -> SendResult:
     """Deliver the chosen reports. Raises before sending anything if any cannot go."""
     rng = rng or random.Random()
@@ -429,6 +433,15 @@ def send(
     out = output_dir(project, out_dir)
     ready, failed, _rebuilt = prepare_reports(project, chosen, out, clock or default_clock(project))
     held: dict[str, str] = {}
+    overrides: dict[str, str] = {}
+    for name, item in list(ready.items()):
+        if item.blocked and not allow_failed_checks:
+            del ready[name]
+            failed[name] = DeliveryError(
+                [Problem(f"blocked by a failed check: {why}") for why in item.blocked]
+            )
+        elif item.blocked:
+            overrides[name] = "failed checks overridden: " + "; ".join(item.blocked)
     suppressed = {} if include_suppressed else _suppressed(project)
     envelopes, problems = package(
         project,
@@ -446,7 +459,8 @@ def send(
         MessageResult(
             report=name,
             state="failed",
-            detail="not built: " + "; ".join(p.format() for p in exc.problems),
+            detail=("" if isinstance(exc, DeliveryError) else "not built: ")
+            + "; ".join(p.format() for p in exc.problems),
         )
         for name, exc in failed.items()
     ) + tuple(MessageResult(report=name, state="skipped", detail=why) for name, why in held.items())
@@ -475,6 +489,7 @@ def send(
                 sleep=sleep,
                 rng=rng,
                 progress=progress,
+                overrides=overrides,
             )
             return dataclasses.replace(result, messages=result.messages + unbuilt)
         finally:
@@ -495,8 +510,10 @@ def _deliver(
     sleep: Callable[[float], None],
     rng: random.Random,
     progress: SendProgress | None,
+    overrides: Mapping[str, str] | None = None,
 ) -> SendResult:
     results: dict[str, MessageResult] = {}
+    overrides = overrides or {}
     todo: list[Envelope] = []
     for env in envelopes:
         row = ledger.get(env.key)
@@ -543,10 +560,14 @@ def _deliver(
             if stopped:
                 results[env.key] = _result(env, "not-sent", stopped)
                 continue
-            override = (
-                f"redirected to {env.redirected_to}"
-                if env.redirected_to
-                else ("resend" if resend and ledger.get(env.key) else "")
+            override = "; ".join(
+                part
+                for part in (
+                    f"redirected to {env.redirected_to}" if env.redirected_to else "",
+                    "resend" if resend and ledger.get(env.key) else "",
+                    overrides.get(env.report, ""),
+                )
+                if part
             )
             ledger.plan(
                 env,

@@ -113,6 +113,8 @@ class ReportResult:
     inputs: str = ""
     #: built | unchanged (incremental: not rebuilt) | failed
     state: str = "built"
+    #: Failed quality checks: the report was built but must not be sent.
+    blocked: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -134,11 +136,20 @@ class BuildResult:
     def failed(self) -> tuple[ReportResult, ...]:
         return tuple(r for r in self.reports if not r.ok)
 
-    def raise_for_failures(self) -> None:
+    def raise_for_failures(self, allow_failed_checks: bool = False) -> None:
         problems: list[Problem] = []
         for r in self.failed:
             assert r.error is not None
             problems.extend(r.error.problems)
+        if not allow_failed_checks:
+            for r in self.reports:
+                problems.extend(
+                    Problem(
+                        f"report '{r.name}' is blocked: {why}",
+                        hint="fix the data, or override with --allow-failed-checks",
+                    )
+                    for why in r.blocked
+                )
         if problems:
             raise BuildFailed(problems)
 
@@ -442,6 +453,7 @@ def _make(
             persona=persona,
             inputs=inputs.get(persona, ""),
             state="built",
+            blocked=bound.reports[name].blocked,
         )
         if progress:
             pages = f"{pdf.pages} page{'s' if pdf.pages != 1 else ''}" if pdf else "html"
@@ -478,10 +490,11 @@ def _write_manifest(
     for r in results:
         entry: dict[str, Any] = {
             "title": r.title,
+            "checks": list(r.blocked),
             "persona": r.persona or r.name,
             "inputs_sha256": r.inputs,
             "period": project.period.label,
-            "status": "ok" if r.ok else "failed",
+            "status": ("blocked" if r.blocked else "ok") if r.ok else "failed",
             "built_at": generated.isoformat(),
         }
         if r.ok:

@@ -400,6 +400,7 @@ def _check_sources(c: _Checker) -> dict[str, SourceSpec]:
             encoding=spec.get("encoding", "utf-8"),
             description=spec.get("description", ""),
             database=spec.get("database", ""),
+            checks=frozen_map(spec.get("checks")),
         )
     return out
 
@@ -456,6 +457,7 @@ def _check_metrics(c: _Checker) -> tuple[dict[str, MetricSpec], dict[str, expr_l
             decimals=spec.get("decimals"),
             unit=spec.get("unit", ""),
             database=spec.get("database", ""),
+            checks=frozen_map(spec.get("checks")),
         )
     return out, exprs
 

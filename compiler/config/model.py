@@ -138,6 +138,7 @@ class SourceSpec:
     encoding: str = "utf-8"
     description: str = ""
     database: str = ""
+    checks: Mapping[str, Any] = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True)
@@ -152,6 +153,7 @@ class MetricSpec:
     decimals: int | None = None
     unit: str = ""
     database: str = ""
+    checks: Mapping[str, Any] = field(default_factory=frozen_map)
 
 
 @dataclass(frozen=True)
