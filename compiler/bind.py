@@ -28,6 +28,7 @@ from . import expr as expr_lang
 from .addresses import address_problem
 from .config.loader import ROW_PREFIX, dependency_graph, sql_dependencies
 from .config.model import (
+    AlertSpec,
     MetricSpec,
     Period,
     Project,
@@ -70,6 +71,8 @@ class BoundReport:
     cache_dir: Path | None = None
     #: Failed quality checks of the sources and metrics this report uses: it is blocked.
     blocked: tuple[str, ...] = ()
+    #: The report's alert rules that fire on this data.
+    alerts: tuple[AlertSpec, ...] = ()
     #: Where each key of reports.yaml is, so later stages can point at it.
     positions: PositionMap = field(default_factory=lambda: PositionMap("reports.yaml"))
 
@@ -426,6 +429,14 @@ class Workspace:
         return BoundSection(section, rows, columns)
 
 
+def _fires(alert: AlertSpec, values: Mapping[str, Any]) -> bool:
+    """Whether an alert's condition holds; a missing value never fires it."""
+    try:
+        return bool(expr_lang.parse(alert.when).evaluate(values))
+    except (expr_lang.ExprError, KeyError, TypeError):
+        return False
+
+
 def row_dependent(project: Project, graph: Mapping[str, list[str]]) -> set[str]:
     """Sources and metrics that use ``$row_*`` parameters, directly or through others."""
     direct = set()
@@ -605,6 +616,7 @@ class _Binder:
             positions=project.positions,
             font_dirs=tuple(sorted({(project.root / f.path).parent for f in spec.theme.fonts})),
             cache_dir=project.root / project.delivery.state_dir / "cache" / "charts",
+            alerts=tuple(a for a in spec.alerts if _fires(a, self.ws.values)),
             blocked=tuple(
                 reason
                 for node in sorted(self.needs[spec.persona or spec.name])

@@ -112,6 +112,7 @@ class _Ready:
         default_factory=dict
     )
     blocked: tuple[str, ...] = ()
+    alerts: tuple[Any, ...] = ()
 
 
 # --------------------------------------------------------------------------- build
@@ -195,7 +196,12 @@ def prepare_reports(
             item = ready[name]
             rows = {s.spec.name: (s.columns, s.rows) for s in bound.reports[name].sections}
             ordered[name] = _Ready(
-                item.spec, item.rendered, item.pdf, rows, bound.reports[name].blocked
+                item.spec,
+                item.rendered,
+                item.pdf,
+                rows,
+                bound.reports[name].blocked,
+                bound.reports[name].alerts,
             )
     return ordered, failed, stale
 
@@ -258,6 +264,9 @@ def package(
             problems.append(Problem(f"report '{name}': email template: {exc}"))
             continue
         to, cc = list(spec.recipients.to), list(spec.recipients.cc)
+        for alert in item.alerts:  # alert-only recipients, when the rule fires
+            to = list(dict.fromkeys([*to, *alert.to]))
+            cc = list(dict.fromkeys([*cc, *alert.cc]))
         bcc = list(dict.fromkeys([*spec.recipients.bcc, *delivery.audit_bcc]))
         if redirect_to:
             subject = f"[TEST for {name}] {subject}"

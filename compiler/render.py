@@ -287,8 +287,25 @@ class _Renderer:
         base = '"DejaVu Sans", "Liberation Sans", Arial, sans-serif'
         return Markup(f'"{family}", {base}' if family else base)
 
+    def alerts(self) -> list[dict[str, str]]:
+        out = []
+        for alert in self.bound.alerts:
+            context = {**dict(self.bound.metrics), **self.base}
+            try:
+                text = self.env.overlay(autoescape=False).from_string(alert.notice).render(context)
+            except jinja2.TemplateError as exc:
+                raise RenderError(
+                    Problem(
+                        f"report '{self.bound.spec.name}': alert notice: {exc}",
+                        self.bound.spec.location,
+                    )
+                ) from None
+            out.append({"style": alert.style, "text": text.strip()})
+        return out
+
     def render(self) -> RenderedReport:
         spec = self.bound.spec
+        alerts = self.alerts()
         bodies = []
         for bound in self.bound.sections:
             title = self.inline(bound.spec.title, bound, "title")
@@ -316,6 +333,7 @@ class _Renderer:
             "lang": lang,
             "meta": metadata,
             "logo_uri": self.logo_uri(),
+            "alerts": alerts,
             "font_faces": self.fonts(),
             "font_stack": self.font_stack(),
         }
@@ -331,7 +349,7 @@ class _Renderer:
             lang=lang,
             outline=tuple(b["title"] for b in bodies if b["title"]),
             metadata=frozen_map(metadata),
-            summary=self.summary(),
+            summary=frozen_map({**self.summary(), "alerts": tuple(alerts)}),
         )
 
 

@@ -29,6 +29,7 @@ from ..resources import builtin_dir, project_schema
 from ..sqlrefs import sql_identifiers, sql_params
 from .envfile import merged_environment, read_env_file
 from .model import (
+    AlertSpec,
     AttachmentSpec,
     DatabaseSpec,
     Delivery,
@@ -585,6 +586,20 @@ def _check_reports(
                 c.add(
                     f"section '{name}' has no rows to attach (it needs 'source' or 'query')", where
                 )
+        for n, alert in enumerate(persona.get("alerts", ())):
+            at: PathT = ("personas", pname, "alerts", n)
+            try:
+                names = expr_lang.parse(alert["when"]).names
+            except expr_lang.ExprError as exc:
+                c.add(str(exc), (*at, "when"))
+            else:
+                for ref in sorted(names - set(metrics)):
+                    c.add(f"unknown metric '{ref}'{did_you_mean(ref, metrics)}", (*at, "when"))
+            for kind in ("to", "cc"):
+                for i, addr in _addresses(alert.get(kind)):
+                    problem = address_problem(addr)
+                    if problem:
+                        c.add(problem, (*at, kind, *((i,) if i is not None else ())))
         burst = "for_each" in persona
         if burst:
             _check_for_each(c, pname, persona["for_each"], metrics)
@@ -874,6 +889,16 @@ def _reports(
             pdf=pdf.merged(persona.get("pdf")),
             for_each=ForEach(**persona["for_each"]) if "for_each" in persona else None,
             schedule=_schedule(persona.get("schedule") or c.data.get("schedule")),
+            alerts=tuple(
+                AlertSpec(
+                    when=a["when"],
+                    notice=a["notice"],
+                    style=a.get("style", "warn"),
+                    to=tuple(x for _, x in _addresses(a.get("to"))),
+                    cc=tuple(x for _, x in _addresses(a.get("cc"))),
+                )
+                for a in persona.get("alerts", ())
+            ),
             filename=persona.get("filename", ""),
             persona=pname,
         )

@@ -193,6 +193,18 @@ class ScheduleSpec:
 
 
 @dataclass(frozen=True)
+class AlertSpec:
+    """A rule: when ``when`` (an expression over metrics) holds, show ``notice`` and
+    add the alert-only recipients to this report's email."""
+
+    when: str
+    notice: str
+    style: str = "warn"
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ForEach:
     """Burst a report: one per row of ``source`` or ``query``, identified by ``key``."""
 
@@ -222,6 +234,7 @@ class ReportSpec:
     for_each: ForEach | None = None
     filename: str = ""
     schedule: ScheduleSpec | None = None
+    alerts: tuple[AlertSpec, ...] = ()
     #: For a burst instance: the persona it came from and its row.
     persona: str = ""
     row: Mapping[str, Any] = field(default_factory=frozen_map)
