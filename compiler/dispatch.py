@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import json
 import random
 import secrets
 import time
@@ -53,6 +52,7 @@ from .pipeline import (
     choose_reports,
     default_clock,
     html_digest,
+    manifest_entries,
     output_dir,
     utc_now,
 )
@@ -122,15 +122,9 @@ def _manifest(out: Path) -> dict[str, Any]:
     """The report entries of ``manifest.json`` and every shard's manifest, merged."""
     merged: dict[str, Any] = {}
     for path in sorted(out.glob("manifest*.json")):
-        try:
-            data = json.loads(path.read_text("utf-8"))
-        except ValueError:
-            continue
-        reports = data.get("reports", {}) if isinstance(data, dict) else {}
-        if isinstance(reports, dict):
-            for name, entry in reports.items():
-                if entry.get("status") == "ok" or name not in merged:
-                    merged[name] = entry
+        for name, entry in manifest_entries(path).items():
+            if entry.get("status") == "ok" or name not in merged:
+                merged[name] = entry
     return merged
 
 

@@ -239,7 +239,8 @@ class Shard:
         return f"manifest.shard-{self.index}-of-{self.count}.json"
 
 
-def _entries(path: Path) -> dict[str, Any]:
+def manifest_entries(path: Path) -> dict[str, Any]:
+    """The per-report entries of a manifest file ({} if missing or unreadable)."""
     if not path.is_file():
         return {}
     try:
@@ -310,7 +311,7 @@ def build(
     out = output_dir(project, out_dir)
     generated = (clock or default_clock(project))()
     manifest_path = out / (shard.manifest if shard else MANIFEST)
-    previous = _entries(manifest_path)
+    previous = manifest_entries(manifest_path)
     fingerprints = Fingerprinter(project, formats)
     inputs = {p: fingerprints.report(project.reports[p]) for p in chosen}
     results: list[ReportResult] = []
@@ -480,13 +481,7 @@ def _make(
 def _write_manifest(
     project: Project, path: Path, results: Sequence[ReportResult], generated: dt.datetime
 ) -> Path:
-    previous: dict[str, Any] = {}
-    if path.is_file():
-        try:
-            previous = json.loads(path.read_text("utf-8")).get("reports", {})
-        except (ValueError, AttributeError):
-            previous = {}
-    entries = dict(previous)
+    entries = manifest_entries(path)
     for r in results:
         entry: dict[str, Any] = {
             "title": r.title,
