@@ -5,6 +5,8 @@ The public API, in one place:
 - :func:`load_project` reads and validates ``reports.yaml`` -> :class:`Project`
 - :func:`validate` binds data and renders HTML without writing, raising every problem
 - :func:`build` writes HTML/PDF reports and ``manifest.json`` -> :class:`BuildResult`
+- :func:`archive_run` stores a build as a run in the archive (``reportc.archive``
+  reads runs back, and diffs them)
 - :func:`send` emails them exactly once (SES, SMTP or an outbox folder) -> :class:`SendResult`
 - :class:`ReportcError` and its subclasses are the only errors shown to users
 
@@ -13,6 +15,7 @@ The CLI (:mod:`reportc.cli`) is a thin layer over these functions.
 
 from .config import Period, Project, load_project
 from .errors import (
+    ArchiveError,
     BuildFailed,
     ConfigError,
     DataError,
@@ -21,7 +24,7 @@ from .errors import (
     RenderError,
     ReportcError,
 )
-from .pipeline import BuildResult, ReportResult, build, validate
+from .pipeline import BuildResult, ReportResult, archive_run, build, validate
 
 
 def __getattr__(name: str) -> object:
@@ -34,6 +37,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "ArchiveError",
     "BuildFailed",
     "BuildResult",
     "ConfigError",
@@ -46,6 +50,7 @@ __all__ = [
     "ReportResult",
     "ReportcError",
     "SendResult",
+    "archive_run",
     "build",
     "load_project",
     "send",

@@ -26,6 +26,7 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from . import expr as expr_lang
 from .addresses import address_problem
+from .archive import Point
 from .config.loader import ROW_PREFIX, dependency_graph, sql_dependencies
 from .config.model import (
     AlertSpec,
@@ -75,6 +76,8 @@ class BoundReport:
     alerts: tuple[AlertSpec, ...] = ()
     #: Where each key of reports.yaml is, so later stages can point at it.
     positions: PositionMap = field(default_factory=lambda: PositionMap("reports.yaml"))
+    #: Archived runs to compare against, oldest first (``compare: archive``, ``trend``).
+    history: tuple[Point, ...] = ()
 
 
 @dataclass(frozen=True)

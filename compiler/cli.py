@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -144,6 +144,11 @@ def _progress_printer() -> pipeline.Progress | None:
     help="Exit 0 even if quality checks failed (the reports stay blocked).",
 )
 @click.option(
+    "--no-archive",
+    is_flag=True,
+    help="Do not store this build in the project's archive.",
+)
+@click.option(
     "--shard",
     metavar="I/N",
     default=None,
@@ -176,8 +181,13 @@ def build(
     timeout: float,
     max_memory: int,
     allow_failed_checks: bool,
+    no_archive: bool,
 ) -> None:
-    """Build the reports to HTML and PDF, and write manifest.json."""
+    """Build the reports to HTML and PDF, and write manifest.json.
+
+    With an archive: in reports.yaml, a successful build is then archived as a run
+    (not a sharded one: archive after the last shard with 'reportc archive').
+    """
     from .workers import default_jobs
 
     project = settings.load(period)
@@ -227,7 +237,189 @@ def build(
     for r in result.reports:
         for why in r.blocked:
             click.echo(f"BLOCKED {r.name:<12} {why}", err=True)
+    blocked = any(r.blocked for r in result.reports)
+    if project.archive is not None and not no_archive and chosen_shard is None:
+        if result.ok and (allow_failed_checks or not blocked):
+            _echo_archived(
+                pipeline.archive_run(
+                    project, out_dir=out_dir, allow_failed_checks=allow_failed_checks
+                )
+            )
+        else:
+            click.echo("archive: not archived (the build failed or is blocked)", err=True)
     result.raise_for_failures(allow_failed_checks)
+
+
+def _echo_archived(result: Any) -> None:
+    if result.state == "unchanged":
+        click.echo(f"archive: unchanged since run {result.run.run_id} ({result.url})")
+    else:
+        click.echo(f"archive: run {result.run.run_id} stored in {result.url}/{result.run.period}/")
+
+
+@main.command(name="archive")
+@out_option("The built reports' folder (default: dist/ in the project).")
+@period_option
+@click.option(
+    "--allow-failed-checks", is_flag=True, help="Archive reports blocked by failed checks."
+)
+@click.pass_obj
+def archive_command(
+    settings: Settings, out_dir: Path | None, period: str | None, allow_failed_checks: bool
+) -> None:
+    """Archive the built reports of the period as a run (after sharded builds, say)."""
+    project = settings.load(period)
+    if out_dir is not None and not out_dir.is_absolute():
+        out_dir = Path.cwd() / out_dir
+    _echo_archived(
+        pipeline.archive_run(project, out_dir=out_dir, allow_failed_checks=allow_failed_checks)
+    )
+
+
+def _sent_summary(project: Project, runs: Sequence[Any]) -> dict[tuple[str, str], str]:
+    """(report, pdf sha256) -> when and to how many it was really sent, from the ledger."""
+    from .delivery import Ledger
+
+    path = project.root / project.delivery.state_dir / "ledger.sqlite"
+    out: dict[tuple[str, str], str] = {}
+    if not path.is_file():
+        return out
+    ledger = Ledger(path, pipeline.utc_now)
+    try:
+        for run in runs:
+            for name, rec in run.reports.items():
+                sha = rec.get("pdf_sha256", "")
+                copies = ledger.sent_copies(name, sha) if sha else []
+                if copies:
+                    people = sum(len(c.to) + len(c.cc) for c in copies)
+                    out[(name, sha)] = (
+                        f"sent {copies[0].updated_at} ({_plural(people, 'recipient')})"
+                    )
+    finally:
+        ledger.close()
+    return out
+
+
+@main.command()
+@click.option("--period", "period_filter", default=None, help="Only runs of this period.")
+@click.option("--persona", "report", default=None, metavar="NAME", help="Only this report.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
+@click.pass_obj
+def history(
+    settings: Settings, period_filter: str | None, report: str | None, limit: int, as_json: bool
+) -> None:
+    """List archived runs, newest first: period, reports, PDF sha256, sent or not."""
+    from .archive import list_runs, open_store
+
+    project = settings.load()
+    store = open_store(project)
+    runs = [r for r in list_runs(store) if not period_filter or r.period == period_filter]
+    runs = runs[-limit:][::-1]
+    sent = _sent_summary(project, runs)
+    if as_json:
+        doc = []
+        for run in runs:
+            item = run.to_json()
+            for name, rec in item["reports"].items():
+                rec["sent"] = sent.get((name, rec.get("pdf_sha256", "")), "")
+            doc.append(item)
+        click.echo(json.dumps(doc, indent=2))
+        return
+    if not runs:
+        click.echo(f"no runs archived in {store.url} yet")
+        return
+    click.echo(f"{len(runs)} run(s) in {store.url}, newest first")
+    for run in runs:
+        names = [n for n in run.reports if report is None or n == report]
+        went = sum(1 for n in names if (n, run.reports[n].get("pdf_sha256", "")) in sent)
+        click.echo(
+            f"{run.run_id}  {run.period:<8} archived {run.created_at:%Y-%m-%d %H:%M} UTC  "
+            f"{_plural(len(names), 'report')}, {went} sent"
+        )
+        for name in names:
+            rec = run.reports[name]
+            sha = rec.get("pdf_sha256", "")
+            state = sent.get((name, sha), "not sent")
+            flag = "" if rec.get("status") == "ok" else f" [{rec.get('status')}]"
+            click.echo(f"    {name:<14} sha256 {sha[:12] or '-':<12}  {state}{flag}")
+
+
+def _figure(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.4f}".rstrip("0").rstrip(".")
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+def _change(before: Any, after: Any) -> str:
+    nums = (int, float)
+    if isinstance(before, nums) and isinstance(after, nums) and not isinstance(before, bool):
+        step = after - before
+        pct = f" ({step / abs(before):+.1%})" if before else ""
+        return f"{'+' if step > 0 else ''}{_figure(step)}{pct}"
+    return "changed"
+
+
+@main.command()
+@click.argument("run_a", default="previous")
+@click.argument("run_b", default="latest")
+@click.option("--persona", "report", default=None, metavar="NAME", help="Only this report.")
+@click.option("--all", "show_all", is_flag=True, help="List unchanged figures too.")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@click.pass_obj
+def diff(
+    settings: Settings,
+    run_a: str,
+    run_b: str,
+    report: str | None,
+    show_all: bool,
+    as_json: bool,
+) -> None:
+    """Show which figures changed between two archived runs (default: previous, latest).
+
+    RUN_A and RUN_B are run ids (or a unique prefix), 'latest' or 'previous'.
+    """
+    from .archive import diff as diff_values
+    from .archive import list_runs, load_values, open_store, resolve
+
+    project = settings.load()
+    store = open_store(project)
+    runs = list_runs(store)
+    a, b = resolve(runs, run_a), resolve(runs, run_b)
+    va, vb = load_values(store, a), load_values(store, b)
+    if report is not None:
+        va = {k: v for k, v in va.items() if k == report}
+        vb = {k: v for k, v in vb.items() if k == report}
+    changes = diff_values(va, vb, include_same=show_all)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"from": a.run_id, "to": b.run_id, "changes": [c.__dict__ for c in changes]},
+                indent=2,
+            )
+        )
+        return
+    click.echo(f"{a.run_id} ({a.period}) -> {b.run_id} ({b.period})")
+    if not changes:
+        click.echo("no figures changed")
+        return
+    width = max(len(c.name) for c in changes)
+    for c in changes:
+        if c.kind == "report":
+            what = "added" if c.before is None else "removed"
+            click.echo(f"{c.report:<12} report {what}")
+            continue
+        change = "" if c.before == c.after else _change(c.before, c.after)
+        click.echo(
+            f"{c.report:<12} {c.name:<{width}}  {_figure(c.before):>14} -> "
+            f"{_figure(c.after):<14} {change}"
+        )
+    moved = sum(1 for c in changes if c.before != c.after)
+    click.echo(f"{_plural(moved, 'figure')} changed")
 
 
 def _send_progress() -> Callable[[str, str, str], None] | None:

@@ -30,6 +30,7 @@ from typing import Any
 import jinja2
 
 from .addresses import address_problem, bare_address, mask
+from .archive import snapshot, values_digest
 from .bind import BindResult, bind
 from .config.model import Project, ReportSpec
 from .delivery import (
@@ -52,9 +53,11 @@ from .pipeline import (
     choose_reports,
     default_clock,
     html_digest,
-    manifest_entries,
+    merged_manifest,
     output_dir,
+    project_baselines,
     utc_now,
+    with_history,
 )
 from .render import RenderedReport, make_environment, render_report
 
@@ -113,19 +116,10 @@ class _Ready:
     )
     blocked: tuple[str, ...] = ()
     alerts: tuple[Any, ...] = ()
+    values_sha256: str = ""
 
 
 # --------------------------------------------------------------------------- build
-
-
-def _manifest(out: Path) -> dict[str, Any]:
-    """The report entries of ``manifest.json`` and every shard's manifest, merged."""
-    merged: dict[str, Any] = {}
-    for path in sorted(out.glob("manifest*.json")):
-        for name, entry in manifest_entries(path).items():
-            if entry.get("status") == "ok" or name not in merged:
-                merged[name] = entry
-    return merged
 
 
 def _pdf_if_current(out: Path, entry: Mapping[str, Any]) -> bytes | None:
@@ -147,7 +141,14 @@ def prepare_reports(
     """Reuse up-to-date PDFs from ``out``; build the rest. Returns (ready, failed, rebuilt)."""
     bound: BindResult = bind(project, names)
     env = make_environment(project.root)
-    entries = _manifest(out)
+    entries = merged_manifest(out)
+    baselines = project_baselines(project, names)
+
+    def built_at(name: str) -> dt.datetime:
+        return _parse_time(entries.get(name, {}).get("built_at")) or clock()
+
+    # The same baselines as when the report was built, so its HTML compares equal.
+    bound = with_history(project, bound, bound.order, baselines, built_at)
     ready: dict[str, _Ready] = {}
     failed: dict[str, ReportcError] = dict(bound.failures)
     stale: list[str] = []
@@ -171,9 +172,16 @@ def prepare_reports(
         ready[name] = _Ready(bound.reports[name].spec, again, pdf)
     if stale:
         result = build(
-            project, reports=names, out_dir=out, clock=clock, bound=bound, only=stale, force=True
+            project,
+            reports=names,
+            out_dir=out,
+            clock=clock,
+            bound=bound,
+            only=stale,
+            force=True,
+            baselines=baselines,
         )
-        entries = _manifest(out)
+        entries = merged_manifest(out)
         for r in result.reports:
             if not r.ok:
                 assert r.error is not None
@@ -196,6 +204,7 @@ def prepare_reports(
                 rows,
                 bound.reports[name].blocked,
                 bound.reports[name].alerts,
+                values_digest(snapshot(bound.reports[name])),
             )
     return ordered, failed, stale
 
@@ -381,6 +390,27 @@ def _suppressed(project: Project) -> dict[str, str]:
         ledger.close()
 
 
+def _unchanged_since_sent(project: Project, ready: Mapping[str, _Ready]) -> dict[str, str]:
+    """Reports with ``send_if: changed`` whose figures equal their last real send."""
+    wanted = [n for n, item in ready.items() if item.spec.send_if == "changed"]
+    path = project.root / project.delivery.state_dir / "ledger.sqlite"
+    if not wanted or not path.is_file():
+        return {}
+    ledger = Ledger(path, utc_now)
+    try:
+        held = {}
+        for name in wanted:
+            last = ledger.last_sent(name)
+            if last is not None and last.values_sha256 == ready[name].values_sha256:
+                held[name] = (
+                    f"figures unchanged since it was sent {last.updated_at} (send_if: changed; "
+                    "--resend sends anyway)"
+                )
+        return held
+    finally:
+        ledger.close()
+
+
 def new_run_id(when: dt.datetime) -> str:
     return when.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
@@ -446,6 +476,10 @@ def send(
         elif item.blocked:
             overrides[name] = "failed checks overridden: " + "; ".join(item.blocked)
     suppressed = {} if include_suppressed else _suppressed(project)
+    if not redirect_to and not resend:
+        for name, why in _unchanged_since_sent(project, ready).items():
+            del ready[name]
+            held[name] = why
     envelopes, problems = package(
         project,
         ready,
@@ -493,6 +527,7 @@ def send(
                 rng=rng,
                 progress=progress,
                 overrides=overrides,
+                values={n: item.values_sha256 for n, item in ready.items()},
             )
             return dataclasses.replace(result, messages=result.messages + unbuilt)
         finally:
@@ -514,9 +549,11 @@ def _deliver(
     rng: random.Random,
     progress: SendProgress | None,
     overrides: Mapping[str, str] | None = None,
+    values: Mapping[str, str] | None = None,
 ) -> SendResult:
     results: dict[str, MessageResult] = {}
     overrides = overrides or {}
+    values = values or {}
     todo: list[Envelope] = []
     for env in envelopes:
         row = ledger.get(env.key)
@@ -578,6 +615,7 @@ def _deliver(
                 run_id=run_id,
                 transport=transport.name,
                 override=override,
+                values_sha256=values.get(env.report, ""),
             )
             outcome = _send_one(
                 env, transport, ledger, limiter, policy, run_id, sleep, rng, progress

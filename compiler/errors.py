@@ -117,6 +117,12 @@ class DeliveryError(ReportcError):
     exit_code = 6
 
 
+class ArchiveError(ReportcError):
+    """The archive could not be written or read, or a run was not found."""
+
+    exit_code = 7
+
+
 class SendFailed(ReportcError):
     """Some messages failed, were uncertain or were not sent; the rest went out."""
 

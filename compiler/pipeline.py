@@ -31,6 +31,7 @@ from .errors import (
 from .writer import Writer, write_atomic
 
 if TYPE_CHECKING:  # the heavy stages are imported where used: a no-change build skips them
+    from .archive import Baselines
     from .bind import BindResult, BoundReport
     from .pdf import DataFile
 
@@ -115,6 +116,9 @@ class ReportResult:
     state: str = "built"
     #: Failed quality checks: the report was built but must not be sent.
     blocked: tuple[str, ...] = ()
+    #: The report's figures (metrics and KPI cards) and their digest, for the archive.
+    values: Mapping[str, Any] = field(default_factory=frozen_map)
+    values_sha256: str = ""
 
     @property
     def ok(self) -> bool:
@@ -251,6 +255,50 @@ def manifest_entries(path: Path) -> dict[str, Any]:
     return reports if isinstance(reports, dict) else {}
 
 
+def merged_manifest(out: Path) -> dict[str, Any]:
+    """The report entries of ``manifest.json`` and every shard's manifest, merged."""
+    merged: dict[str, Any] = {}
+    for path in sorted(out.glob("manifest*.json")):
+        for name, entry in manifest_entries(path).items():
+            if entry.get("status") in ("ok", "blocked") or name not in merged:
+                merged[name] = entry
+    return merged
+
+
+def project_baselines(project: Project, names: Iterable[str]) -> Baselines | None:
+    """The archive's baselines, if any of these reports compares against it."""
+    from .archive import Baselines, open_store, wanted_points
+
+    if project.archive is None or not any(wanted_points(project.reports[n]) for n in names):
+        return None
+    return Baselines(open_store(project), project.archive.compare)
+
+
+def with_history(
+    project: Project,
+    bound: BindResult,
+    names: Iterable[str],
+    baselines: Baselines | None,
+    built_at: Callable[[str], dt.datetime],
+) -> BindResult:
+    """``bound`` with each report's archived baseline/trend points attached."""
+    import dataclasses
+
+    from .archive import wanted_points
+
+    if baselines is None:
+        return bound
+    reports = dict(bound.reports)
+    for name in names:
+        if name not in reports:
+            continue
+        count = wanted_points(reports[name].spec)
+        if count:
+            points = baselines.points(name, project.period, built_at(name), count)
+            reports[name] = dataclasses.replace(reports[name], history=points)
+    return dataclasses.replace(bound, reports=frozen_map(reports))
+
+
 def _intact(out: Path, entry: Mapping[str, Any]) -> bool:
     """The entry's files are there and have the recorded size (a cheap check)."""
     files = entry.get("files", {})
@@ -291,6 +339,7 @@ def build(
     shard: Shard | None = None,
     timeout: float | None = 300.0,
     memory_mb: int | None = 2048,
+    baselines: Baselines | None = None,
 ) -> BuildResult:
     """Build the chosen reports into ``out_dir`` (default ``<project>/dist``).
 
@@ -302,6 +351,8 @@ def build(
       does not grow with the number of reports; the manifest is written last.
     - ``shard`` builds a deterministic share of the reports, with its own manifest.
     - ``bound``/``only`` let ``send`` rebuild just the stale reports of a bind it did.
+    - Reports that compare against the archive get their baseline runs from
+      ``baselines`` (default: the project's archive).
     """
     from .bind import bind
     from .incremental import Fingerprinter
@@ -314,6 +365,16 @@ def build(
     previous = manifest_entries(manifest_path)
     fingerprints = Fingerprinter(project, formats)
     inputs = {p: fingerprints.report(project.reports[p]) for p in chosen}
+    if baselines is None:
+        baselines = project_baselines(project, chosen)
+    if baselines is not None:
+        from .archive import wanted_points
+
+        # A new archived run changes what the report compares against.
+        mark = baselines.digest(project.period, generated)
+        for p in chosen:
+            if wanted_points(project.reports[p]):
+                inputs[p] = hashlib.sha256(f"{inputs[p]}:{mark}".encode()).hexdigest()
     results: list[ReportResult] = []
     unchanged: set[str] = set()
     if not force and only is None:
@@ -341,6 +402,8 @@ def build(
     try:
         if to_build and bound is None:
             bound = bind(project, to_build)
+        if bound is not None and baselines is not None:
+            bound = with_history(project, bound, bound.order, baselines, lambda _: generated)
         names = [
             n
             for n in (bound.order if bound else ())
@@ -379,6 +442,7 @@ def _make(
     *,
     pool: Any = None,
 ) -> list[ReportResult]:
+    from .archive import snapshot, values_digest
     from .render import make_environment, render_report
     from .workers import PdfTask, run_task
 
@@ -439,6 +503,7 @@ def _make(
         if pdf is not None and pdf.error is not None:
             fail(name, pdf.error)
             return
+        values = snapshot(bound.reports[name])
         files: dict[str, FileRecord] = {}
         if name in html_files:
             files["html"] = html_files[name]
@@ -455,6 +520,8 @@ def _make(
             inputs=inputs.get(persona, ""),
             state="built",
             blocked=bound.reports[name].blocked,
+            values=frozen_map(values),
+            values_sha256=values_digest(values),
         )
         if progress:
             pages = f"{pdf.pages} page{'s' if pdf.pages != 1 else ''}" if pdf else "html"
@@ -499,6 +566,8 @@ def _write_manifest(
             }
             entry["sources"] = dict(r.sources)
             entry["html_sha256"] = r.html_sha256
+            entry["values_sha256"] = r.values_sha256
+            entry["values"] = dict(r.values)
         else:
             assert r.error is not None
             entry["errors"] = [p.format() for p in r.error.problems]
@@ -512,3 +581,29 @@ def _write_manifest(
     }
     write_atomic(path, (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode("utf-8"))
     return path
+
+
+def archive_run(
+    project: Project,
+    *,
+    out_dir: Path | str | None = None,
+    store: Any = None,
+    clock: Clock | None = None,
+    allow_failed_checks: bool = False,
+) -> Any:
+    """Archive what ``out_dir`` holds for the project's period as one run.
+
+    ``store`` defaults to the project's ``archive:`` location (a folder or S3);
+    returns an :class:`reportc.archive.ArchiveResult`.
+    """
+    from .archive import archive_build, open_store
+
+    out = output_dir(project, out_dir)
+    return archive_build(
+        project,
+        out,
+        merged_manifest(out),
+        store=store if store is not None else open_store(project),
+        now=(clock or utc_now)(),
+        allow_failed_checks=allow_failed_checks,
+    )

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from markupsafe import Markup
+
 from .bind import BoundReport, BoundSection
 from .config.yamlpos import format_path
 from .errors import DataError, Problem, did_you_mean
@@ -123,7 +125,12 @@ def threshold_status(value: Any, rules: Sequence[Mapping[str, Any]]) -> tuple[st
 
 
 def delta(
-    value: Any, previous: Any, kind: str | None, fmt: Formatter, direction: str = "higher"
+    value: Any,
+    previous: Any,
+    kind: str | None,
+    fmt: Formatter,
+    direction: str = "higher",
+    against: str = "previous",
 ) -> dict[str, str] | None:
     """Change against the previous period: ▲/▼, the amount, and whether that is good."""
     v, p = _to_float(value), _to_float(previous)
@@ -140,7 +147,7 @@ def delta(
     better = (change > 0) if direction != "lower" else (change < 0)
     tone = "neutral" if change == 0 else ("good" if better else "critical")
     word = "up" if change > 0 else ("down" if change < 0 else "unchanged")
-    return {"arrow": arrow, "text": f"{amount} vs previous", "tone": tone, "word": word}
+    return {"arrow": arrow, "text": f"{amount} vs {against}", "tone": tone, "word": word}
 
 
 def _card(
@@ -158,6 +165,8 @@ def _card(
     previous: Any = None,
     group: str = "",
     note: str = "",
+    against: str = "previous",
+    trend: Sequence[Any] = (),
 ) -> dict[str, Any]:
     by_rule = threshold_status(value, thresholds) if thresholds else None
     if by_rule is not None:
@@ -165,6 +174,7 @@ def _card(
     else:
         status = kpi_status(value, target, direction, tolerance)
         status_label = STATUS_LABELS[status]
+    change = delta(value, previous, kind, fmt, direction, against)
     return {
         "label": label,
         "value": value,
@@ -174,16 +184,68 @@ def _card(
         "unit": unit,
         "status": status,
         "status_label": status_label,
-        "delta": delta(value, previous, kind, fmt, direction),
+        "delta": change,
+        "trend": sparkline(trend, TONE_COLOURS[change["tone"] if change else "neutral"]),
         "group": group,
         "note": note,
     }
+
+
+#: The report CSS's tone colours, for SVG (which does not inherit ``currentColor`` in print).
+TONE_COLOURS = {"good": "#1b7f3b", "critical": "#b42318", "neutral": "#5b6675"}
+
+
+def sparkline(
+    values: Sequence[Any], colour: str = "#5b6675", width: int = 96, height: int = 22
+) -> Markup | None:
+    """A small inline SVG line of ``values`` (oldest first; the last point marked)."""
+    points = [(i, f) for i, f in enumerate(_to_float(v) for v in values) if f is not None]
+    if len(points) < 2:
+        return None
+    lo, hi = min(f for _, f in points), max(f for _, f in points)
+    span, last = (hi - lo) or 1.0, max(len(values) - 1, 1)
+    pad = 3.0
+
+    def xy(i: int, f: float) -> tuple[float, float]:
+        x = pad + (width - 2 * pad) * i / last
+        y = height - pad - (height - 2 * pad) * ((f - lo) / span if hi > lo else 0.5)
+        return round(x, 1), round(y, 1)
+
+    coords = [xy(i, f) for i, f in points]
+    line = " ".join(f"{x},{y}" for x, y in coords)
+    x, y = coords[-1]
+    return Markup(
+        f'<svg class="trend" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
+        f'role="img" aria-label="trend over {len(points)} runs">'
+        f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="1.5" '
+        f'stroke-linejoin="round" stroke-linecap="round"/>'
+        f'<circle cx="{x}" cy="{y}" r="2.2" fill="{colour}"/></svg>'
+    )
+
+
+def _archived(
+    report: BoundReport, opts: Mapping[str, Any], section: str, metric: str | None, label: Any
+) -> tuple[Any, str, list[Any]]:
+    """(baseline value, its label, trend values before this run) from the archive."""
+    from .archive import point_value
+
+    history = report.history
+    baseline, against = None, "previous"
+    if opts.get("compare") == "archive" and history:
+        baseline = point_value(history[-1], section, metric, label)
+        against = history[-1].label
+    trend: list[Any] = []
+    if opts.get("trend") and history:
+        keep = int(opts["trend"]) - 1
+        trend = [point_value(p, section, metric, label) for p in history[-keep:]]
+    return baseline, against, trend
 
 
 def prepare_kpis(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Prepared:
     opts = bound.spec.options
     tolerance = float(opts.get("tolerance", 0.1))
     section_rules = opts.get("thresholds", ())
+    name = bound.spec.name
     cards = []
     if "items" in opts:
         for item in opts["items"]:
@@ -191,12 +253,15 @@ def prepare_kpis(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Pr
             target = item.get("target")
             if isinstance(target, str):
                 target = report.metrics.get(target)
-            previous = report.metrics.get(item["previous"]) if "previous" in item else None
+            value = report.metrics.get(item["value"])
+            previous, against, trend = _archived(report, opts, name, item["value"], None)
+            if "previous" in item:
+                previous, against = report.metrics.get(item["previous"]), "previous"
             cards.append(
                 _card(
                     fmt,
                     label=item["label"],
-                    value=report.metrics.get(item["value"]),
+                    value=value,
                     target=target,
                     kind=item.get("format", metric.format),
                     decimals=item.get("decimals", metric.decimals),
@@ -206,6 +271,8 @@ def prepare_kpis(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Pr
                     thresholds=item.get("thresholds", section_rules),
                     previous=previous,
                     note=item.get("note", ""),
+                    against=against,
+                    trend=[*trend, value] if trend else (),
                 )
             )
     else:
@@ -226,11 +293,15 @@ def prepare_kpis(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Pr
         _check_fields(bound, report, f, ("label", "value"))
         for row in bound.rows:
             kind = row.get(f["format"]) or opts.get("format")
+            label, value = row.get(f["label"]), row.get(f["value"])
+            previous, against, trend = _archived(report, opts, name, None, label)
+            if row.get(f["previous"]) is not None:
+                previous, against = row.get(f["previous"]), "previous"
             cards.append(
                 _card(
                     fmt,
-                    label=row.get(f["label"]),
-                    value=row.get(f["value"]),
+                    label=label,
+                    value=value,
                     target=row.get(f["target"]),
                     kind=kind if kind in FORMATS else None,
                     decimals=None,
@@ -238,9 +309,11 @@ def prepare_kpis(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Pr
                     direction=str(row.get(f["direction"]) or "higher"),
                     tolerance=tolerance,
                     thresholds=section_rules,
-                    previous=row.get(f["previous"]),
+                    previous=previous,
                     group=row.get(f["group"]) or "",
                     note=row.get(f["note"]) or "",
+                    against=against,
+                    trend=[*trend, value] if trend else (),
                 )
             )
     counts = {s: sum(1 for c in cards if c["status"] == s) for s in STATUS_LABELS}

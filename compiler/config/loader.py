@@ -30,6 +30,7 @@ from ..sqlrefs import sql_identifiers, sql_params
 from .envfile import merged_environment, read_env_file
 from .model import (
     AlertSpec,
+    ArchiveSpec,
     AttachmentSpec,
     DatabaseSpec,
     Delivery,
@@ -327,6 +328,7 @@ def _validate(
     _check_theme_files(c)
     databases = _check_databases(c)
     _check_schedules(c)
+    archive = _check_archive(c)
     _check_graph(c, sources, metrics, metric_exprs)
     try:
         chosen = (
@@ -359,6 +361,7 @@ def _validate(
         reports=frozen_map(_reports(c, reports, sections, org, theme, pdf)),
         databases=frozen_map(databases),
         positions=pos,
+        archive=archive,
     )
 
 
@@ -645,6 +648,47 @@ def _check_for_each(
         _check_sql(c, spec["query"], (*path, "query"), metrics)
 
 
+_S3_RE = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?$")
+
+
+def _check_archive(c: _Checker) -> ArchiveSpec | None:
+    """The archive's location; ``compare``/``trend`` on a KPI section need an archive."""
+    spec = c.data.get("archive")
+    if spec is None:
+        places: list[tuple[PathT, Mapping[str, Any]]] = [
+            (("sections", name), s) for name, s in c.data.get("sections", {}).items()
+        ]
+        for pname, persona in c.data.get("personas", {}).items():
+            places.extend(
+                (("personas", pname, "sections", i), ref)
+                for i, ref in enumerate(persona.get("sections", ()))
+                if isinstance(ref, dict)
+            )
+        for path, options in places:
+            for key in ("compare", "trend"):
+                if key in options:
+                    c.add(
+                        f"'{key}' compares against archived runs, but the project has no archive",
+                        (*path, key),
+                        hint="add 'archive: {location: .reportc/archive}' at the top level",
+                        key=True,
+                    )
+        return None
+    location = str(spec.get("location", ".reportc/archive"))
+    if location.startswith("s3:") and not _S3_RE.match(location):
+        c.add(
+            f"'{location}' is not an S3 location",
+            ("archive", "location"),
+            hint="use s3://bucket or s3://bucket/prefix (a lower-case bucket name)",
+        )
+    elif "://" in location and not location.startswith("s3://"):
+        c.add(
+            f"'{location}': only folders and s3:// locations are supported",
+            ("archive", "location"),
+        )
+    return ArchiveSpec(location=location, compare=spec.get("compare", "previous_run"))
+
+
 def _schedule(spec: Mapping[str, Any] | None) -> ScheduleSpec | None:
     return ScheduleSpec(spec["cron"], spec.get("timezone", "UTC")) if spec else None
 
@@ -900,6 +944,7 @@ def _reports(
                 for a in persona.get("alerts", ())
             ),
             filename=persona.get("filename", ""),
+            send_if=persona.get("send_if", "always"),
             persona=pname,
         )
     return out

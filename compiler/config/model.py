@@ -235,6 +235,8 @@ class ReportSpec:
     filename: str = ""
     schedule: ScheduleSpec | None = None
     alerts: tuple[AlertSpec, ...] = ()
+    #: always | changed (send only when the figures differ from the last sent run)
+    send_if: str = "always"
     #: For a burst instance: the persona it came from and its row.
     persona: str = ""
     row: Mapping[str, Any] = field(default_factory=frozen_map)
@@ -271,6 +273,14 @@ class Delivery:
 
 
 @dataclass(frozen=True)
+class ArchiveSpec:
+    """Where runs are archived (a folder or ``s3://bucket/prefix``) and the baseline rule."""
+
+    location: str = ".reportc/archive"
+    compare: str = "previous_run"
+
+
+@dataclass(frozen=True)
 class Project:
     """A loaded, validated project. Paths are absolute."""
 
@@ -292,6 +302,7 @@ class Project:
     databases: Mapping[str, DatabaseSpec] = field(default_factory=frozen_map, repr=False)
     #: The merged environment (env file + process) for credentials; never shown.
     env: Mapping[str, str] = field(default_factory=frozen_map, repr=False)
+    archive: ArchiveSpec | None = None
 
     @property
     def config_name(self) -> str:

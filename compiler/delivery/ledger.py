@@ -44,7 +44,8 @@ CREATE TABLE IF NOT EXISTS messages (
     error TEXT NOT NULL DEFAULT '',
     attempts INTEGER NOT NULL DEFAULT 0,
     override TEXT NOT NULL DEFAULT '',
-    updated_at TEXT NOT NULL
+    updated_at TEXT NOT NULL,
+    values_sha256 TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     message_id TEXT NOT NULL,
@@ -92,6 +93,7 @@ class LedgerRow:
     attempts: int
     override: str
     updated_at: str
+    values_sha256: str = ""
 
     @property
     def uncertain(self) -> bool:
@@ -106,6 +108,11 @@ class Ledger:
         self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.executescript(SCHEMA)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(messages)")}
+        if "values_sha256" not in columns:  # a ledger from before send_if: changed
+            self.db.execute(
+                "ALTER TABLE messages ADD COLUMN values_sha256 TEXT NOT NULL DEFAULT ''"
+            )
 
     def close(self) -> None:
         self.db.close()
@@ -127,6 +134,25 @@ class Ledger:
         cur = self.db.execute(sql + " ORDER BY updated_at, report", args)
         return [_row(cur, r) for r in cur.fetchall()]
 
+    def last_sent(self, report: str) -> LedgerRow | None:
+        """The report's most recent real send (not a ``--redirect-to`` test)."""
+        cur = self.db.execute(
+            """SELECT * FROM messages WHERE report = ? AND state = 'sent' AND redirected_to = ''
+               ORDER BY updated_at DESC, rowid DESC LIMIT 1""",
+            (report,),
+        )
+        row = cur.fetchone()
+        return _row(cur, row) if row else None
+
+    def sent_copies(self, report: str, pdf_sha256: str) -> list[LedgerRow]:
+        """Real sends of this exact PDF of the report."""
+        cur = self.db.execute(
+            """SELECT * FROM messages WHERE report = ? AND pdf_sha256 = ? AND state = 'sent'
+               AND redirected_to = '' ORDER BY updated_at""",
+            (report, pdf_sha256),
+        )
+        return [_row(cur, r) for r in cur.fetchall()]
+
     def events(self, key: str) -> list[tuple[str, str, str, str]]:
         cur = self.db.execute(
             "SELECT run_id, at, state, detail FROM events WHERE key = ? ORDER BY id", (key,)
@@ -140,18 +166,26 @@ class Ledger:
         )
 
     def plan(
-        self, env: Envelope, *, period: str, run_id: str, transport: str, override: str = ""
+        self,
+        env: Envelope,
+        *,
+        period: str,
+        run_id: str,
+        transport: str,
+        override: str = "",
+        values_sha256: str = "",
     ) -> None:
         """Record the message as pending (a re-send keeps its history in events)."""
         with self._tx():
             self.db.execute(
                 """INSERT INTO messages (key, report, period, run_id, transport, sender, to_addrs,
                        cc_addrs, bcc_addrs, redirected_to, subject, pdf_sha256, state, override,
-                       updated_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?)
+                       updated_at, values_sha256)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
                    ON CONFLICT(key) DO UPDATE SET run_id = excluded.run_id,
                        transport = excluded.transport, state = 'pending', error = '',
-                       override = excluded.override, updated_at = excluded.updated_at""",
+                       override = excluded.override, updated_at = excluded.updated_at,
+                       values_sha256 = excluded.values_sha256""",
                 (
                     env.key,
                     env.report,
@@ -167,6 +201,7 @@ class Ledger:
                     env.pdf_sha256,
                     override,
                     self._now(),
+                    values_sha256,
                 ),
             )
             self._event(env.key, run_id, "pending", override)
@@ -262,6 +297,7 @@ def _row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> LedgerRow:
         attempts=data["attempts"],
         override=data["override"],
         updated_at=data["updated_at"],
+        values_sha256=data.get("values_sha256", ""),
     )
 
 

@@ -248,15 +248,9 @@ class SesTransport:
         return None
 
 
-def make_ses_clients(
-    region: str, endpoint_url: str, env: Mapping[str, str], max_attempts: int = 1
-) -> tuple[Any, Any]:
-    """boto3 ``sesv2`` and ``ses`` clients from the normal chain, plus the env file.
-
-    botocore's own retries are kept to one attempt so that our policy decides.
-    """
+def aws_session(env: Mapping[str, str]) -> Any:
+    """A boto3 session from the normal chain, with credentials from the env file too."""
     import boto3
-    from botocore.config import Config
 
     session_kwargs: dict[str, Any] = {}
     if env.get("AWS_PROFILE"):
@@ -266,7 +260,19 @@ def make_ses_clients(
         session_kwargs["aws_secret_access_key"] = env["AWS_SECRET_ACCESS_KEY"]
         if env.get("AWS_SESSION_TOKEN"):
             session_kwargs["aws_session_token"] = env["AWS_SESSION_TOKEN"]
-    session = boto3.Session(**session_kwargs)
+    return boto3.Session(**session_kwargs)
+
+
+def make_ses_clients(
+    region: str, endpoint_url: str, env: Mapping[str, str], max_attempts: int = 1
+) -> tuple[Any, Any]:
+    """boto3 ``sesv2`` and ``ses`` clients from the normal chain, plus the env file.
+
+    botocore's own retries are kept to one attempt so that our policy decides.
+    """
+    from botocore.config import Config
+
+    session = aws_session(env)
     region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
     config = Config(
         retries={"max_attempts": max_attempts, "mode": "standard"},

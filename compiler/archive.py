@@ -1,0 +1,555 @@
+"""The run archive: every successful build's files and figures, kept by period and run.
+
+Owns the snapshot of a report's bound values (its metrics and KPI cards, as JSON),
+the two stores (a local folder, or S3 through an injected boto3 client), archiving a
+build (:func:`archive_build`), reading runs back (:func:`list_runs`, :func:`resolve`),
+the baseline and trend a report is compared against (:class:`Baselines`), and the
+comparison of two runs (:func:`diff`).
+
+Layout, the same in a folder and under an S3 prefix::
+
+    <period>/<run_id>/run.json        what the run holds (written last: a run
+                                      without it is incomplete and ignored)
+    <period>/<run_id>/values.json     {report: {"metrics": {...}, "kpis": {...}}}
+    <period>/<run_id>/manifest.json   the build's manifest entries
+    <period>/<run_id>/<report>.pdf    and <report>.html
+
+A run id is ``<UTC time>-<6 hex of its content>``; archiving a build whose files and
+figures equal the period's latest run stores nothing new.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .config.model import Period, Project, frozen_map
+from .errors import ArchiveError, Problem, did_you_mean
+from .writer import write_atomic
+
+if TYPE_CHECKING:
+    from .bind import BoundReport
+    from .config.model import ReportSpec
+
+RUN_FILE = "run.json"
+VALUES_FILE = "values.json"
+#: A run archived less than this before a build is the same cycle (a rebuild), not
+#: the previous one, for ``compare: previous_run``.
+BASELINE_GAP = dt.timedelta(hours=12)
+
+
+# --------------------------------------------------------------------------- values
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (int, float, str)):
+        return value
+    return str(value)
+
+
+def snapshot(report: BoundReport) -> dict[str, Any]:
+    """The report's figures: every metric it uses, and its KPI cards built from rows."""
+    values: dict[str, Any] = {
+        "metrics": {k: _plain(report.metrics[k]) for k in sorted(report.metrics)}
+    }
+    kpis: dict[str, dict[str, Any]] = {}
+    for section in report.sections:
+        opts = section.spec.options
+        if section.spec.type != "kpis" or "items" in opts:
+            continue
+        fields = dict(opts.get("fields") or {})
+        label, value = fields.get("label", "label"), fields.get("value", "value")
+        kpis[section.spec.name] = {
+            str(row.get(label)): _plain(row.get(value)) for row in section.rows
+        }
+    if kpis:
+        values["kpis"] = kpis
+    return values
+
+
+def canonical(values: Any) -> bytes:
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def values_digest(values: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(values)).hexdigest()
+
+
+def wanted_points(spec: ReportSpec) -> int:
+    """How many archived runs a report shows: 1 for a comparison, N-1 for a trend of N."""
+    want = 0
+    for section in spec.sections:
+        if section.type != "kpis":
+            continue
+        if section.options.get("compare") == "archive":
+            want = max(want, 1)
+        if section.options.get("trend"):
+            want = max(want, int(section.options["trend"]) - 1)
+    return want
+
+
+# --------------------------------------------------------------------------- stores
+
+
+class Store(Protocol):
+    """Where runs are kept. Keys are ``/``-separated and relative to the location."""
+
+    @property
+    def url(self) -> str: ...
+
+    def put(self, key: str, data: bytes) -> None: ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def run_keys(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class LocalStore:
+    root: Path
+
+    @property
+    def url(self) -> str:
+        return str(self.root)
+
+    def put(self, key: str, data: bytes) -> None:
+        try:
+            write_atomic(self.root / key, data)
+        except OSError as exc:
+            raise ArchiveError(Problem(f"cannot write {self.root / key}: {exc.strerror}")) from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            return (self.root / key).read_bytes()
+        except OSError as exc:
+            raise ArchiveError(Problem(f"cannot read {self.root / key}: {exc.strerror}")) from exc
+
+    def run_keys(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.relative_to(self.root).as_posix() for p in self.root.glob(f"*/*/{RUN_FILE}")
+        )
+
+
+@dataclass(frozen=True)
+class S3Store:
+    client: Any = field(repr=False)
+    bucket: str
+    prefix: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}/{key}" if self.prefix else key
+
+    def _fail(self, what: str, exc: Exception) -> ArchiveError:
+        detail = getattr(exc, "response", {}).get("Error", {}).get("Message") or str(exc)
+        return ArchiveError(
+            Problem(
+                f"{what} {self.url}: {detail}",
+                hint="check the bucket, the AWS credentials in the environment or env file, "
+                "and AWS_ENDPOINT_URL_S3",
+            )
+        )
+
+    def put(self, key: str, data: bytes) -> None:
+        kind = {"json": "application/json", "pdf": "application/pdf", "html": "text/html"}
+        try:
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                ContentType=kind.get(key.rsplit(".", 1)[-1], "application/octet-stream"),
+            )
+        except Exception as exc:  # botocore raises many unrelated classes
+            raise self._fail(f"cannot write {key} to", exc) from exc
+
+    def get(self, key: str) -> bytes:
+        try:
+            body: bytes = self.client.get_object(Bucket=self.bucket, Key=self._key(key))[
+                "Body"
+            ].read()
+        except Exception as exc:
+            raise self._fail(f"cannot read {key} from", exc) from exc
+        return body
+
+    def run_keys(self) -> list[str]:
+        start = f"{self.prefix}/" if self.prefix else ""
+        keys: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=start
+            )
+            for page in pages:
+                for obj in page.get("Contents", ()):
+                    key = obj["Key"][len(start) :]
+                    if key.count("/") == 2 and key.endswith(f"/{RUN_FILE}"):
+                        keys.append(key)
+        except Exception as exc:
+            raise self._fail("cannot list", exc) from exc
+        return sorted(keys)
+
+
+def open_store(project: Project, *, s3_client: Any = None) -> Store:
+    """The project's archive; S3 clients come from the environment unless injected."""
+    if project.archive is None:
+        raise ArchiveError(
+            Problem(
+                "the project has no archive",
+                hint="add 'archive: {location: .reportc/archive}' (or s3://bucket/prefix) "
+                f"to {project.config_name}",
+            )
+        )
+    location = project.archive.location
+    if location.startswith("s3://"):
+        bucket, _, prefix = location[len("s3://") :].partition("/")
+        if s3_client is None:
+            from .delivery.transports import aws_session
+
+            env = project.env
+            url = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+            region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+            s3_client = aws_session(env).client(
+                "s3",
+                **({"endpoint_url": url} if url else {}),
+                **({"region_name": region} if region else {}),
+            )
+        return S3Store(s3_client, bucket, prefix.strip("/"))
+    root = Path(location).expanduser()
+    return LocalStore(root if root.is_absolute() else project.root / root)
+
+
+# --------------------------------------------------------------------------- runs
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    period: str
+    created_at: dt.datetime
+    reports: Mapping[str, Mapping[str, Any]] = field(default_factory=frozen_map)
+    project: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.period}/{self.run_id}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "period": self.period,
+            "created_at": self.created_at.isoformat(),
+            "project": self.project,
+            "reports": {k: dict(v) for k, v in self.reports.items()},
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Run:
+        return cls(
+            run_id=str(data["run_id"]),
+            period=str(data["period"]),
+            created_at=dt.datetime.fromisoformat(data["created_at"]),
+            reports=frozen_map(data.get("reports", {})),
+            project=str(data.get("project", "")),
+        )
+
+
+def list_runs(store: Store) -> list[Run]:
+    """Every complete run, oldest first."""
+    runs = []
+    for key in store.run_keys():
+        try:
+            runs.append(Run.from_json(json.loads(store.get(key))))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ArchiveError(
+                Problem(f"{store.url}/{key} is not a run record: {exc}", hint="remove that run")
+            ) from exc
+    return sorted(runs, key=lambda r: (r.created_at, r.run_id))
+
+
+def resolve(runs: Sequence[Run], ref: str) -> Run:
+    """A run by id, unique prefix, ``latest`` or ``previous`` (the one before latest)."""
+    if not runs:
+        raise ArchiveError(Problem("the archive holds no runs yet", hint="run 'reportc build'"))
+    if ref in ("latest", "previous"):
+        index = -1 if ref == "latest" else -2
+        if len(runs) < -index:
+            raise ArchiveError(Problem("the archive holds only one run; there is no 'previous'"))
+        return runs[index]
+    exact = [r for r in runs if r.run_id == ref]
+    found = exact or [r for r in runs if r.run_id.startswith(ref)]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise ArchiveError(
+            Problem(
+                f"'{ref}' matches {len(found)} runs: {', '.join(r.run_id for r in found[:5])}",
+                hint="give more of the run id",
+            )
+        )
+    raise ArchiveError(
+        Problem(
+            f"no run '{ref}' in the archive{did_you_mean(ref, [r.run_id for r in runs])}",
+            hint="'reportc history' lists the runs",
+        )
+    )
+
+
+def load_values(store: Store, run: Run) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(store.get(f"{run.key}/{VALUES_FILE}"))
+    return data
+
+
+# --------------------------------------------------------------------------- archiving
+
+
+@dataclass(frozen=True)
+class ArchiveResult:
+    run: Run
+    #: archived | unchanged (equal to the period's latest run, which is returned)
+    state: str
+    url: str
+
+
+def _summary(entry: Mapping[str, Any]) -> dict[str, Any]:
+    files = entry.get("files", {})
+    pdf = files.get("pdf", {})
+    return {
+        "title": entry.get("title", ""),
+        "persona": entry.get("persona", ""),
+        "status": entry.get("status", ""),
+        "checks": list(entry.get("checks", ())),
+        "pdf_sha256": pdf.get("sha256", ""),
+        "pages": pdf.get("pages"),
+        "html_sha256": files.get("html", {}).get("sha256", ""),
+        "values_sha256": entry.get("values_sha256", ""),
+        "files": {kind: Path(f["path"]).name for kind, f in files.items()},
+    }
+
+
+def _content(reports: Mapping[str, Mapping[str, Any]]) -> str:
+    return hashlib.sha256(canonical({k: dict(v) for k, v in reports.items()})).hexdigest()
+
+
+def archive_build(
+    project: Project,
+    out: Path,
+    entries: Mapping[str, Mapping[str, Any]],
+    *,
+    store: Store,
+    now: dt.datetime,
+    allow_failed_checks: bool = False,
+) -> ArchiveResult:
+    """Store the current period's built reports in ``out`` as one run.
+
+    Refuses (and stores nothing) when a report failed, is blocked by a check (unless
+    ``allow_failed_checks``), lacks its figures, or its files no longer match the
+    manifest.
+    """
+    period = project.period.label
+    mine = {n: e for n, e in sorted(entries.items()) if e.get("period") == period}
+    if not mine:
+        raise ArchiveError(
+            Problem(
+                f"nothing was built for {period} in {out}",
+                hint="run 'reportc build' first",
+            )
+        )
+    problems: list[Problem] = []
+    for name, entry in mine.items():
+        status = entry.get("status")
+        if status == "failed":
+            problems.append(Problem(f"report '{name}' failed to build; nothing was archived"))
+        elif status == "blocked" and not allow_failed_checks:
+            problems.append(
+                Problem(
+                    f"report '{name}' is blocked by a failed check; nothing was archived",
+                    hint="fix the data, or archive anyway with --allow-failed-checks",
+                )
+            )
+        elif "values" not in entry:
+            problems.append(
+                Problem(
+                    f"report '{name}' was built by an older reportc (no figures in the manifest)",
+                    hint="rebuild with 'reportc build --force'",
+                )
+            )
+    if problems:
+        raise ArchiveError(problems)
+    files: dict[str, bytes] = {}
+    for entry in mine.values():
+        for record in entry.get("files", {}).values():
+            path = out / record["path"]
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise ArchiveError(
+                    Problem(f"{path}: {exc.strerror}", hint="rebuild with 'reportc build'")
+                ) from exc
+            if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+                raise ArchiveError(
+                    Problem(
+                        f"{path} does not match the manifest (changed since the build)",
+                        hint="rebuild with 'reportc build --force'",
+                    )
+                )
+            files[Path(record["path"]).name] = data
+    summaries = {n: _summary(e) for n, e in mine.items()}
+    content = _content(summaries)
+    runs = list_runs(store)
+    same = [r for r in runs if r.period == period]
+    if same and _content(same[-1].reports) == content:
+        return ArchiveResult(same[-1], "unchanged", store.url)
+    now = now.astimezone(dt.timezone.utc).replace(microsecond=0)
+    run = Run(
+        run_id=f"{now:%Y%m%dT%H%M%SZ}-{content[:6]}",
+        period=period,
+        created_at=now,
+        reports=frozen_map(summaries),
+        project=project.organisation,
+    )
+    for filename, data in files.items():
+        store.put(f"{run.key}/{filename}", data)
+    values = {n: e["values"] for n, e in mine.items()}
+    store.put(f"{run.key}/{VALUES_FILE}", json.dumps(values, indent=1).encode() + b"\n")
+    manifest = {"project": project.organisation, "period": period, "reports": mine}
+    store.put(f"{run.key}/manifest.json", json.dumps(manifest, indent=1).encode() + b"\n")
+    store.put(f"{run.key}/{RUN_FILE}", json.dumps(run.to_json(), indent=1).encode() + b"\n")
+    return ArchiveResult(run, "archived", store.url)
+
+
+# --------------------------------------------------------------------------- baselines
+
+
+@dataclass(frozen=True)
+class Point:
+    """One archived run's figures for one report (a baseline or a trend point)."""
+
+    run_id: str
+    period: str
+    created_at: dt.datetime
+    values: Mapping[str, Any] = field(default_factory=frozen_map)
+
+    @property
+    def label(self) -> str:
+        return self.created_at.strftime("%d %b %Y").lstrip("0")
+
+
+class Baselines:
+    """The runs a build compares against, read from the store once and lazily."""
+
+    def __init__(self, store: Store, compare: str = "previous_run") -> None:
+        self.store = store
+        self.compare = compare
+        self._runs: list[Run] | None = None
+        self._values: dict[str, dict[str, Any]] = {}
+
+    def runs(self) -> list[Run]:
+        if self._runs is None:
+            self._runs = list_runs(self.store)
+        return self._runs
+
+    def eligible(self, period: Period, built_at: dt.datetime) -> list[Run]:
+        """The runs before this build, oldest first (one per period for previous_period)."""
+        if self.compare == "previous_period":
+            latest: dict[str, Run] = {}
+            for run in self.runs():
+                try:
+                    earlier = Period.parse(run.period).end < period.start
+                except ValueError:
+                    continue
+                if earlier:
+                    latest[run.period] = run
+            return sorted(latest.values(), key=lambda r: (r.created_at, r.run_id))
+        cutoff = built_at - BASELINE_GAP
+        return [r for r in self.runs() if r.created_at <= cutoff]
+
+    def digest(self, period: Period, built_at: dt.datetime) -> str:
+        """Changes when the baseline runs change (for incremental builds)."""
+        ids = ",".join(r.run_id for r in self.eligible(period, built_at))
+        return hashlib.sha256(f"{self.compare}:{ids}".encode()).hexdigest()
+
+    def points(
+        self, report: str, period: Period, built_at: dt.datetime, count: int
+    ) -> tuple[Point, ...]:
+        if count <= 0:
+            return ()
+        chosen = [r for r in self.eligible(period, built_at) if report in r.reports][-count:]
+        points = []
+        for run in chosen:
+            if run.run_id not in self._values:
+                self._values[run.run_id] = load_values(self.store, run)
+            values = self._values[run.run_id].get(report)
+            if values is not None:
+                points.append(Point(run.run_id, run.period, run.created_at, frozen_map(values)))
+        return tuple(points)
+
+
+def point_value(point: Point, section: str, metric: str | None, label: Any) -> Any:
+    """A card's value in an archived run: by metric name, or by section and label."""
+    if metric is not None:
+        return point.values.get("metrics", {}).get(metric)
+    return point.values.get("kpis", {}).get(section, {}).get(str(label))
+
+
+# --------------------------------------------------------------------------- diff
+
+
+@dataclass(frozen=True)
+class Change:
+    report: str
+    #: metric | kpi | report
+    kind: str
+    name: str
+    before: Any
+    after: Any
+
+
+def _flat(values: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
+    flat: dict[tuple[str, str], Any] = {
+        ("metric", k): v for k, v in values.get("metrics", {}).items()
+    }
+    for section, cards in values.get("kpis", {}).items():
+        flat.update({("kpi", f"{section}: {label}"): v for label, v in cards.items()})
+    return flat
+
+
+def diff(
+    before: Mapping[str, Any], after: Mapping[str, Any], *, include_same: bool = False
+) -> list[Change]:
+    """Figures that differ between two runs' values (reports added or removed too)."""
+    changes: list[Change] = []
+    for report in sorted(set(before) | set(after)):
+        if report not in before or report not in after:
+            changes.append(
+                Change(
+                    report,
+                    "report",
+                    report,
+                    "present" if report in before else None,
+                    "present" if report in after else None,
+                )
+            )
+            continue
+        a, b = _flat(before[report]), _flat(after[report])
+        for key in sorted(set(a) | set(b)):
+            if include_same or a.get(key) != b.get(key):
+                changes.append(Change(report, key[0], key[1], a.get(key), b.get(key)))
+    return changes
