@@ -6,6 +6,7 @@ Nothing here knows how reports are made; see :mod:`reportc.pipeline`.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -689,6 +690,47 @@ def events_ingest(settings: Settings, source: Any) -> None:
             "click ...) ignored",
             err=True,
         )
+
+
+@main.command()
+@click.option(
+    "--port",
+    type=click.IntRange(min=0, max=65535),
+    default=8765,
+    show_default=True,
+    help="Port on 127.0.0.1 (0: any free port).",
+)
+@period_option
+@click.pass_obj
+def preview(settings: Settings, port: int, period: str | None) -> None:
+    """Serve the reports on 127.0.0.1 and rebuild them whenever a file changes.
+
+    HTML, PDF and email views; the browser page reloads after each rebuild, and a
+    problem (with its file:line:col) is shown in the page instead of stopping.
+    Nothing is written to dist/ and nothing is sent.
+    """
+    from .preview import Preview, PreviewServer
+
+    root = settings.directory.resolve()
+    extra = (Path(settings.env_file).resolve(),) if settings.env_file else ()
+
+    def log(message: str) -> None:
+        click.echo(f"{dt.datetime.now():%H:%M:%S} {message}", err=True)
+
+    state = Preview(root, lambda: settings.load(period), extra_files=extra, log=log)
+    try:
+        server = PreviewServer(state, port)
+    except OSError as exc:
+        raise ReportcError(
+            Problem(f"cannot listen on 127.0.0.1:{port}: {exc.strerror}", hint="try --port 0")
+        ) from exc
+    click.echo(f"Preview on {server.url}  (Ctrl-C to stop)")
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        click.echo("stopped")
+    finally:
+        server.httpd.server_close()
 
 
 @main.command(name="list")

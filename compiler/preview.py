@@ -1,0 +1,507 @@
+"""Live preview: ``reportc preview`` serves the reports on 127.0.0.1 and rebuilds on change.
+
+Owns the preview *state* (one immutable :class:`Snapshot` per rebuild: the loaded
+project and each report's HTML, or the problems that stopped it), the watcher that
+rebuilds when a file of the project changes, and a small HTTP server:
+
+- ``/``                  the reports, with links, or the problem that stopped the build
+- ``/<report>.html``     the report as HTML (what the PDF is made from)
+- ``/<report>.pdf``      the PDF, laid out on first request and kept for that build
+- ``/<report>.email``    the message as a recipient would see it (from the real MIME)
+- ``/__reportc/wait?generation=N``  answers when a build newer than N is ready; every
+  page polls it and reloads itself, so the browser follows each edit
+- other paths: the project's own fonts and images (by extension, inside the project)
+
+It listens on loopback only and sends nothing. A bad edit shows its problems, with
+their ``file:line:col``, in the page; the server keeps running.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import email
+import html
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .config.model import Project, frozen_map
+from .errors import Problem, ReportcError
+
+#: Folders whose changes never trigger a rebuild (outputs, state, tooling).
+IGNORED_DIRS = {"dist", ".reportc", ".git", "__pycache__", "node_modules", ".venv", "outbox"}
+#: What the preview serves from the project folder besides reports.
+STATIC_TYPES = {
+    ".otf": "font/otf",
+    ".ttf": "font/ttf",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".svg": "image/svg+xml",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+}
+WAIT_SECONDS = 25.0
+
+Loader = Callable[[], Project]
+
+
+@dataclass(frozen=True)
+class Page:
+    name: str
+    title: str
+    html: str = ""
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One build of the preview: the reports, or why there are none."""
+
+    generation: int
+    built_at: dt.datetime
+    project: Project | None = None
+    pages: Mapping[str, Page] = field(default_factory=frozen_map)
+    problems: tuple[Problem, ...] = ()
+    #: what a report's PDF and email need beyond its HTML (bound data), by report name
+    extras: Mapping[str, Any] = field(default_factory=frozen_map, repr=False)
+    seconds: float = 0.0
+
+
+def build_snapshot(load: Loader, generation: int, clock: Callable[[], dt.datetime]) -> Snapshot:
+    """Load, bind and render every report to HTML; problems are kept, never raised."""
+    from .bind import bind
+    from .pipeline import project_baselines, with_history
+    from .render import make_environment, render_report
+
+    started = time.monotonic()
+    now = clock()
+    try:
+        project = load()
+        bound = bind(project, list(project.reports))
+        bound = with_history(
+            project,
+            bound,
+            bound.order,
+            project_baselines(project, list(project.reports)),
+            lambda _: now,
+        )
+    except ReportcError as exc:
+        return Snapshot(generation, now, problems=exc.problems, seconds=time.monotonic() - started)
+    env = make_environment(project.root)
+    pages: dict[str, Page] = {}
+    for name in bound.order:
+        if name in bound.failures:
+            title = project.reports[name].title if name in project.reports else name
+            pages[name] = Page(name, title, problems=bound.failures[name].problems)
+            continue
+        report = bound.reports[name]
+        try:
+            rendered = render_report(report, project, env=env, generated=now)
+        except ReportcError as exc:
+            pages[name] = Page(name, report.spec.title, problems=exc.problems)
+            continue
+        pages[name] = Page(name, rendered.title, rendered.html)
+    return Snapshot(
+        generation,
+        now,
+        project,
+        frozen_map(pages),
+        extras=frozen_map({"bound": bound}),
+        seconds=time.monotonic() - started,
+    )
+
+
+def project_signature(root: Path, extra: tuple[Path, ...] = ()) -> tuple[tuple[str, int, int], ...]:
+    """(path, mtime, size) of every file that can change a report."""
+    found: list[tuple[str, int, int]] = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in IGNORED_DIRS and not d.startswith("."))
+        for name in files:
+            path = Path(folder) / name
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            found.append((str(path), st.st_mtime_ns, st.st_size))
+    for path in extra:
+        try:
+            st = path.stat()
+            found.append((str(path), st.st_mtime_ns, st.st_size))
+        except OSError:
+            found.append((str(path), 0, -1))
+    return tuple(sorted(found))
+
+
+class Preview:
+    """The state of a preview session: the current snapshot, rebuilt when files change."""
+
+    def __init__(
+        self,
+        root: Path,
+        load: Loader,
+        *,
+        extra_files: tuple[Path, ...] = (),
+        clock: Callable[[], dt.datetime] | None = None,
+        interval: float = 0.4,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.load = load
+        self.extra_files = extra_files
+        self.clock = clock or (lambda: dt.datetime.now(dt.timezone.utc))
+        self.interval = interval
+        self.log = log or (lambda message: None)
+        self._changed = threading.Condition()
+        self._stop = threading.Event()
+        self._signature = project_signature(root, extra_files)
+        self.snapshot = build_snapshot(load, 1, self.clock)
+        self._pdfs: dict[tuple[int, str], bytes] = {}
+        self._emails: dict[tuple[int, str], bytes] = {}
+        self._lock = threading.Lock()
+        self._report(self.snapshot)
+
+    def _report(self, snap: Snapshot) -> None:
+        if snap.problems:
+            self.log(f"build {snap.generation}: {len(snap.problems)} problem(s)")
+            for p in snap.problems:
+                self.log(f"  {p.format()}")
+        else:
+            failed = sum(1 for p in snap.pages.values() if p.problems)
+            self.log(
+                f"build {snap.generation}: {len(snap.pages)} report(s) in {snap.seconds:.1f} s"
+                + (f", {failed} with problems" if failed else "")
+            )
+
+    def check(self) -> bool:
+        """Rebuild if any file changed since the last build; True if it did."""
+        signature = project_signature(self.root, self.extra_files)
+        if signature == self._signature:
+            return False
+        self._signature = signature
+        snap = build_snapshot(self.load, self.snapshot.generation + 1, self.clock)
+        with self._changed:
+            self.snapshot = snap
+            with self._lock:
+                self._pdfs.clear()
+                self._emails.clear()
+            self._changed.notify_all()
+        self._report(snap)
+        return True
+
+    def watch(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.check()
+            except Exception as exc:  # keep watching: the next edit may fix it
+                self.log(f"rebuild failed: {exc!r}")
+
+    def stop(self) -> None:
+        self._stop.set()
+        with self._changed:
+            self._changed.notify_all()
+
+    def wait(self, generation: int, timeout: float = WAIT_SECONDS) -> int:
+        """Block until a build newer than ``generation`` exists (or timeout)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self.snapshot.generation <= generation and not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._changed.wait(left)
+            return self.snapshot.generation
+
+    def pdf(self, snap: Snapshot, name: str) -> bytes:
+        key = (snap.generation, name)
+        with self._lock:
+            if key in self._pdfs:
+                return self._pdfs[key]
+        from .pdf import make_pdf
+        from .pipeline import data_files
+        from .render import render_report
+
+        assert snap.project is not None
+        report = snap.extras["bound"].reports[name]
+        rendered = render_report(report, snap.project, generated=snap.built_at)
+        spec = report.spec
+        artifact = make_pdf(
+            rendered,
+            snap.project.root,
+            options=spec.pdf,
+            data_files=tuple(data_files(report)) if spec.pdf.attach_data else (),
+            when=dt.datetime.combine(snap.project.period.end, dt.time(), dt.timezone.utc),
+        )
+        with self._lock:
+            self._pdfs[key] = artifact.pdf
+        return artifact.pdf
+
+    def email(self, snap: Snapshot, name: str) -> bytes:
+        """The raw MIME message ``reportc send`` would deliver for this report."""
+        key = (snap.generation, name)
+        with self._lock:
+            if key in self._emails:
+                return self._emails[key]
+        from .dispatch import _Ready, package
+        from .errors import DeliveryError
+        from .render import render_report
+
+        assert snap.project is not None
+        project = snap.project
+        report = snap.extras["bound"].reports[name]
+        rendered = render_report(report, project, generated=snap.built_at)
+        rows = {s.spec.name: (s.columns, s.rows) for s in report.sections}
+        ready = _Ready(
+            report.spec, rendered, self.pdf(snap, name), rows, report.blocked, report.alerts
+        )
+        envelopes, problems = package(project, {name: ready}, run_id="preview", when=self.clock())
+        if problems:
+            raise DeliveryError(problems)
+        raw = envelopes[name].raw
+        with self._lock:
+            self._emails[key] = raw
+        return raw
+
+
+# --------------------------------------------------------------------------- pages
+
+
+def _asset(name: str) -> str:
+    from .resources import builtin_dir
+
+    return (builtin_dir("templates") / name).read_text("utf-8")
+
+
+def _reload_script(generation: int) -> str:
+    return f'<script data-generation="{generation}">{_asset("preview.js")}</script>'
+
+
+def _problems_html(problems: tuple[Problem, ...], heading: str) -> str:
+    text = "\n".join(p.format() for p in problems)
+    return (
+        f'<section class="problems" id="problems"><h2>{html.escape(heading)}</h2>'
+        f"<pre>{html.escape(text)}</pre></section>"
+    )
+
+
+def _frame(title: str, body: str, snap: Snapshot) -> str:
+    project = snap.project
+    where = (
+        f"{html.escape(project.organisation)} · {html.escape(project.period.title)}"
+        if project is not None
+        else "not built"
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width,initial-scale=1">'
+        f"<title>{html.escape(title)}</title><style>{_asset('preview.css')}</style></head><body>"
+        f'<header><strong><a href="/">reportc preview</a></strong><span>{where}</span>'
+        f'<span class="meta">build {snap.generation} at {snap.built_at:%H:%M:%S}</span></header>'
+        f"<main>{body}</main>{_reload_script(snap.generation)}</body></html>"
+    )
+
+
+def index_page(snap: Snapshot) -> str:
+    if snap.problems:
+        return _frame(
+            "reportc preview — problems",
+            _problems_html(snap.problems, "The project does not build")
+            + '<p class="meta">Fix the file; this page reloads by itself.</p>',
+            snap,
+        )
+    rows = []
+    for page in snap.pages.values():
+        n = html.escape(page.name)
+        state = (
+            f'<span class="bad">{len(page.problems)} problem(s)</span>' if page.problems else "ok"
+        )
+        rows.append(
+            f"<tr><td>{n}</td><td>{html.escape(page.title)}</td><td>{state}</td>"
+            f'<td><a href="/{n}.html">HTML</a> · <a href="/{n}.pdf">PDF</a> · '
+            f'<a href="/{n}.email">Email</a></td></tr>'
+        )
+    body = (
+        "<h1>Reports</h1><table><tr><th>Report</th><th>Title</th><th>State</th><th>View</th></tr>"
+        + "".join(rows)
+        + "</table>"
+    )
+    return _frame("reportc preview", body, snap)
+
+
+def report_page(snap: Snapshot, page: Page) -> str:
+    """The report's own HTML, with the reload poller added."""
+    script = _reload_script(snap.generation)
+    doc = page.html
+    at = doc.rfind("</body>")
+    return doc[:at] + script + doc[at:] if at >= 0 else doc + script
+
+
+def email_page(snap: Snapshot, name: str, raw: bytes) -> str:
+    msg = email.message_from_bytes(raw, policy=policy.default)
+    assert isinstance(msg, EmailMessage)
+    fields = "".join(
+        f"<dt>{h}</dt><dd>{html.escape(str(msg[h]))}</dd>"
+        for h in ("From", "To", "Cc", "Reply-To", "Subject")
+        if msg[h]
+    )
+    body = msg.get_body(("html", "plain"))
+    content = body.get_content() if body is not None else ""
+    if body is not None and body.get_content_type() == "text/plain":
+        content = f"<pre>{html.escape(content)}</pre>"
+    files = [
+        f"{html.escape(part.get_filename() or '')} ({len(part.get_content()):,} bytes)"
+        for part in msg.iter_attachments()
+    ]
+    fields += f"<dt>Attachments</dt><dd>{'<br>'.join(files) or 'none'}</dd>"
+    frame = html.escape(content, quote=True)
+    body_html = (
+        f"<h1>Email: {html.escape(name)}</h1><dl>{fields}</dl>"
+        '<p class="meta">Bcc recipients (the audit copy) are not shown in the message, '
+        "as a recipient sees it.</p>"
+        f'<iframe sandbox="" srcdoc="{frame}" title="message body"></iframe>'
+    )
+    return _frame(f"Email: {name}", body_html, snap)
+
+
+# --------------------------------------------------------------------------- server
+
+
+def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "reportc-preview"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return  # quiet: the preview logs builds, not requests
+
+        def _send(self, status: int, body: bytes, kind: str) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", kind)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Cache-Control", "no-store")
+            self.send_header("X-Content-Type-Options", "nosniff")
+            self.end_headers()
+            if self.command != "HEAD":
+                # The browser may have gone away (a reload, say).
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                    self.wfile.write(body)
+
+        def _html(self, text: str, status: int = 200) -> None:
+            self._send(status, text.encode("utf-8"), "text/html; charset=utf-8")
+
+        def do_HEAD(self) -> None:
+            self.do_GET()
+
+        def do_GET(self) -> None:
+            url = urlsplit(self.path)
+            path = unquote(url.path)
+            snap = preview.snapshot
+            if path == "/__reportc/wait":
+                try:
+                    since = int(parse_qs(url.query).get("generation", ["0"])[0])
+                except ValueError:
+                    since = 0
+                generation = preview.wait(since)
+                body = json.dumps({"generation": generation}).encode()
+                self._send(200, body, "application/json")
+                return
+            if path in ("/", "/index.html"):
+                self._html(index_page(snap))
+                return
+            stem, dot, kind = path[1:].rpartition(".")
+            if dot and "/" not in stem and kind in ("html", "pdf", "email"):
+                self._report(snap, stem, kind)
+                return
+            self._static(path)
+
+        def _report(self, snap: Snapshot, name: str, kind: str) -> None:
+            page = snap.pages.get(name)
+            if snap.problems:
+                self._html(index_page(snap))
+                return
+            if page is None:
+                body = "<p>No report named '" + html.escape(name) + "'.</p>"
+                self._html(_frame("not found", body, snap), HTTPStatus.NOT_FOUND)
+                return
+            if page.problems:
+                body = _problems_html(page.problems, f"Report '{name}' does not build")
+                self._html(_frame(page.title, body, snap))
+                return
+            if kind == "html":
+                self._html(report_page(snap, page))
+                return
+            try:
+                if kind == "pdf":
+                    self._send(200, preview.pdf(snap, name), "application/pdf")
+                else:
+                    self._html(email_page(snap, name, preview.email(snap, name)))
+            except ReportcError as exc:
+                heading = f"Report '{name}': the {kind.upper()} could not be made"
+                self._html(_frame(page.title, _problems_html(exc.problems, heading), snap))
+
+        def _static(self, path: str) -> None:
+            root = preview.root.resolve()
+            target = (root / path.lstrip("/")).resolve()
+            kind = STATIC_TYPES.get(target.suffix.lower())
+            # Only fonts and images, only inside the project, never hidden files.
+            inside = target.is_relative_to(root) and not any(
+                part.startswith(".") for part in target.relative_to(root).parts
+            )
+            if kind is None or not inside or not target.is_file():
+                self._send(404, b"not found", "text/plain; charset=utf-8")
+                return
+            self._send(200, target.read_bytes(), kind)
+
+    return Handler
+
+
+class PreviewServer:
+    """The preview's HTTP server and watcher thread, on 127.0.0.1."""
+
+    def __init__(self, preview: Preview, port: int = 0) -> None:
+        self.preview = preview
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(preview))
+        self.httpd.daemon_threads = True
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host!s}:{port}/"
+
+    def start(self) -> PreviewServer:
+        for target in (self.httpd.serve_forever, self.preview.watch):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def serve_forever(self) -> None:
+        watcher = threading.Thread(target=self.preview.watch, daemon=True)
+        watcher.start()
+        try:
+            self.httpd.serve_forever()
+        finally:
+            self.preview.stop()
+
+    def stop(self) -> None:
+        self.preview.stop()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def __enter__(self) -> PreviewServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,159 @@
+"""reportc preview: a real HTTP server on loopback, driven by headless Chromium."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pypdf import PdfReader
+
+from reportc.config import load_project
+from reportc.preview import Preview, PreviewServer
+from tests.conftest import MakeProject
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _get(url: str) -> tuple[int, bytes, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            return r.status, r.read(), r.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read(), exc.headers.get("Content-Type", "")
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new))
+
+
+@pytest.fixture
+def served(make_project: MakeProject) -> Iterator[tuple[Path, PreviewServer]]:
+    root = make_project({"assets/logo.svg": "<svg xmlns='http://www.w3.org/2000/svg'/>"})
+    (root / ".env").write_text("SECRET=do-not-serve\n")
+    state = Preview(root, lambda: load_project(root, environ={}), interval=0.1)
+    with PreviewServer(state, 0) as server:
+        yield root, server
+
+
+def test_preview_serves_reports_and_rebuilds_on_change(
+    served: tuple[Path, PreviewServer],
+) -> None:
+    root, server = served
+    assert server.url.startswith("http://127.0.0.1:")
+    status, body, _ = _get(server.url)
+    assert status == 200 and b'href="/ceo.html"' in body
+    status, body, kind = _get(server.url + "ceo.pdf")
+    assert (status, kind) == (200, "application/pdf")
+    assert "CEO Report" in PdfReader(io.BytesIO(body)).pages[0].extract_text()
+    status, body, _ = _get(server.url + "ceo.email")
+    text = body.decode()
+    assert "CEO Report — October 2026" in text and "ceo@example.com" in text
+    assert "Example Org CEO Report October 2026.pdf" in text
+    # only fonts and images inside the project, never data, config or hidden files
+    assert _get(server.url + "assets/logo.svg")[0] == 200
+    for path in ("reports.yaml", "data/sales.csv", ".env", "../../etc/passwd", "nope.html"):
+        assert _get(server.url + path)[0] == 404, path
+
+    generation = server.preview.snapshot.generation
+    _edit(root / "reports.yaml", "title: CEO Report", "title: Chief Executive Brief")
+    assert server.preview.wait(generation, timeout=20) > generation
+    assert b"Chief Executive Brief" in _get(server.url + "ceo.html")[1]
+
+
+def test_a_bad_edit_is_shown_in_the_page_and_the_server_keeps_going(
+    served: tuple[Path, PreviewServer],
+) -> None:
+    root, server = served
+    config = root / "reports.yaml"
+    good = config.read_text()
+    generation = server.preview.snapshot.generation
+    config.write_text(good.replace("    sql: SELECT sum(amount) FROM sales", "    sql: [oops"))
+    generation = server.preview.wait(generation, timeout=20)
+    status, body, _ = _get(server.url + "ceo.html")
+    assert status == 200
+    assert b"The project does not build" in body
+    assert b"reports.yaml:16:11: YAML syntax error" in body  # with its position
+    config.write_text(good)
+    assert server.preview.wait(generation, timeout=20) > generation
+    assert b"Sales were $2,500" in _get(server.url + "ceo.html")[1]
+
+
+def _browser() -> Any:
+    """Playwright's sync API, driving Debian's Chromium (CI must have both)."""
+    missing = ""
+    if not Path(CHROMIUM).exists():
+        missing = f"{CHROMIUM} is not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api as sync_api
+    except ImportError:
+        missing = missing or "playwright is not installed (pip install '.[test]')"
+    if missing:
+        if os.environ.get("CI"):
+            pytest.fail(missing + "; .ci/run installs both")
+        pytest.skip(missing)
+    return sync_api
+
+
+def test_preview_in_headless_chromium_follows_a_yaml_edit(
+    served: tuple[Path, PreviewServer],
+) -> None:
+    sync_api = _browser()
+    root, server = served
+    config = root / "reports.yaml"
+    with sync_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.goto(server.url + "ceo.html")
+            assert page.title() == "CEO Report — October 2026"
+            assert "CEO Report" in page.locator("h1").first.inner_text()
+            assert "Sales were $2,500 from 3 orders." in page.inner_text("body")
+
+            # Edit the YAML: the page reloads itself with the new title.
+            _edit(config, "title: CEO Report", "title: Board Pack")
+            page.wait_for_function(
+                "document.title.startsWith('Board Pack')", timeout=30_000, polling=200
+            )
+            assert "Board Pack" in page.locator("h1").first.inner_text()
+
+            # Break it: the problem and its position appear in the page, not a crash.
+            _edit(config, "    format: integer", "    format: integr")
+            page.wait_for_selector("#problems", timeout=30_000)
+            problems = page.inner_text("#problems")
+            assert "reports.yaml:19:13: metrics.orders.format:" in problems
+
+            # Fix it: back to the report.
+            _edit(config, "    format: integr", "    format: integer")
+            page.wait_for_function(
+                "document.title.startsWith('Board Pack')", timeout=30_000, polling=200
+            )
+            # The index and the email view render too.
+            page.goto(server.url)
+            assert page.locator("a[href='/ceo.pdf']").count() == 1
+            page.goto(server.url + "ceo.email")
+            assert "Board Pack — October 2026" in page.inner_text("dl")
+            start = time.monotonic()
+            frame = page.frame_locator("iframe")
+            assert "Board Pack" in frame.locator("body").inner_text(timeout=10_000)
+            assert time.monotonic() - start < 10
+        finally:
+            browser.close()
