@@ -277,6 +277,14 @@ def archive_command(
     )
 
 
+def _when(stamp: str) -> str:
+    try:
+        moment = dt.datetime.fromisoformat(stamp).astimezone(dt.timezone.utc)
+    except ValueError:
+        return stamp
+    return f"{moment:%Y-%m-%d %H:%M} UTC"
+
+
 def _sent_summary(project: Project, runs: Sequence[Any]) -> dict[tuple[str, str], str]:
     """(report, pdf sha256) -> when and to how many it was really sent, from the ledger."""
     from .delivery import Ledger
@@ -293,9 +301,8 @@ def _sent_summary(project: Project, runs: Sequence[Any]) -> dict[tuple[str, str]
                 copies = ledger.sent_copies(name, sha) if sha else []
                 if copies:
                     people = sum(len(c.to) + len(c.cc) for c in copies)
-                    out[(name, sha)] = (
-                        f"sent {copies[0].updated_at} ({_plural(people, 'recipient')})"
-                    )
+                    when = _when(copies[0].updated_at)
+                    out[(name, sha)] = f"sent {when} ({_plural(people, 'recipient')})"
     finally:
         ledger.close()
     return out

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import random
 import secrets
 import time
@@ -123,8 +124,6 @@ class _Ready:
 
 
 def _pdf_if_current(out: Path, entry: Mapping[str, Any]) -> bytes | None:
-    import hashlib
-
     pdf = entry.get("files", {}).get("pdf")
     if not pdf:
         return None
@@ -401,7 +400,13 @@ def _unchanged_since_sent(project: Project, ready: Mapping[str, _Ready]) -> dict
         held = {}
         for name in wanted:
             last = ledger.last_sent(name)
-            if last is not None and last.values_sha256 == ready[name].values_sha256:
+            pdf_sha = hashlib.sha256(ready[name].pdf).hexdigest()
+            # The very PDF already sent is the ledger's business ("already sent").
+            if (
+                last is not None
+                and last.pdf_sha256 != pdf_sha
+                and last.values_sha256 == ready[name].values_sha256
+            ):
                 held[name] = (
                     f"figures unchanged since it was sent {last.updated_at} (send_if: changed; "
                     "--resend sends anyway)"

@@ -177,7 +177,7 @@ def test_send_if_changed_skips_a_report_whose_figures_did_not_move(
     lines = out.output.splitlines()
     assert "3 reports, 2 sent" in lines[1]  # week 3: ceo held back
     assert "3 reports, 3 sent" in out.output
-    assert "sent 2026-11-16" in out.output and "(1 recipient)" in out.output
+    assert "sent 2026-11-16 07:00 UTC (1 recipient)" in out.output
 
 
 def test_a_build_that_failed_or_is_blocked_is_not_archived(make_project: MakeProject) -> None:

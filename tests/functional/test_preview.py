@@ -157,3 +157,34 @@ def test_preview_in_headless_chromium_follows_a_yaml_edit(
             assert time.monotonic() - start < 10
         finally:
             browser.close()
+
+
+def test_the_preview_command_listens_on_loopback_and_stops_on_ctrl_c(
+    make_project: MakeProject,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    root = make_project()
+    code = "import sys; from reportc.cli import main; sys.exit(main())"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, "-C", str(root), "preview", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("Preview on http://127.0.0.1:"), line
+        url = line.split()[2]
+        status, body, _ = _get(url)
+        assert status == 200 and b"CEO Report" in body
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stopped" in out
+    assert "build 1: 1 report(s)" in err
