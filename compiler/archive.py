@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
     from .bind import BoundReport
     from .config.model import ReportSpec
 
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RUN_FILE = "run.json"
 VALUES_FILE = "values.json"
 #: A run archived less than this before a build is the same cycle (a rebuild), not
@@ -61,14 +63,43 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
+def _strings(value: Any) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, Mapping):
+        return set().union(*(_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, (list, tuple)):
+        return set().union(*(_strings(v) for v in value)) if value else set()
+    return set()
+
+
+def shown_metrics(report: BoundReport) -> set[str]:
+    """The metrics a report shows: named by its sections (text, cards, chart rules) or alerts."""
+    from .bind import section_needs
+
+    names = set(report.metrics)
+    used: set[str] = set()
+    for section in report.sections:
+        used |= section_needs(section.spec, names)
+        used |= _strings(dict(section.spec.options)) & names
+    for alert in report.spec.alerts:
+        used |= set(_IDENT.findall(f"{alert.when} {alert.notice}")) & names
+    return used
+
+
 def snapshot(report: BoundReport) -> dict[str, Any]:
-    """The report's figures: every metric it uses, and its KPI cards built from rows."""
+    """The report's figures: the metrics it shows, its KPI cards built from rows, and a
+    digest of each section's rows (so a changed table counts as a change too)."""
     values: dict[str, Any] = {
-        "metrics": {k: _plain(report.metrics[k]) for k in sorted(report.metrics)}
+        "metrics": {k: _plain(report.metrics[k]) for k in sorted(shown_metrics(report))}
     }
     kpis: dict[str, dict[str, Any]] = {}
+    rows: dict[str, str] = {}
     for section in report.sections:
         opts = section.spec.options
+        if section.rows:
+            data = [{k: _plain(v) for k, v in r.items()} for r in section.rows]
+            rows[section.spec.name] = hashlib.sha256(canonical(data)).hexdigest()
         if section.spec.type != "kpis" or "items" in opts:
             continue
         fields = dict(opts.get("fields") or {})
@@ -78,6 +109,8 @@ def snapshot(report: BoundReport) -> dict[str, Any]:
         }
     if kpis:
         values["kpis"] = kpis
+    if rows:
+        values["rows"] = rows
     return values
 
 
@@ -515,7 +548,7 @@ def point_value(point: Point, section: str, metric: str | None, label: Any) -> A
 @dataclass(frozen=True)
 class Change:
     report: str
-    #: metric | kpi | report
+    #: metric | kpi | rows (a section's rows, by digest) | report
     kind: str
     name: str
     before: Any
@@ -528,6 +561,7 @@ def _flat(values: Mapping[str, Any]) -> dict[tuple[str, str], Any]:
     }
     for section, cards in values.get("kpis", {}).items():
         flat.update({("kpi", f"{section}: {label}"): v for label, v in cards.items()})
+    flat.update({("rows", section): v for section, v in values.get("rows", {}).items()})
     return flat
 
 

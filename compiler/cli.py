@@ -421,6 +421,14 @@ def diff(
             what = "added" if c.before is None else "removed"
             click.echo(f"{c.report:<12} report {what}")
             continue
+        if c.kind == "rows":
+            what = (
+                "rows unchanged"
+                if c.before == c.after
+                else ("rows changed" if c.before and c.after else "rows added or removed")
+            )
+            click.echo(f"{c.report:<12} {c.name:<{width}}  {what}")
+            continue
         change = "" if c.before == c.after else _change(c.before, c.after)
         click.echo(
             f"{c.report:<12} {c.name:<{width}}  {_figure(c.before):>14} -> "
