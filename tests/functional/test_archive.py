@@ -85,6 +85,9 @@ def test_a_weekly_cycle_archives_compares_lists_and_diffs(
     values = json.loads((folder / "values.json").read_text())
     assert values["ceo"]["metrics"]["total_sales"] == 2500
     assert values["ceo"]["kpis"]["by_region"] == {"North": 1700, "South": 800}
+    # only the metrics a report shows (average_order is shown by none), and its tables
+    assert set(values["ceo"]["metrics"]) == {"orders", "total_sales"}
+    assert set(values["cmo"]["rows"]) == {"sales_table"}
     # the first run has nothing to compare with
     assert "vs " not in pdf_text(root / "dist/ceo.pdf")
 
