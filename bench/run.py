@@ -595,6 +595,58 @@ def bench_send(runs: int) -> None:
         )
 
 
+# --------------------------------------------------------------------------- 7
+
+
+def bench_weekly(runs: int) -> None:
+    """The archive step's cost against the build it follows; preview edit-to-reload time."""
+    print("7. archive and preview", flush=True)
+    from reportc import load_project
+    from reportc.preview import Preview, PreviewServer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = copy_example(Path(tmp))
+        timed(reportc("-C", str(root), "build", "--jobs", "1", "--no-archive"))  # warm caches
+        builds, archives = [], []
+        for i in range(runs):
+            # a new run each time: one ledger row more, so the figures differ
+            with (root / "data/ledger.csv").open("a") as f:
+                f.write(f"B{i:05d},2026-10-30,JADA,4000,Bench invoice,{100 + i}.00\n")
+            builds.append(
+                timed(reportc("-C", str(root), "build", "--jobs", "1", "--no-archive"))[0]
+            )
+            archives.append(timed(reportc("-C", str(root), "archive"))[0])
+        b, a = statistics.median(builds), statistics.median(archives)
+        note(
+            "7a. archive a run (example, 5 PDFs + HTML + figures, local folder)",
+            f"{a:.2f} s (a separate process) vs its build {b:.2f} s = {a / b:.0%} of the build",
+            "(information)",
+            "",
+        )
+        state = Preview(root, lambda: load_project(root, environ={}))  # as reportc preview
+        latencies = []
+        with PreviewServer(state, 0):
+            config = root / "reports.yaml"
+            for i in range(max(runs, 5)):
+                generation = state.snapshot.generation
+                text = config.read_text()
+                config.write_text(
+                    text.replace("title: CFO Report", f"title: CFO Report {i}", 1)
+                    if i == 0
+                    else text.replace(f"CFO Report {i - 1}", f"CFO Report {i}", 1)
+                )
+                start = time.perf_counter()
+                state.wait(generation, timeout=60)
+                latencies.append(time.perf_counter() - start)
+        note(
+            "7b. preview: YAML saved -> new build ready (example, 5 reports to HTML)",
+            f"{statistics.median(latencies):.2f} s (files polled every 0.4 s; the page reloads "
+            "on its next long-poll answer)",
+            "(information)",
+            "",
+        )
+
+
 BENCHES = {
     "overhead": bench_overhead,
     "parallel": bench_parallel,
@@ -602,6 +654,7 @@ BENCHES = {
     "burst": bench_burst,
     "data": bench_data,
     "send": bench_send,
+    "weekly": bench_weekly,
 }
 
 

@@ -171,6 +171,7 @@ class Preview:
         self._pdfs: dict[tuple[int, str], bytes] = {}
         self._emails: dict[tuple[int, str], bytes] = {}
         self._lock = threading.Lock()
+        self._layout = threading.Lock()  # one PDF laid out at a time
         self._report(self.snapshot)
 
     def _report(self, snap: Snapshot) -> None:
@@ -237,13 +238,17 @@ class Preview:
         report = snap.extras["bound"].reports[name]
         rendered = render_report(report, snap.project, generated=snap.built_at)
         spec = report.spec
-        artifact = make_pdf(
-            rendered,
-            snap.project.root,
-            options=spec.pdf,
-            data_files=tuple(data_files(report)) if spec.pdf.attach_data else (),
-            when=dt.datetime.combine(snap.project.period.end, dt.time(), dt.timezone.utc),
-        )
+        with self._layout:
+            with self._lock:
+                if key in self._pdfs:  # laid out while this request waited
+                    return self._pdfs[key]
+            artifact = make_pdf(
+                rendered,
+                snap.project.root,
+                options=spec.pdf,
+                data_files=tuple(data_files(report)) if spec.pdf.attach_data else (),
+                when=dt.datetime.combine(snap.project.period.end, dt.time(), dt.timezone.utc),
+            )
         with self._lock:
             self._pdfs[key] = artifact.pdf
         return artifact.pdf
@@ -404,6 +409,12 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
             self.do_GET()
 
         def do_GET(self) -> None:
+            # Only pages asked for by this machine's own name: a web page elsewhere cannot
+            # read the reports through a DNS name it points at 127.0.0.1 (DNS rebinding).
+            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
+            if host not in ("127.0.0.1", "localhost", "::1"):
+                self._send(403, b"forbidden host", "text/plain; charset=utf-8")
+                return
             url = urlsplit(self.path)
             path = unquote(url.path)
             snap = preview.snapshot

@@ -72,6 +72,11 @@ def test_preview_serves_reports_and_rebuilds_on_change(
     assert _get(server.url + "assets/logo.svg")[0] == 200
     for path in ("reports.yaml", "data/sales.csv", ".env", "../../etc/passwd", "nope.html"):
         assert _get(server.url + path)[0] == 404, path
+    # another host name pointed at 127.0.0.1 (DNS rebinding) is refused
+    rebound = urllib.request.Request(server.url, headers={"Host": "evil.example.com"})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(rebound, timeout=10)
+    assert refused.value.code == 403
 
     generation = server.preview.snapshot.generation
     _edit(root / "reports.yaml", "title: CEO Report", "title: Chief Executive Brief")
