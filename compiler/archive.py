@@ -123,9 +123,13 @@ def values_digest(values: Mapping[str, Any]) -> str:
 
 
 def wanted_points(spec: ReportSpec) -> int:
-    """How many archived runs a report shows: 1 for a comparison, N-1 for a trend of N."""
+    """How many archived runs a report shows: 1 for a comparison (or ``previous_run`` in
+    its narrative), N-1 for a trend of N."""
     want = 0
     for section in spec.sections:
+        texts = (section.options.get(k) for k in ("text", "intro", "note"))
+        if any(isinstance(s, str) and "previous_run" in s for s in texts):
+            want = max(want, 1)
         if section.type != "kpis":
             continue
         if section.options.get("compare") == "archive":

@@ -133,6 +133,18 @@ class _Renderer:
             "fmt": self.fmt,
             "generated": generated,
             "status_labels": STATUS_LABELS,
+            # The previous archived run's figures (None before the first run), for
+            # narrative such as {{ previous_run.metrics.monthly_burn | currency }}.
+            "previous_run": (
+                {
+                    "run_id": bound.history[-1].run_id,
+                    "label": bound.history[-1].label,
+                    "period": bound.history[-1].period,
+                    "metrics": dict(bound.history[-1].values.get("metrics", {})),
+                }
+                if bound.history
+                else None
+            ),
         }
 
     def error(self, message: str, section: BoundSection | None, exc: BaseException) -> RenderError:

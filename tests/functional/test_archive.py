@@ -47,6 +47,11 @@ ARCHIVE_YAML = (
         "    recipients:\n      to: ceo@example.com\n",
     )
     .replace('period: "2026-10"\n', 'period: "2026-10"\narchive:\n  location: ${ARCHIVE}\n')
+    .replace(
+        '{{ orders }} orders."',
+        "{{ orders }} orders.{% if previous_run %} Last run ({{ previous_run.label }}): "
+        '{{ previous_run.metrics.total_sales | currency }}.{% endif %}"',
+    )
 )
 
 SALES_1 = "region,amount\nNorth,1200\nSouth,800\nNorth,500\n"  # 2,500 from 3 orders
@@ -90,6 +95,7 @@ def test_a_weekly_cycle_archives_compares_lists_and_diffs(
     assert set(values["cmo"]["rows"]) == {"sales_table"}
     # the first run has nothing to compare with
     assert "vs " not in pdf_text(root / "dist/ceo.pdf")
+    assert "Last run" not in pdf_text(root / "dist/ceo.pdf")
 
     # The same data archived again (a re-run in the same week) stores nothing new.
     again = archive_run(project, clock=lambda: WEEK1 + dt.timedelta(hours=1))
@@ -102,6 +108,7 @@ def test_a_weekly_cycle_archives_compares_lists_and_diffs(
     assert "20.0% vs 16 Nov 2026" in text  # total sales 2,500 -> 3,000
     assert "33.3% vs 16 Nov 2026" in text  # orders 3 -> 4
     assert "62.5% vs 16 Nov 2026" in text  # South 800 -> 1,300 (a KPI from rows)
+    assert "Last run (16 Nov 2026): $2,500." in text  # narrative: previous_run
     html = (root / "dist/ceo.html").read_text()
     assert html.count('<svg class="trend"') == 2  # the items' trends (two points each)
 
@@ -168,11 +175,15 @@ def test_send_if_changed_skips_a_report_whose_figures_did_not_move(
     assert all(s.startswith("sent") for s in week(WEEK1).values())
     (root / "data/sales.csv").write_text(SALES_2)
     assert all(s.startswith("sent") for s in week(WEEK2).values())
-    # week 3: same data. The CEO report's PDF is new (its trend has one more point), but
-    # its figures are the same; the others are the very PDFs already sent.
+    # sending again: the very PDF already sent is the ledger's "already sent"
+    repeat = send(project, transport=box, clock=lambda: WEEK2, sleep=lambda s: None)
+    assert {m.report: m.detail[:12] for m in repeat.messages}["ceo"] == "already sent"
+    # Week 3: the same data. Every PDF is new (the narrative names the previous run's
+    # date, the CEO's trend has one more point), but the figures are the same: the CEO
+    # report (send_if: changed) is held back, the others (send_if: always) go.
     third = week(WEEK3)
     assert third["ceo"].startswith("skipped: figures unchanged since it was sent 2026-11-23")
-    assert third["cfo"].startswith("skipped: already sent 2026-11-23")
+    assert third["cfo"].startswith("sent")
     # history says which runs' PDFs went out
     out = CliRunner().invoke(
         main, ["-C", str(root), "history"], env={"ARCHIVE": ".reportc/archive"}
