@@ -313,7 +313,7 @@ def _frame(title: str, body: str, snap: Snapshot) -> str:
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_asset('preview.css')}</style></head><body>"
         f'<header><strong><a href="/">reportc preview</a></strong><span>{where}</span>'
-        f'<span class="meta">build {snap.generation} at {snap.built_at:%H:%M:%S}</span></header>'
+        f'<span class="meta">build {snap.generation} at {snap.built_at:%H:%M:%S} UTC</span></header>'
         f"<main>{body}</main>{_reload_script(snap.generation)}</body></html>"
     )
 
@@ -505,11 +505,16 @@ class PreviewServer:
             self.httpd.serve_forever()
         finally:
             self.preview.stop()
+            watcher.join(timeout=120)
 
     def stop(self) -> None:
         self.preview.stop()
         self.httpd.shutdown()
         self.httpd.server_close()
+        # Let a rebuild in progress finish: a thread killed inside DuckDB or vl-convert at
+        # interpreter exit aborts the process.
+        for thread in self._threads:
+            thread.join(timeout=120)
 
     def __enter__(self) -> PreviewServer:
         return self.start()
