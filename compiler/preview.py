@@ -313,7 +313,8 @@ def _frame(title: str, body: str, snap: Snapshot) -> str:
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
         f"<title>{html.escape(title)}</title><style>{_asset('preview.css')}</style></head><body>"
         f'<header><strong><a href="/">reportc preview</a></strong><span>{where}</span>'
-        f'<span class="meta">build {snap.generation} at {snap.built_at:%H:%M:%S} UTC</span></header>'
+        f'<span class="meta">build {snap.generation} at {snap.built_at:%H:%M:%S} UTC</span>'
+        "</header>"
         f"<main>{body}</main>{_reload_script(snap.generation)}</body></html>"
     )
 
