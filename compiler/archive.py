@@ -430,6 +430,12 @@ def archive_build(
             )
     if problems:
         raise ArchiveError(problems)
+    summaries = {n: _summary(e) for n, e in mine.items()}
+    content = _content(summaries)
+    runs = list_runs(store)
+    same = [r for r in runs if r.period == period]
+    if same and _content(same[-1].reports) == content:
+        return ArchiveResult(same[-1], "unchanged", store.url)
     files: dict[str, bytes] = {}
     for entry in mine.values():
         for record in entry.get("files", {}).values():
@@ -448,12 +454,6 @@ def archive_build(
                     )
                 )
             files[Path(record["path"]).name] = data
-    summaries = {n: _summary(e) for n, e in mine.items()}
-    content = _content(summaries)
-    runs = list_runs(store)
-    same = [r for r in runs if r.period == period]
-    if same and _content(same[-1].reports) == content:
-        return ArchiveResult(same[-1], "unchanged", store.url)
     now = now.astimezone(dt.timezone.utc).replace(microsecond=0)
     run = Run(
         run_id=f"{now:%Y%m%dT%H%M%SZ}-{content[:6]}",

@@ -220,10 +220,14 @@ def test_archive_problems_are_clear(make_project: MakeProject) -> None:
     project = _project(root, ".reportc/archive")
     with pytest.raises(ArchiveError, match="nothing was built for 2026-10"):
         archive_run(project)
-    _week(project, WEEK1)
+    build(project, clock=lambda: WEEK1)
+    good = (root / "dist/ceo.pdf").read_bytes()
     (root / "dist/ceo.pdf").write_bytes(b"%PDF-1.7 tampered")
     with pytest.raises(ArchiveError, match=r"ceo\.pdf does not match the manifest"):
-        archive_run(project, clock=lambda: WEEK2)
+        archive_run(project, clock=lambda: WEEK1)
+    assert not (root / ".reportc/archive").exists()  # nothing stored
+    (root / "dist/ceo.pdf").write_bytes(good)
+    archive_run(project, clock=lambda: WEEK1)
     runs = list_runs(open_store(project))
     with pytest.raises(ArchiveError, match="no run 'nope'"):
         resolve(runs, "nope")
