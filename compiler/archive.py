@@ -75,7 +75,7 @@ def _strings(value: Any) -> set[str]:
 
 def shown_metrics(report: BoundReport) -> set[str]:
     """The metrics a report shows: named by its sections (text, cards, chart rules) or alerts."""
-    from .bind import section_needs
+    from .refs import section_needs
 
     names = set(report.metrics)
     used: set[str] = set()

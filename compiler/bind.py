@@ -16,12 +16,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from . import expr as expr_lang
@@ -40,7 +38,7 @@ from .config.model import (
 )
 from .config.yamlpos import PositionMap
 from .errors import DataError, Location, Problem, ReportcError, did_you_mean
-from .formatting import FORMATS
+from .refs import section_needs
 from .sources import FILE_TYPES, LOADERS, SourceContext
 from .sources.sql import duck_message, query_params
 from .sqlrefs import sql_params
@@ -93,40 +91,6 @@ class BindResult:
     order: tuple[str, ...] = ()
     #: Report name -> the persona it comes from (itself, unless burst).
     personas: Mapping[str, str] = field(default_factory=frozen_map)
-
-
-@cache
-def _introspection_env() -> SandboxedEnvironment:
-    env = SandboxedEnvironment()
-    for kind in FORMATS:
-        env.filters[kind] = str
-    return env
-
-
-def _text_names(text: str) -> set[str]:
-    """Names a narrative text uses (so the metrics it shows are bound first)."""
-    try:
-        return set(meta.find_undeclared_variables(_introspection_env().parse(text)))
-    except Exception:
-        return set()  # a syntax error is reported, with its position, when rendering
-
-
-def section_needs(section: SectionSpec, names: set[str]) -> set[str]:
-    """Sources and metrics a section refers to directly."""
-    opts = section.options
-    needs: set[str] = set()
-    if "source" in opts:
-        needs.add(opts["source"])
-    if "query" in opts:
-        needs |= set(sql_dependencies(opts["query"], names))
-    for item in opts.get("items", ()) if section.type in ("kpis", "digest") else ():
-        for key in ("value", "target"):
-            if isinstance(item.get(key), str):
-                needs.add(item[key])
-    for key in ("text", "intro", "note"):
-        if isinstance(opts.get(key), str):
-            needs |= _text_names(opts[key]) & names
-    return needs & names
 
 
 def _closure(start: Iterable[str], graph: Mapping[str, list[str]]) -> set[str]:

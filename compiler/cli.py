@@ -189,8 +189,6 @@ def build(
     With an archive: in reports.yaml, a successful build is then archived as a run
     (not a sharded one: archive after the last shard with 'reportc archive').
     """
-    from .workers import default_jobs
-
     project = settings.load(period)
     if out_dir is not None and not out_dir.is_absolute():
         out_dir = Path.cwd() / out_dir
@@ -204,7 +202,7 @@ def build(
         out_dir=out_dir,
         formats=formats or pipeline.FORMATS,
         progress=_progress_printer(),
-        jobs=jobs or default_jobs(),
+        jobs=jobs or pipeline.default_jobs(),
         force=force,
         shard=chosen_shard,
         timeout=timeout or None,

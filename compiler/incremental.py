@@ -111,7 +111,7 @@ class Fingerprinter:
         return seen
 
     def report(self, spec: ReportSpec) -> str:
-        from .bind import section_needs
+        from .refs import section_needs
 
         project = self.project
         names = set(project.sources) | set(project.metrics)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -87,6 +88,13 @@ def reportc_version() -> str:
         return metadata.version("reportc")
     except metadata.PackageNotFoundError:  # running from a source tree
         return "0+source"
+
+
+def default_jobs() -> int:
+    """The CPUs this process may use (the default number of PDF workers)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 def utc_now() -> dt.datetime:
@@ -354,7 +362,6 @@ def build(
     - Reports that compare against the archive get their baseline runs from
       ``baselines`` (default: the project's archive).
     """
-    from .bind import bind
     from .incremental import Fingerprinter
 
     chosen = choose_reports(project, reports)
@@ -401,6 +408,8 @@ def build(
         pool = PdfPool(jobs, timeout=timeout, memory_mb=memory_mb).start()
     try:
         if to_build and bound is None:
+            from .bind import bind
+
             bound = bind(project, to_build)
         if bound is not None and baselines is not None:
             bound = with_history(project, bound, bound.order, baselines, lambda _: generated)

@@ -305,13 +305,6 @@ class PdfPool:
         )
 
 
-def default_jobs() -> int:
-    return max(
-        1,
-        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1),
-    )
-
-
 if __name__ == "__main__":  # pragma: no cover - the worker process
     # Run the *imported* module's loop, so results pickle as reportc.workers classes.
     import importlib

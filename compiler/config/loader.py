@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
-
-import jsonschema
 
 from .. import expr as expr_lang
 from ..addresses import address_problem
@@ -169,6 +169,8 @@ def schema_problems(
     schema: Mapping[str, Any], data: Any, positions: PositionMap, base: PathT = ()
 ) -> list[Problem]:
     """Every JSON Schema violation of ``data``, as positioned, readable problems."""
+    import jsonschema  # here, not at import: a no-change build of a known file skips it
+
     validator = jsonschema.Draft202012Validator(schema)
     problems = []
     for error in validator.iter_errors(data):
@@ -297,11 +299,14 @@ def section_schema(fragment_path: Path | None) -> dict[str, Any]:
 
 
 class _Checker:
-    def __init__(self, root: Path, loaded: LoadedYaml) -> None:
+    def __init__(self, root: Path, loaded: LoadedYaml, trusted: bool = False) -> None:
         self.root = root
         self.data: dict[str, Any] = loaded.data
         self.pos = loaded.positions
         self.problems: list[Problem] = []
+        #: This very document passed the schema and schedule checks before (see
+        #: :func:`_validation_key`): those two pure checks are skipped.
+        self.trusted = trusted
 
     def add(self, message: str, path: PathT, hint: str = "", *, key: bool = False) -> None:
         self.problems.append(Problem(message, self.pos.at(path, key=key), format_path(path), hint))
@@ -311,15 +316,47 @@ class _Checker:
         return value
 
 
+_VALIDATED = Path(".reportc/cache/validated")
+
+
+def _validation_key(root: Path, data: Any) -> str:
+    """A digest of everything the schema and schedule checks depend on: the document
+    (after interpolation), every schema file that could apply, and this code."""
+    digest = hashlib.sha256()
+    digest.update(json.dumps(data, sort_keys=True, default=str).encode())
+    folders = [builtin_dir("schema"), builtin_dir("sections"), root / "sections"]
+    files = [Path(__file__), Path(__file__).parent.parent / "schedule.py"]
+    files += sorted(p for d in folders if d.is_dir() for p in d.glob("*.json"))
+    for path in files:
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _remember(root: Path, key: str) -> None:
+    """Mark the document as checked; where the project is read-only, simply don't."""
+    try:
+        folder = root / _VALIDATED
+        folder.mkdir(parents=True, exist_ok=True)
+        for old in folder.iterdir():  # keep the few latest versions only
+            if old.stat().st_mtime < time.time() - 7 * 86400:
+                old.unlink(missing_ok=True)
+        (folder / key).touch()
+    except OSError:
+        pass
+
+
 def _validate(
     root: Path, config_path: Path, loaded: LoadedYaml, *, period: str | None, today: dt.date
 ) -> Project:
     pos = loaded.positions
     data = loaded.data
-    problems = schema_problems(project_schema(), data, pos)
+    key = _validation_key(root, data)
+    trusted = (root / _VALIDATED / key).is_file()
+    problems = [] if trusted else schema_problems(project_schema(), data, pos)
     if problems:
         raise ConfigError(_sorted(problems))
-    c = _Checker(root, loaded)
+    c = _Checker(root, loaded, trusted)
     sources = _check_sources(c)
     metrics, metric_exprs = _check_metrics(c)
     sections = _check_sections(c, sources, metrics)
@@ -341,6 +378,8 @@ def _validate(
         chosen = Period.default_for(today)
     if c.problems:
         raise ConfigError(_sorted(c.problems))
+    if not trusted:
+        _remember(root, key)
     org = data["organisation"]
     theme = Theme().merged(data.get("theme"))
     pdf = PdfOptions().merged(data.get("pdf"))
@@ -516,7 +555,8 @@ def _check_section_options(
         )
         return False
     before = len(c.problems)
-    c.problems.extend(schema_problems(section_schema(fragment), dict(spec), c.pos, path))
+    if not c.trusted:
+        c.problems.extend(schema_problems(section_schema(fragment), dict(spec), c.pos, path))
     if len(c.problems) > before:
         return False
     if "source" in spec and "query" in spec:
@@ -726,6 +766,8 @@ def _check_databases(c: _Checker) -> dict[str, DatabaseSpec]:
 
 
 def _check_schedules(c: _Checker) -> None:
+    if c.trusted:
+        return
     from ..schedule import schedule_problem
 
     places: list[tuple[PathT, Any]] = [(("schedule",), c.data.get("schedule"))]

@@ -9,6 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from reportc.cli import main
+from reportc.config import load_project
+from reportc.errors import ConfigError
 from tests.conftest import MINIMAL_YAML, MakeProject, pdf_text
 
 TWO_REPORTS = (
@@ -274,3 +276,28 @@ def test_relative_project_and_output_dirs(
     assert result.exit_code == 0, result.output
     assert (root.parent / "out" / "ceo.html").exists()
     assert "out/ceo.html" in result.output
+
+
+def test_a_known_good_file_skips_the_schema_check_but_a_changed_one_does_not(
+    make_project: MakeProject,
+) -> None:
+    import subprocess
+    import sys
+
+    root = make_project()
+    load_project(root, environ={})
+    markers = list((root / ".reportc/cache/validated").iterdir())
+    assert len(markers) == 1
+    probe = (
+        "import sys; from reportc import load_project; load_project(sys.argv[1], environ={}); "
+        "print('jsonschema' in sys.modules, 'croniter' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(root)], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]  # the same document: not re-checked
+    config = root / "reports.yaml"
+    config.write_text(config.read_text().replace("format: integer", "format: integr"))
+    with pytest.raises(ConfigError, match="'integr' is not one of"):
+        load_project(root, environ={})
+    assert len(list((root / ".reportc/cache/validated").iterdir())) == 1  # not remembered

@@ -337,7 +337,7 @@ def test_dry_run_writes_the_outbox_and_contacts_nothing(make_project: MakeProjec
     msg = parse(files[1].read_bytes())
     assert msg["To"] == "cfo@example.com"
     assert msg["Bcc"] is None
-    assert not (root / ".reportc").exists()
+    assert not (root / ".reportc/ledger.sqlite").exists()  # no ledger: nothing recorded
 
 
 def test_redirect_limit_resend_and_status(make_project: MakeProject, tmp_path: Path) -> None:
