@@ -116,8 +116,9 @@ class Fingerprinter:
         project = self.project
         names = set(project.sources) | set(project.metrics)
         direct: set[str] = set(project.metrics)
+        sources = set(project.sources)  # every metric is an input already
         for section in spec.sections:
-            direct |= section_needs(section, names)
+            direct |= section_needs(section, sources)
             if isinstance(section.options.get("query"), str):
                 direct |= set(sql_dependencies(section.options["query"], names))
         if spec.for_each is not None:
