@@ -93,6 +93,77 @@ class BindResult:
     personas: Mapping[str, str] = field(default_factory=frozen_map)
 
 
+def _as_date(value: Any) -> dt.date | None:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value)[:10]) if value is not None else None
+    except ValueError:
+        return None
+
+
+def row_checks(
+    label: str,
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    checks: Mapping[str, Any],
+    period_end: dt.date,
+) -> list[str]:
+    """A section's quality checks, over the rows it shows (the same rules as a source's)."""
+    out: list[str] = []
+    count = len(rows)
+    if "min_rows" in checks and count < checks["min_rows"]:
+        out.append(f"{label} has {count} rows, fewer than {checks['min_rows']}")
+    if "max_rows" in checks and count > checks["max_rows"]:
+        out.append(f"{label} has {count} rows, more than {checks['max_rows']}")
+    named = [*checks.get("not_null", ())]
+    named += [checks[k]["column"] for k in ("freshness", "range") if k in checks]
+    missing = [c for c in named if columns and c not in columns]
+    if missing:
+        return [
+            *out,
+            *(
+                f"{label}: a check names column '{c}'{did_you_mean(c, columns)}, which the "
+                f"rows do not have"
+                for c in dict.fromkeys(missing)
+            ),
+        ]
+    for col in checks.get("not_null", ()):
+        nulls = sum(1 for r in rows if r.get(col) is None)
+        if nulls:
+            out.append(f"{label}: {nulls} rows have no '{col}'")
+    if "freshness" in checks:
+        col, days = checks["freshness"]["column"], checks["freshness"]["max_age_days"]
+        dates = [d for d in (_as_date(r.get(col)) for r in rows) if d is not None]
+        newest = max(dates) if dates else None
+        if newest is None or (period_end - newest).days > days:
+            out.append(
+                f"{label}: newest '{col}' is {newest or 'missing'}, more than {days} days "
+                f"before the period end {period_end}"
+            )
+    if "range" in checks:
+        rule = checks["range"]
+        col = rule["column"]
+        lo, hi = rule.get("min"), rule.get("max")
+        bad = 0
+        for r in rows:
+            value = r.get(col)
+            if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+                continue
+            if (lo is not None and float(value) < float(lo)) or (
+                hi is not None and float(value) > float(hi)
+            ):
+                bad += 1
+        if bad:
+            out.append(
+                f"{label}: {bad} rows have '{col}' outside [{rule.get('min', '')}, "
+                f"{rule.get('max', '')}]"
+            )
+    return out
+
+
 def _closure(start: Iterable[str], graph: Mapping[str, list[str]]) -> set[str]:
     seen: set[str] = set()
     todo = list(start)
@@ -588,6 +659,18 @@ class _Binder:
                 reason
                 for node in sorted(self.needs[spec.persona or spec.name])
                 for reason in self.ws.check_failures.get(node, ())
+            )
+            + tuple(
+                reason
+                for s in sections
+                if s.spec.options.get("checks")
+                for reason in row_checks(
+                    f"section '{s.spec.name}'",
+                    s.rows,
+                    s.columns,
+                    s.spec.options["checks"],
+                    project.period.end,
+                )
             ),
         )
 

@@ -279,14 +279,24 @@ def _fragment(path: Path, mtime: float) -> dict[str, Any]:
     return data
 
 
+def _common_section_props() -> dict[str, Any]:
+    """Keys every section type accepts, ``checks`` (as on a source) among them."""
+    checks = dict(project_schema()["$defs"]["source_checks"])
+    checks["description"] = (
+        "Quality gates on the rows the section shows: a failed check blocks the reports "
+        "that show it."
+    )
+    return {**COMMON_SECTION_PROPS, "checks": checks}
+
+
 def section_schema(fragment_path: Path | None) -> dict[str, Any]:
     """The effective schema of a section: common keys + the type's own options."""
     if fragment_path is None:
-        return {"type": "object", "properties": COMMON_SECTION_PROPS}
+        return {"type": "object", "properties": _common_section_props()}
     fragment = _fragment(fragment_path, fragment_path.stat().st_mtime)
     schema: dict[str, Any] = {
         "type": "object",
-        "properties": {**COMMON_SECTION_PROPS, **fragment.get("properties", {})},
+        "properties": {**_common_section_props(), **fragment.get("properties", {})},
         "required": ["type", *fragment.get("required", [])],
         "additionalProperties": False,
     }

@@ -115,3 +115,38 @@ def test_freshness_is_measured_from_the_period_end(make_project: MakeProject) ->
     (root / "data/sales.csv").write_text(fresh)
     again = CliRunner().invoke(main, ["-C", str(root), "build", "--jobs", "1", "--format", "html"])
     assert again.exit_code == 0, again.output
+
+
+def test_section_checks_block_only_the_reports_that_show_the_section(
+    make_project: MakeProject,
+) -> None:
+    yaml_text = SEND_YAML.replace(
+        "    source: sales\n    columns:\n",
+        "    source: sales\n"
+        "    checks:\n      min_rows: 5\n      not_null: [region]\n"
+        "      range: {column: amount, max: 1000}\n"
+        "    columns:\n",
+    )
+    root = make_project({"reports.yaml": yaml_text})
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--jobs", "1"])
+    assert result.exit_code == 1
+    manifest = json.loads((root / "dist/manifest.json").read_text())
+    assert manifest["reports"]["cfo"]["status"] == "ok"  # its sections have no checks
+    assert manifest["reports"]["ceo"]["checks"] == [
+        "section 'sales_table' has 3 rows, fewer than 5",
+        "section 'sales_table': 1 rows have 'amount' outside [, 1000]",
+    ]
+    assert manifest["reports"]["cmo"]["status"] == "blocked"
+
+    # a check that names a column the rows do not have says so
+    typo = yaml_text.replace("not_null: [region]", "not_null: [regoin]")
+    (root / "reports.yaml").write_text(typo)
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--jobs", "1"])
+    assert "section 'sales_table': a check names column 'regoin' (did you mean 'region'?)" in (
+        result.output
+    )
+    # and a bad check is a configuration error, with its position
+    (root / "reports.yaml").write_text(yaml_text.replace("min_rows: 5", "min_rows: many"))
+    result = CliRunner().invoke(main, ["-C", str(root), "validate"])
+    assert result.exit_code == 3
+    assert "sections.sales_table.checks.min_rows:" in result.output
