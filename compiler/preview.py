@@ -192,7 +192,15 @@ class Preview:
         if signature == self._signature:
             return False
         self._signature = signature
-        snap = build_snapshot(self.load, self.snapshot.generation + 1, self.clock)
+        generation = self.snapshot.generation + 1
+        try:
+            snap = build_snapshot(self.load, generation, self.clock)
+        except Exception as exc:  # a bug, not bad input: still say so in the page
+            problem = Problem(
+                f"unexpected error while building: {type(exc).__name__}: {exc}",
+                hint="this is a bug in reportc; please report it with the file that caused it",
+            )
+            snap = Snapshot(generation, self.clock(), problems=(problem,))
         with self._changed:
             self.snapshot = snap
             with self._lock:

@@ -193,3 +193,23 @@ def test_the_preview_command_listens_on_loopback_and_stops_on_ctrl_c(
     assert proc.returncode == 0, err
     assert "stopped" in out
     assert "build 1: 1 report(s)" in err
+
+
+def test_an_unexpected_failure_is_shown_in_the_page_too(make_project: MakeProject) -> None:
+    root = make_project()
+    calls = {"n": 0}
+
+    def load() -> object:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("boom")
+        return load_project(root, environ={})
+
+    state = Preview(root, load, interval=0.1)  # type: ignore[arg-type]
+    (root / "data/sales.csv").write_text("region,amount\nNorth,1\n")
+    assert state.check()
+    assert (
+        "unexpected error while building: RuntimeError: boom" in state.snapshot.problems[0].message
+    )
+    (root / "data/sales.csv").write_text("region,amount\nNorth,2\n")
+    assert state.check() and not state.snapshot.problems
