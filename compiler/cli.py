@@ -309,7 +309,13 @@ def _sent_summary(project: Project, runs: Sequence[Any]) -> dict[tuple[str, str]
 @main.command()
 @click.option("--period", "period_filter", default=None, help="Only runs of this period.")
 @click.option("--persona", "report", default=None, metavar="NAME", help="Only this report.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many runs, newest first.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the runs as JSON.")
 @click.pass_obj
 def history(
@@ -479,7 +485,10 @@ def _addr(value: str, show: bool) -> str:
     "--limit", type=click.IntRange(min=0), default=None, help="Send at most N messages in this run."
 )
 @click.option(
-    "--resend", is_flag=True, help="Send even what the ledger says was sent (or may have been)."
+    "--resend",
+    is_flag=True,
+    help="Send even what the ledger says was sent (or may have been), and reports that "
+    "send_if: changed would hold back.",
 )
 @click.option(
     "--outbox",
