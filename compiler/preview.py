@@ -64,6 +64,8 @@ class Page:
     title: str
     html: str = ""
     problems: tuple[Problem, ...] = ()
+    #: failed quality checks: the report builds, but send would refuse it
+    blocked: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -113,7 +115,7 @@ def build_snapshot(load: Loader, generation: int, clock: Callable[[], dt.datetim
         except ReportcError as exc:
             pages[name] = Page(name, report.spec.title, problems=exc.problems)
             continue
-        pages[name] = Page(name, rendered.title, rendered.html)
+        pages[name] = Page(name, rendered.title, rendered.html, blocked=report.blocked)
     return Snapshot(
         generation,
         now,
@@ -338,9 +340,13 @@ def index_page(snap: Snapshot) -> str:
     rows = []
     for page in snap.pages.values():
         n = html.escape(page.name)
-        state = (
-            f'<span class="bad">{len(page.problems)} problem(s)</span>' if page.problems else "ok"
-        )
+        if page.problems:
+            state = f'<span class="bad">{len(page.problems)} problem(s)</span>'
+        elif page.blocked:
+            reasons = html.escape("; ".join(page.blocked))
+            state = f'<span class="bad" title="{reasons}">blocked</span>: {reasons}'
+        else:
+            state = "ok"
         rows.append(
             f"<tr><td>{n}</td><td>{html.escape(page.title)}</td><td>{state}</td>"
             f'<td><a href="/{n}.html">HTML</a> · <a href="/{n}.pdf">PDF</a> · '

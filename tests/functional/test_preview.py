@@ -213,3 +213,18 @@ def test_an_unexpected_failure_is_shown_in_the_page_too(make_project: MakeProjec
     )
     (root / "data/sales.csv").write_text("region,amount\nNorth,2\n")
     assert state.check() and not state.snapshot.problems
+
+
+def test_the_index_says_which_reports_a_check_blocks(make_project: MakeProject) -> None:
+    from reportc.preview import index_page
+
+    root = make_project()
+    config = root / "reports.yaml"
+    config.write_text(
+        config.read_text().replace(
+            "    path: data/sales.csv\n", "    path: data/sales.csv\n    checks: {min_rows: 10}\n"
+        )
+    )
+    state = Preview(root, lambda: load_project(root, environ={}))
+    page = index_page(state.snapshot)
+    assert "blocked</span>: source &#x27;sales&#x27; has 3 rows, fewer than 10" in page
