@@ -104,6 +104,45 @@ def _as_date(value: Any) -> dt.date | None:
         return None
 
 
+@dataclass(frozen=True)
+class RowStats:
+    """What the row checks need to know about a table: measured by SQL or in Python."""
+
+    count: int
+    nulls: Mapping[str, int] = field(default_factory=frozen_map)
+    newest: dt.date | None = None
+    out_of_range: int = 0
+
+
+def check_verdicts(
+    label: str, checks: Mapping[str, Any], stats: RowStats, period_end: dt.date
+) -> list[str]:
+    """The failed row checks (min/max rows, not null, freshness, range), as sentences."""
+    out: list[str] = []
+    if "min_rows" in checks and stats.count < checks["min_rows"]:
+        out.append(f"{label} has {stats.count} rows, fewer than {checks['min_rows']}")
+    if "max_rows" in checks and stats.count > checks["max_rows"]:
+        out.append(f"{label} has {stats.count} rows, more than {checks['max_rows']}")
+    for col in checks.get("not_null", ()):
+        if stats.nulls.get(col):
+            out.append(f"{label}: {stats.nulls[col]} rows have no '{col}'")
+    if "freshness" in checks:
+        col, days = checks["freshness"]["column"], checks["freshness"]["max_age_days"]
+        newest = stats.newest
+        if newest is None or (period_end - newest).days > days:
+            out.append(
+                f"{label}: newest '{col}' is {newest or 'missing'}, more than {days} days "
+                f"before the period end {period_end}"
+            )
+    if "range" in checks and stats.out_of_range:
+        rule = checks["range"]
+        out.append(
+            f"{label}: {stats.out_of_range} rows have '{rule['column']}' outside "
+            f"[{rule.get('min', '')}, {rule.get('max', '')}]"
+        )
+    return out
+
+
 def row_checks(
     label: str,
     rows: Sequence[Mapping[str, Any]],
@@ -112,42 +151,27 @@ def row_checks(
     period_end: dt.date,
 ) -> list[str]:
     """A section's quality checks, over the rows it shows (the same rules as a source's)."""
-    out: list[str] = []
-    count = len(rows)
-    if "min_rows" in checks and count < checks["min_rows"]:
-        out.append(f"{label} has {count} rows, fewer than {checks['min_rows']}")
-    if "max_rows" in checks and count > checks["max_rows"]:
-        out.append(f"{label} has {count} rows, more than {checks['max_rows']}")
     named = [*checks.get("not_null", ())]
     named += [checks[k]["column"] for k in ("freshness", "range") if k in checks]
     missing = [c for c in named if columns and c not in columns]
     if missing:
         return [
-            *out,
-            *(
-                f"{label}: a check names column '{c}'{did_you_mean(c, columns)}, which the "
-                f"rows do not have"
-                for c in dict.fromkeys(missing)
-            ),
+            f"{label}: a check names column '{c}'{did_you_mean(c, columns)}, which the "
+            "rows do not have"
+            for c in dict.fromkeys(missing)
         ]
-    for col in checks.get("not_null", ()):
-        nulls = sum(1 for r in rows if r.get(col) is None)
-        if nulls:
-            out.append(f"{label}: {nulls} rows have no '{col}'")
+    newest = None
     if "freshness" in checks:
-        col, days = checks["freshness"]["column"], checks["freshness"]["max_age_days"]
+        col = checks["freshness"]["column"]
         dates = [d for d in (_as_date(r.get(col)) for r in rows) if d is not None]
         newest = max(dates) if dates else None
-        if newest is None or (period_end - newest).days > days:
-            out.append(
-                f"{label}: newest '{col}' is {newest or 'missing'}, more than {days} days "
-                f"before the period end {period_end}"
-            )
+    bad = 0
     if "range" in checks:
-        rule = checks["range"]
-        col = rule["column"]
-        lo, hi = rule.get("min"), rule.get("max")
-        bad = 0
+        col, lo, hi = (
+            checks["range"]["column"],
+            checks["range"].get("min"),
+            checks["range"].get("max"),
+        )
         for r in rows:
             value = r.get(col)
             if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
@@ -156,12 +180,13 @@ def row_checks(
                 hi is not None and float(value) > float(hi)
             ):
                 bad += 1
-        if bad:
-            out.append(
-                f"{label}: {bad} rows have '{col}' outside [{rule.get('min', '')}, "
-                f"{rule.get('max', '')}]"
-            )
-    return out
+    stats = RowStats(
+        count=len(rows),
+        nulls={c: sum(1 for r in rows if r.get(c) is None) for c in checks.get("not_null", ())},
+        newest=newest,
+        out_of_range=bad,
+    )
+    return check_verdicts(label, checks, stats, period_end)
 
 
 def _closure(start: Iterable[str], graph: Mapping[str, list[str]]) -> set[str]:
@@ -251,26 +276,16 @@ class Workspace:
 
     def _source_checks(self, name: str, checks: Mapping[str, Any]) -> list[str]:
         table = f'"{name}"'
-        out = []
         try:
-            rows = self._scalar(f"SELECT count(*) FROM {table}")
-            if "min_rows" in checks and rows < checks["min_rows"]:
-                out.append(f"source '{name}' has {rows} rows, fewer than {checks['min_rows']}")
-            if "max_rows" in checks and rows > checks["max_rows"]:
-                out.append(f"source '{name}' has {rows} rows, more than {checks['max_rows']}")
-            for col in checks.get("not_null", ()):
-                nulls = self._scalar(f'SELECT count(*) FROM {table} WHERE "{col}" IS NULL')
-                if nulls:
-                    out.append(f"source '{name}': {nulls} rows have no '{col}'")
+            nulls = {
+                col: self._scalar(f'SELECT count(*) FROM {table} WHERE "{col}" IS NULL')
+                for col in checks.get("not_null", ())
+            }
+            newest = None
             if "freshness" in checks:
-                col, days = checks["freshness"]["column"], checks["freshness"]["max_age_days"]
+                col = checks["freshness"]["column"]
                 newest = self._scalar(f'SELECT max("{col}")::DATE FROM {table}')
-                end = self.project.period.end
-                if newest is None or (end - newest).days > days:
-                    out.append(
-                        f"source '{name}': newest '{col}' is {newest or 'missing'}, more "
-                        f"than {days} days before the period end {end}"
-                    )
+            bad = 0
             if "range" in checks:
                 rule = checks["range"]
                 col = rule["column"]
@@ -281,14 +296,15 @@ class Workspace:
                     conds.append(f'"{col}" > {float(rule["max"])}')
                 if conds:
                     bad = self._scalar(f"SELECT count(*) FROM {table} WHERE {' OR '.join(conds)}")
-                    if bad:
-                        out.append(
-                            f"source '{name}': {bad} rows have '{col}' outside "
-                            f"[{rule.get('min', '')}, {rule.get('max', '')}]"
-                        )
+            stats = RowStats(
+                count=self._scalar(f"SELECT count(*) FROM {table}"),
+                nulls=nulls,
+                newest=newest,
+                out_of_range=bad or 0,
+            )
         except Exception as exc:
-            out.append(f"source '{name}': a check could not run: {duck_message(exc)}")
-        return out
+            return [f"source '{name}': a check could not run: {duck_message(exc)}"]
+        return check_verdicts(f"source '{name}'", checks, stats, self.project.period.end)
 
     def _metric_checks(self, name: str, checks: Mapping[str, Any]) -> list[str]:
         value = self.values.get(name)
