@@ -237,6 +237,8 @@ class _Renderer:
                         "value": item["value_text"],
                         "unit": item["unit"],
                         "status": "",
+                        "change": "",
+                        "tone": "",
                     }
                 )
         elif type_name == "kpis":
@@ -247,6 +249,13 @@ class _Renderer:
                         "value": card["value_text"],
                         "unit": card["unit"],
                         "status": card["status_label"],
+                        # "▲ 2.6% vs 23 Nov 2026", and whether that is good news
+                        "change": (
+                            f"{card['delta']['arrow']} {card['delta']['text']}"
+                            if card["delta"]
+                            else ""
+                        ),
+                        "tone": card["delta"]["tone"] if card["delta"] else "",
                     }
                 )
         elif type_name == "findings":

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import email
 import json
+from email import policy
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +177,11 @@ def test_send_if_changed_skips_a_report_whose_figures_did_not_move(
     assert all(s.startswith("sent") for s in week(WEEK1).values())
     (root / "data/sales.csv").write_text(SALES_2)
     assert all(s.startswith("sent") for s in week(WEEK2).values())
+    # the email's key figures carry the change too
+    newest = max((tmp_path / "box").glob("ceo-*.eml"), key=lambda p: p.stat().st_mtime_ns)
+    msg = email.message_from_bytes(newest.read_bytes(), policy=policy.default)
+    text = msg.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "- Total sales: $3,000, ▲ 20.0% vs 16 Nov 2026" in text
     # sending again: the very PDF already sent is the ledger's "already sent"
     repeat = send(project, transport=box, clock=lambda: WEEK2, sleep=lambda s: None)
     assert {m.report: m.detail[:12] for m in repeat.messages}["ceo"] == "already sent"
