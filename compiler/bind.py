@@ -38,6 +38,7 @@ from .config.model import (
 )
 from .config.yamlpos import PositionMap
 from .errors import DataError, Location, Problem, ReportcError, did_you_mean
+from .formatting import as_date
 from .refs import section_needs
 from .sources import FILE_TYPES, LOADERS, SourceContext
 from .sources.sql import duck_message, query_params
@@ -91,17 +92,6 @@ class BindResult:
     order: tuple[str, ...] = ()
     #: Report name -> the persona it comes from (itself, unless burst).
     personas: Mapping[str, str] = field(default_factory=frozen_map)
-
-
-def _as_date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value)[:10]) if value is not None else None
-    except ValueError:
-        return None
 
 
 @dataclass(frozen=True)
@@ -163,7 +153,7 @@ def row_checks(
     newest = None
     if "freshness" in checks:
         col = checks["freshness"]["column"]
-        dates = [d for d in (_as_date(r.get(col)) for r in rows) if d is not None]
+        dates = [d for d in (as_date(r.get(col)) for r in rows) if d is not None]
         newest = max(dates) if dates else None
     bad = 0
     if "range" in checks:

@@ -24,6 +24,20 @@ MISSING = "—"
 FORMATS = ("text", "number", "integer", "currency", "percent", "date", "month", "compact")
 
 
+def as_date(value: Any) -> dt.date | None:
+    """A date from a date, a datetime or an ISO string (its first ten characters)."""
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
 def _num(value: Any) -> Decimal | float | int | None:
     if value is None or isinstance(value, bool):
         return None
@@ -105,14 +119,10 @@ class Formatter:
     def _dated(self, value: Any, pattern: str) -> str:
         if value is None:
             return MISSING
-        if isinstance(value, str):
-            try:
-                value = dt.date.fromisoformat(value[:10])
-            except ValueError:
-                return str(value)
-        if isinstance(value, (dt.date, dt.datetime)):
-            return str(babel_dates.format_date(value, format=pattern, locale=self.locale))
-        return str(value)
+        day = as_date(value)
+        if day is None:
+            return str(value)
+        return str(babel_dates.format_date(day, format=pattern, locale=self.locale))
 
     def date(self, value: Any, decimals: int | None = None) -> str:
         return self._dated(value, "medium")

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from .bind import BoundReport, BoundSection
 from .config.yamlpos import format_path
 from .errors import DataError, Problem, did_you_mean
-from .formatting import FORMATS, Formatter
+from .formatting import FORMATS, Formatter, as_date
 
 DEFAULT_SEVERITIES = ("critical", "high", "medium", "low", "info")
 STATUS_LABELS = {
@@ -502,19 +502,6 @@ def _priority_key(value: Any) -> tuple[int, str]:
     return (99, text)
 
 
-def _as_date(value: Any) -> dt.date | None:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    if isinstance(value, str):
-        try:
-            return dt.date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
-
-
 def prepare_actions(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Prepared:
     opts = bound.spec.options
     f = _fields(bound, ("action", "priority", "owner", "due", "entity", "status"))
@@ -523,7 +510,7 @@ def prepare_actions(bound: BoundSection, report: BoundReport, fmt: Formatter) ->
     limit_date = report.period.end + dt.timedelta(days=int(horizon)) if horizon else None
     items = []
     for row in bound.rows:
-        due = _as_date(row.get(f["due"]))
+        due = as_date(row.get(f["due"]))
         if limit_date is not None and (due is None or due > limit_date):
             continue
         items.append(
