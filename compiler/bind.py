@@ -39,7 +39,7 @@ from .config.model import (
 from .config.yamlpos import PositionMap
 from .errors import DataError, Location, Problem, ReportcError, did_you_mean
 from .formatting import as_date
-from .refs import section_needs
+from .refs import closure, section_needs
 from .sources import FILE_TYPES, LOADERS, SourceContext
 from .sources.sql import duck_message, query_params
 from .sqlrefs import sql_params
@@ -177,17 +177,6 @@ def row_checks(
         out_of_range=bad,
     )
     return check_verdicts(label, checks, stats, period_end)
-
-
-def _closure(start: Iterable[str], graph: Mapping[str, list[str]]) -> set[str]:
-    seen: set[str] = set()
-    todo = list(start)
-    while todo:
-        node = todo.pop()
-        if node not in seen:
-            seen.add(node)
-            todo.extend(graph.get(node, ()))
-    return seen
 
 
 def _order(graph: Mapping[str, list[str]], nodes: set[str]) -> list[str]:
@@ -510,7 +499,7 @@ def _report_needs(spec: ReportSpec, names: set[str], graph: Mapping[str, list[st
             direct.add(spec.for_each.source)
         if spec.for_each.query:
             direct |= set(sql_dependencies(spec.for_each.query, names))
-    return _closure(direct, graph)
+    return closure(direct, graph)
 
 
 _ROW_FIELD_RE = re.compile(r"\brow\.([A-Za-z_][A-Za-z0-9_]*)|\brow\[['\"]([^'\"]+)['\"]\]")
@@ -576,7 +565,7 @@ class _Binder:
 
     def run(self) -> BindResult:
         wanted = set().union(*self.needs.values()) if self.needs else set()
-        wanted = _closure(wanted | set(self.project.metrics), self.graph) - self.rowdep
+        wanted = closure(wanted | set(self.project.metrics), self.graph) - self.rowdep
         try:
             self.ws.load(wanted, self.graph)
             self.ws.run_checks(wanted)

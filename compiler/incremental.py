@@ -100,18 +100,8 @@ class Fingerprinter:
             self._files[path] = _file_digest(path) if path.is_file() else "missing"
         return self._files[path]
 
-    def _closure(self, start: Iterable[str]) -> set[str]:
-        seen: set[str] = set()
-        todo = list(start)
-        while todo:
-            node = todo.pop()
-            if node not in seen:
-                seen.add(node)
-                todo.extend(self.graph.get(node, ()))
-        return seen
-
     def report(self, spec: ReportSpec) -> str:
-        from .refs import section_needs
+        from .refs import closure, section_needs
 
         project = self.project
         names = set(project.sources) | set(project.metrics)
@@ -127,7 +117,7 @@ class Fingerprinter:
                 if spec.for_each.source
                 else set(sql_dependencies(spec.for_each.query, names))
             )
-        needs = self._closure(direct & names)
+        needs = closure(direct & names, self.graph)
         external = sorted(
             n
             for n in needs

@@ -8,6 +8,7 @@ Jinja, unless a narrative text names a source).
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from functools import cache
 from typing import Any
 
@@ -63,3 +64,15 @@ def section_needs(section: SectionSpec, names: set[str]) -> set[str]:
         if isinstance(opts.get(key), str):
             needs |= _text_names(opts[key], names)
     return needs & names
+
+
+def closure(start: Iterable[str], graph: Mapping[str, list[str]]) -> set[str]:
+    """``start`` and everything it depends on, through ``graph``."""
+    seen: set[str] = set()
+    todo = list(start)
+    while todo:
+        node = todo.pop()
+        if node not in seen:
+            seen.add(node)
+            todo.extend(graph.get(node, ()))
+    return seen
