@@ -33,11 +33,14 @@ from email.message import EmailMessage
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .config.model import Project, frozen_map
 from .errors import Problem, ReportcError
+
+if TYPE_CHECKING:
+    from .render import RenderedReport
 
 #: Folders whose changes never trigger a rebuild (outputs, state, tooling).
 IGNORED_DIRS = {"dist", ".reportc", ".git", "__pycache__", "node_modules", ".venv", "outbox"}
@@ -62,7 +65,8 @@ Loader = Callable[[], Project]
 class Page:
     name: str
     title: str
-    html: str = ""
+    #: the report rendered for this build (None when it has problems)
+    rendered: RenderedReport | None = None
     problems: tuple[Problem, ...] = ()
     #: failed quality checks: the report builds, but send would refuse it
     blocked: tuple[str, ...] = ()
@@ -115,7 +119,7 @@ def build_snapshot(load: Loader, generation: int, clock: Callable[[], dt.datetim
         except ReportcError as exc:
             pages[name] = Page(name, report.spec.title, problems=exc.problems)
             continue
-        pages[name] = Page(name, rendered.title, rendered.html, blocked=report.blocked)
+        pages[name] = Page(name, rendered.title, rendered, blocked=report.blocked)
     return Snapshot(
         generation,
         now,
@@ -242,11 +246,10 @@ class Preview:
                 return self._pdfs[key]
         from .pdf import make_pdf
         from .pipeline import data_files
-        from .render import render_report
 
-        assert snap.project is not None
+        rendered = snap.pages[name].rendered
+        assert snap.project is not None and rendered is not None
         report = snap.extras["bound"].reports[name]
-        rendered = render_report(report, snap.project, generated=snap.built_at)
         spec = report.spec
         with self._layout:
             with self._lock:
@@ -271,12 +274,11 @@ class Preview:
                 return self._emails[key]
         from .dispatch import _Ready, package
         from .errors import DeliveryError
-        from .render import render_report
 
-        assert snap.project is not None
+        rendered = snap.pages[name].rendered
+        assert snap.project is not None and rendered is not None
         project = snap.project
         report = snap.extras["bound"].reports[name]
-        rendered = render_report(report, project, generated=snap.built_at)
         rows = {s.spec.name: (s.columns, s.rows) for s in report.sections}
         ready = _Ready(
             report.spec, rendered, self.pdf(snap, name), rows, report.blocked, report.alerts
@@ -363,7 +365,8 @@ def index_page(snap: Snapshot) -> str:
 def report_page(snap: Snapshot, page: Page) -> str:
     """The report's own HTML, with the reload poller added."""
     script = _reload_script(snap.generation)
-    doc = page.html
+    assert page.rendered is not None
+    doc = page.rendered.html
     at = doc.rfind("</body>")
     return doc[:at] + script + doc[at:] if at >= 0 else doc + script
 
