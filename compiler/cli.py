@@ -285,14 +285,12 @@ def _when(stamp: str) -> str:
 
 def _sent_summary(project: Project, runs: Sequence[Any]) -> dict[tuple[str, str], str]:
     """(report, pdf sha256) -> when and to how many it was really sent, from the ledger."""
-    from .delivery import Ledger
+    from .delivery import existing_ledger
 
-    path = project.root / project.delivery.state_dir / "ledger.sqlite"
     out: dict[tuple[str, str], str] = {}
-    if not path.is_file():
-        return out
-    ledger = Ledger(path, pipeline.utc_now)
-    try:
+    with existing_ledger(project) as ledger:
+        if ledger is None:
+            return out
         for run in runs:
             for name, rec in run.reports.items():
                 sha = rec.get("pdf_sha256", "")
@@ -301,8 +299,6 @@ def _sent_summary(project: Project, runs: Sequence[Any]) -> dict[tuple[str, str]
                     people = sum(len(c.to) + len(c.cc) for c in copies)
                     when = _when(copies[0].updated_at)
                     out[(name, sha)] = f"sent {when} ({_plural(people, 'recipient')})"
-    finally:
-        ledger.close()
     return out
 
 
@@ -599,19 +595,16 @@ def send(
 @click.pass_obj
 def status(settings: Settings, persona: str | None, show_addresses: bool) -> None:
     """Show the delivery ledger: per report and recipient, state, time, message id, error."""
-    from .delivery import Ledger
+    from .delivery import existing_ledger, ledger_path
 
     project = settings.load()
-    path = project.root / project.delivery.state_dir / "ledger.sqlite"
-    if not path.is_file():
-        click.echo(f"no messages sent yet (no ledger at {os.path.relpath(path)})")
-        return
-    ledger = Ledger(path, pipeline.utc_now)
-    try:
+    with existing_ledger(project) as ledger:
+        if ledger is None:
+            where = os.path.relpath(ledger_path(project))
+            click.echo(f"no messages sent yet (no ledger at {where})")
+            return
         rows = ledger.rows(persona)
         delivered = ledger.deliveries()
-    finally:
-        ledger.close()
     click.echo(
         f"{'report':<12} {'recipient':<28} {'as':<4} {'state':<10} {'updated':<20} "
         "message id / error"
@@ -685,13 +678,12 @@ def events() -> None:
 @click.pass_obj
 def events_ingest(settings: Settings, source: Any) -> None:
     """Read SES event notifications (SNS JSON, one or many; FILE or - for stdin)."""
-    from .delivery import Ledger
+    from .delivery import Ledger, ledger_path
     from .delivery.events import ingest, parse
 
     project = settings.load()
     records = parse(source.read(), getattr(source, "name", "-"))
-    path = project.root / project.delivery.state_dir / "ledger.sqlite"
-    ledger = Ledger(path, pipeline.utc_now)
+    ledger = Ledger(ledger_path(project), pipeline.utc_now)
     try:
         summary = ingest(ledger, records)
     finally:

@@ -43,6 +43,8 @@ from .delivery import (
     SesTransport,
     SmtpTransport,
     Transport,
+    existing_ledger,
+    ledger_path,
     make_ses_clients,
     send_lock,
 )
@@ -379,25 +381,19 @@ def make_transport(
 
 def _suppressed(project: Project) -> dict[str, str]:
     """Addresses that bounced permanently or complained (from ingested SES events)."""
-    path = project.root / project.delivery.state_dir / "ledger.sqlite"
-    if not path.is_file():
-        return {}
-    ledger = Ledger(path, utc_now)
-    try:
-        return ledger.suppressed()
-    finally:
-        ledger.close()
+    with existing_ledger(project) as ledger:
+        return ledger.suppressed() if ledger is not None else {}
 
 
 def _unchanged_since_sent(project: Project, ready: Mapping[str, _Ready]) -> dict[str, str]:
     """Reports with ``send_if: changed`` whose figures equal their last real send."""
     wanted = [n for n, item in ready.items() if item.spec.send_if == "changed"]
-    path = project.root / project.delivery.state_dir / "ledger.sqlite"
-    if not wanted or not path.is_file():
-        return {}
-    ledger = Ledger(path, utc_now)
-    try:
-        held = {}
+    held: dict[str, str] = {}
+    if not wanted:
+        return held
+    with existing_ledger(project) as ledger:
+        if ledger is None:
+            return held
         for name in wanted:
             last = ledger.last_sent(name)
             pdf_sha = hashlib.sha256(ready[name].pdf).hexdigest()
@@ -411,9 +407,7 @@ def _unchanged_since_sent(project: Project, ready: Mapping[str, _Ready]) -> dict
                     f"figures unchanged since it was sent {last.updated_at} (send_if: changed; "
                     "--resend sends anyway)"
                 )
-        return held
-    finally:
-        ledger.close()
+    return held
 
 
 def new_run_id(when: dt.datetime) -> str:
@@ -517,7 +511,7 @@ def send(
     transport = transport or make_transport(project, transport_name, outbox)
     state_dir = project.root / project.delivery.state_dir
     with send_lock(state_dir):
-        ledger = Ledger(state_dir / "ledger.sqlite", clock or utc_now)
+        ledger = Ledger(ledger_path(project), clock or utc_now)
         try:
             result = _deliver(
                 project,

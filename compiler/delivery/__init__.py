@@ -1,6 +1,6 @@
 """Deliver stage: transports, rate limiting and retries, the ledger and the lock."""
 
-from .ledger import Ledger, LedgerRow, send_lock
+from .ledger import Ledger, LedgerRow, existing_ledger, ledger_path, send_lock
 from .policy import RateLimiter, RetryPolicy
 from .transports import (
     OutboxTransport,
@@ -25,6 +25,8 @@ __all__ = [
     "SmtpTransport",
     "Transport",
     "classify_ses_error",
+    "existing_ledger",
+    "ledger_path",
     "make_ses_clients",
     "send_lock",
 ]

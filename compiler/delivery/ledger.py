@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..config.model import Project
 from ..errors import DeliveryError, Problem
 from ..mime import Envelope
 
@@ -299,6 +300,24 @@ def _row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> LedgerRow:
         updated_at=data["updated_at"],
         values_sha256=data.get("values_sha256", ""),
     )
+
+
+def ledger_path(project: Project) -> Path:
+    return project.root / project.delivery.state_dir / "ledger.sqlite"
+
+
+@contextlib.contextmanager
+def existing_ledger(project: Project) -> Iterator[Ledger | None]:
+    """The project's ledger for reading, or None if nothing was ever sent (none is made)."""
+    path = ledger_path(project)
+    if not path.is_file():
+        yield None
+        return
+    ledger = Ledger(path, lambda: dt.datetime.now(dt.timezone.utc))
+    try:
+        yield ledger
+    finally:
+        ledger.close()
 
 
 @contextlib.contextmanager
