@@ -515,6 +515,23 @@ def _check_metrics(c: _Checker) -> tuple[dict[str, MetricSpec], dict[str, expr_l
     return out, exprs
 
 
+def _check_row_feed(
+    c: _Checker,
+    spec: Mapping[str, Any],
+    path: PathT,
+    sources: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+) -> None:
+    """Where rows come from (a section's or a burst's): a known source, or valid SQL."""
+    if "source" in spec and spec["source"] not in sources:
+        c.add(
+            f"unknown source '{spec['source']}'{did_you_mean(spec['source'], sources)}",
+            (*path, "source"),
+        )
+    if "query" in spec:
+        _check_sql(c, spec["query"], (*path, "query"), metrics)
+
+
 def _check_sql(c: _Checker, sql: str, path: PathT, metrics: Mapping[str, Any]) -> None:
     allowed = set(metrics) | PERIOD_PARAMS
     for param in sorted(sql_params(sql)):
@@ -571,13 +588,7 @@ def _check_section_options(
         return False
     if "source" in spec and "query" in spec:
         c.add("give either 'source' or 'query', not both", path)
-    if "source" in spec and spec["source"] not in sources:
-        c.add(
-            f"unknown source '{spec['source']}'{did_you_mean(spec['source'], sources)}",
-            (*path, "source"),
-        )
-    if "query" in spec:
-        _check_sql(c, spec["query"], (*path, "query"), metrics)
+    _check_row_feed(c, spec, path, sources, metrics)
     has_rows = (
         "source" in spec
         or "query" in spec
@@ -688,14 +699,7 @@ def _check_for_each(
     has = [k for k in ("source", "query") if k in spec]
     if len(has) != 1:
         c.add("for_each needs exactly one of 'source' or 'query'", path)
-    sources = c.data.get("sources", {})
-    if "source" in spec and spec["source"] not in sources:
-        c.add(
-            f"unknown source '{spec['source']}'{did_you_mean(spec['source'], sources)}",
-            (*path, "source"),
-        )
-    if "query" in spec:
-        _check_sql(c, spec["query"], (*path, "query"), metrics)
+    _check_row_feed(c, spec, path, c.data.get("sources", {}), metrics)
 
 
 _S3_RE = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?$")
