@@ -32,7 +32,7 @@ import jinja2
 
 from .addresses import address_problem, bare_address, mask
 from .archive import snapshot, values_digest
-from .bind import BindResult, bind
+from .bind import BindResult, BoundReport, bind
 from .config.model import Project, ReportSpec
 from .delivery import (
     Ledger,
@@ -121,6 +121,19 @@ class _Ready:
     alerts: tuple[Any, ...] = ()
     values_sha256: str = ""
 
+    @classmethod
+    def of(cls, report: BoundReport, rendered: RenderedReport, pdf: bytes) -> _Ready:
+        """Everything packaging needs, from the bound report, its HTML and its PDF."""
+        return cls(
+            report.spec,
+            rendered,
+            pdf,
+            {s.spec.name: (s.columns, s.rows) for s in report.sections},
+            report.blocked,
+            report.alerts,
+            values_digest(snapshot(report)),
+        )
+
 
 # --------------------------------------------------------------------------- build
 
@@ -170,7 +183,7 @@ def prepare_reports(
         if html_digest(again.html) != entry.get("html_sha256"):
             stale.append(name)
             continue
-        ready[name] = _Ready(bound.reports[name].spec, again, pdf)
+        ready[name] = _Ready.of(bound.reports[name], again, pdf)
     if stale:
         result = build(
             project,
@@ -192,21 +205,9 @@ def prepare_reports(
             again = render_report(bound.reports[r.name], project, env=env, generated=when)
             pdf = _pdf_if_current(out, entries[r.name])
             assert pdf is not None
-            ready[r.name] = _Ready(bound.reports[r.name].spec, again, pdf)
-    ordered: dict[str, _Ready] = {}
-    for name in bound.order:  # the project's order, whether reused or rebuilt
-        if name in ready:
-            item = ready[name]
-            rows = {s.spec.name: (s.columns, s.rows) for s in bound.reports[name].sections}
-            ordered[name] = _Ready(
-                item.spec,
-                item.rendered,
-                item.pdf,
-                rows,
-                bound.reports[name].blocked,
-                bound.reports[name].alerts,
-                values_digest(snapshot(bound.reports[name])),
-            )
+            ready[r.name] = _Ready.of(bound.reports[r.name], again, pdf)
+    # the project's order, whether reused or rebuilt
+    ordered = {name: ready[name] for name in bound.order if name in ready}
     return ordered, failed, stale
 
 

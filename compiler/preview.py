@@ -279,10 +279,7 @@ class Preview:
         assert snap.project is not None and rendered is not None
         project = snap.project
         report = snap.extras["bound"].reports[name]
-        rows = {s.spec.name: (s.columns, s.rows) for s in report.sections}
-        ready = _Ready(
-            report.spec, rendered, self.pdf(snap, name), rows, report.blocked, report.alerts
-        )
+        ready = _Ready.of(report, rendered, self.pdf(snap, name))
         envelopes, problems = package(project, {name: ready}, run_id="preview", when=self.clock())
         if problems:
             raise DeliveryError(problems)
