@@ -124,13 +124,18 @@ class ReportResult:
     state: str = "built"
     #: Failed quality checks: the report was built but must not be sent.
     blocked: tuple[str, ...] = ()
-    #: The report's figures (metrics and KPI cards) and their digest, for the archive.
+    #: The report's figures (metrics and KPI cards), for the archive and send_if.
     values: Mapping[str, Any] = field(default_factory=frozen_map)
-    values_sha256: str = ""
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def values_sha256(self) -> str:
+        from .archive import values_digest
+
+        return values_digest(dict(self.values))
 
 
 @dataclass(frozen=True)
@@ -451,7 +456,7 @@ def _make(
     *,
     pool: Any = None,
 ) -> list[ReportResult]:
-    from .archive import snapshot, values_digest
+    from .archive import snapshot
     from .render import make_environment, render_report
     from .workers import PdfTask, run_task
 
@@ -530,7 +535,6 @@ def _make(
             state="built",
             blocked=bound.reports[name].blocked,
             values=frozen_map(values),
-            values_sha256=values_digest(values),
         )
         if progress:
             pages = f"{pdf.pages} page{'s' if pdf.pages != 1 else ''}" if pdf else "html"
