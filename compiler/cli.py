@@ -487,6 +487,17 @@ def _addr(value: str, show: bool) -> str:
     "send_if: changed would hold back.",
 )
 @click.option(
+    "--resend-uncertain",
+    is_flag=True,
+    help="Send again only to recipients a stopped run may not have reached (check first); "
+    "never to those the ledger says have it.",
+)
+@click.option(
+    "--allow-suppressed-audit",
+    is_flag=True,
+    help="Send although the audit BCC address is suppressed (recorded in the ledger).",
+)
+@click.option(
     "--outbox",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -514,6 +525,8 @@ def send(
     redirect_to: str | None,
     limit: int | None,
     resend: bool,
+    resend_uncertain: bool,
+    allow_suppressed_audit: bool,
     outbox: Path | None,
     out_dir: Path | None,
     show_addresses: bool,
@@ -537,6 +550,8 @@ def send(
         redirect_to=redirect_to,
         limit=limit,
         resend=resend,
+        resend_uncertain=resend_uncertain,
+        allow_suppressed_audit=allow_suppressed_audit,
         out_dir=out_dir,
         outbox=outbox,
         progress=_send_progress(),
@@ -544,22 +559,7 @@ def send(
         allow_failed_checks=allow_failed_checks,
     )
     if result.dry_run:
-        assert result.outbox is not None
-        click.echo(
-            f"DRY RUN: nothing was sent; {len(result.messages)} messages written to "
-            f"{os.path.relpath(result.outbox)}/"
-        )
-        for m in result.messages:
-            click.echo(f"{m.report}:")
-            click.echo(f"  from:    {_addr(project.delivery.sender, show_addresses)}")
-            click.echo("  to:      " + ", ".join(_addr(a, show_addresses) for a in m.to))
-            if m.cc:
-                click.echo("  cc:      " + ", ".join(_addr(a, show_addresses) for a in m.cc))
-            click.echo(f"  bcc:     {m.bcc_count} (envelope only)")
-            click.echo(f"  subject: {m.subject}")
-            for name, size in m.attachments:
-                click.echo(f"  attach:  {name} ({size:,} bytes)")
-            click.echo(f"  size:    {m.size:,} bytes encoded -> {os.path.relpath(m.path)}")
+        _show_dry_run(result, project.delivery.sender, show_addresses)
         return
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
@@ -587,6 +587,33 @@ def send(
             ]
             + ([Problem(result.stopped)] if result.stopped else [])
         )
+
+
+def _show_dry_run(result: Any, sender: str, show_addresses: bool) -> None:
+    """What would go out, message by message; what would not, and why."""
+    assert result.outbox is not None
+    drafts = [m for m in result.messages if m.state == "dry-run"]
+    click.echo(
+        f"DRY RUN: nothing was sent; {_plural(len(drafts), 'message')} written to "
+        f"{os.path.relpath(result.outbox)}/"
+    )
+    for m in drafts:
+        click.echo(f"{m.report}:")
+        click.echo(f"  from:    {_addr(sender, show_addresses)}")
+        click.echo("  to:      " + ", ".join(_addr(a, show_addresses) for a in m.to))
+        if m.cc:
+            click.echo("  cc:      " + ", ".join(_addr(a, show_addresses) for a in m.cc))
+        click.echo(f"  bcc:     {m.bcc_count} (envelope only)")
+        click.echo(f"  subject: {m.subject}")
+        for name, size in m.attachments:
+            click.echo(f"  attach:  {name} ({size:,} bytes)")
+        click.echo(f"  size:    {m.size:,} bytes encoded -> {os.path.relpath(m.path)}")
+    for m in result.messages:
+        if m.state != "dry-run":
+            click.echo(f"{m.state:<10} {m.report}: {m.detail}", err=m.state == "failed")
+    failed = [m for m in result.messages if m.state == "failed"]
+    if failed:
+        raise SendFailed([Problem(f"report '{m.report}': failed: {m.detail}") for m in failed])
 
 
 @main.command()

@@ -48,7 +48,7 @@ from .delivery import (
     make_ses_clients,
     send_lock,
 )
-from .errors import DeliveryError, Problem, ReportcError
+from .errors import ConfigError, DeliveryError, Location, Problem, ReportcError, did_you_mean
 from .mime import Attachment, Envelope, compose, rows_to_csv
 from .pipeline import (
     Clock,
@@ -151,8 +151,11 @@ def _pdf_if_current(out: Path, entry: Mapping[str, Any]) -> bytes | None:
 
 def prepare_reports(
     project: Project, names: Sequence[str], out: Path, clock: Clock
-) -> tuple[dict[str, _Ready], dict[str, ReportcError], list[str]]:
-    """Reuse up-to-date PDFs from ``out``; build the rest. Returns (ready, failed, rebuilt)."""
+) -> tuple[dict[str, _Ready], dict[str, ReportcError], Mapping[str, str]]:
+    """Reuse up-to-date PDFs from ``out``; build the rest.
+
+    Returns the ready reports, the failed ones, and each report's persona.
+    """
     bound: BindResult = bind(project, names)
     env = make_environment(project.root)
     entries = merged_manifest(out)
@@ -208,7 +211,7 @@ def prepare_reports(
             ready[r.name] = _Ready.of(bound.reports[r.name], again, pdf)
     # the project's order, whether reused or rebuilt
     ordered = {name: ready[name] for name in bound.order if name in ready}
-    return ordered, failed, stale
+    return ordered, failed, bound.personas
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -228,6 +231,63 @@ def _safe_filename(text: str) -> str:
     return " ".join(keep.split())[:150] or "report"
 
 
+@dataclass(frozen=True)
+class Prior:
+    """Who already has this very PDF of a report (from the ledger), by address.
+
+    ``delivered``: a message naming the address was sent; ``uncertain``: a run
+    stopped while sending one (it may have arrived). Values are when.
+    """
+
+    delivered: Mapping[str, str] = field(default_factory=dict)
+    uncertain: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Packaged:
+    """What packaging made of the ready reports: messages, and why the rest are not."""
+
+    envelopes: dict[str, Envelope] = field(default_factory=dict)
+    failed: dict[str, DeliveryError] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)
+    uncertain: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for exc in self.failed.values() for p in exc.problems]
+
+
+def prior_of(ledger: Ledger | None, report: str, pdf_sha256: str, redirected_to: str) -> Prior:
+    """Who already has (or may have) this PDF of ``report``, per the ledger."""
+    if ledger is None:
+        return Prior()
+    delivered: dict[str, str] = {}
+    uncertain: dict[str, str] = {}
+    for row in ledger.copies(report, pdf_sha256, redirected_to):
+        target = delivered if row.state == "sent" else uncertain
+        for addr in (*row.to, *row.cc, *row.bcc):
+            target.setdefault(bare_address(addr).lower(), row.updated_at)
+    return Prior(delivered, {a: w for a, w in uncertain.items() if a not in delivered})
+
+
+def _recipients(
+    project: Project, item: _Ready, redirect_to: str | None
+) -> tuple[list[str], list[str], list[str]]:
+    spec = item.spec
+    to, cc = list(spec.recipients.to), list(spec.recipients.cc)
+    for alert in item.alerts:  # alert-only recipients, when the rule fires
+        to = list(dict.fromkeys([*to, *alert.to]))
+        cc = list(dict.fromkeys([*cc, *alert.cc]))
+    bcc = list(dict.fromkeys([*spec.recipients.bcc, *project.delivery.audit_bcc]))
+    if redirect_to:
+        return [redirect_to], [], []
+    return to, cc, bcc
+
+
+def _without(groups: Sequence[list[str]], drop: Mapping[str, str]) -> list[list[str]]:
+    return [[a for a in group if bare_address(a).lower() not in drop] for group in groups]
+
+
 def package(
     project: Project,
     ready: Mapping[str, _Ready],
@@ -236,86 +296,100 @@ def package(
     when: dt.datetime,
     redirect_to: str | None = None,
     suppressed: Mapping[str, str] | None = None,
-    held: dict[str, str] | None = None,
-) -> tuple[dict[str, Envelope], list[Problem]]:
-    """Compose one message per report; every problem is collected, nothing is sent.
+    prior: Mapping[str, Prior] | None = None,
+) -> Packaged:
+    """Compose one message per report; a report that cannot be composed fails alone.
 
-    Addresses in ``suppressed`` are left out; a report left with nobody to send to
-    is recorded in ``held`` (report -> why) instead of being composed.
+    Addresses in ``suppressed`` are left out, and so are those that ``prior`` says
+    already have this PDF: a message goes only to who does not have it yet.
     """
-    delivery = project.delivery
-    problems: list[Problem] = []
-    out: dict[str, Envelope] = {}
-    suppressed = suppressed or {}
-    if not delivery.sender:
-        problems.append(
+    out = Packaged()
+    if not project.delivery.sender:
+        raise DeliveryError(
             Problem(
                 "delivery.from is not set",
                 hint="declare the verified sender under delivery: in reports.yaml",
             )
         )
-        return out, problems
     env = make_environment(project.root)
-    text_env = env.overlay(autoescape=False)
     for name, item in ready.items():
-        spec = item.spec
-        context = _email_context(project, item)
-        try:
-            subject = text_env.from_string(spec.subject or delivery.subject).render(context)
-            subject = " ".join(subject.split()) if "\n" not in subject.strip() else subject
-            html = env.get_template("email.html.j2").render(context)
-            text = env.get_template("email.txt.j2").render(context)
-        except jinja2.TemplateError as exc:
-            problems.append(Problem(f"report '{name}': email template: {exc}"))
-            continue
-        to, cc = list(spec.recipients.to), list(spec.recipients.cc)
-        for alert in item.alerts:  # alert-only recipients, when the rule fires
-            to = list(dict.fromkeys([*to, *alert.to]))
-            cc = list(dict.fromkeys([*cc, *alert.cc]))
-        bcc = list(dict.fromkeys([*spec.recipients.bcc, *delivery.audit_bcc]))
-        if redirect_to:
-            subject = f"[TEST for {name}] {subject}"
-            to, cc, bcc = [redirect_to], [], []
-        if suppressed:
-            kept = [
-                [a for a in group if bare_address(a).lower() not in suppressed]
-                for group in (to, cc)
-            ]
+        groups = list(_recipients(project, item, redirect_to))
+        if suppressed and not redirect_to:
+            kept = _without(groups, suppressed)
             if not kept[0] and not kept[1]:
-                if held is not None:
-                    held[name] = (
-                        "every recipient is suppressed (bounced or complained): "
-                        + ", ".join(mask(a) for a in (*to, *cc))
-                    )
+                out.held[name] = "every recipient is suppressed (bounced or complained): " + (
+                    ", ".join(mask(a) for a in (*groups[0], *groups[1]))
+                )
                 continue
-            to, cc = kept
-            bcc = [a for a in bcc if bare_address(a).lower() not in suppressed]
-        attachments = [Attachment(context["attachment_name"], item.pdf)]
-        for att in spec.attachments:
-            columns, rows = item.bound_rows.get(att.section, ((), ()))
-            filename = att.filename or f"{_safe_filename(att.section)}.csv"
-            attachments.append(Attachment(filename, rows_to_csv(columns, rows), "text", "csv"))
+            groups = kept
+        seen = (prior or {}).get(name, Prior())
+        if seen.uncertain:
+            out.uncertain[name] = (
+                f"a previous run stopped while sending this report to "
+                f"{len(seen.uncertain)} recipient(s) ({max(seen.uncertain.values())}); it may "
+                "have been delivered — check, then use --resend-uncertain to send it again"
+            )
+        fresh = _without(groups, {**seen.delivered, **seen.uncertain})
+        if not any(fresh):
+            if not seen.uncertain:
+                out.held[name] = f"already sent {max(seen.delivered.values(), default='')}"
+            continue
         try:
-            out[name] = compose(
-                report=name,
-                sender=delivery.sender,
-                to=to,
-                cc=cc,
-                bcc=bcc,
-                reply_to=delivery.reply_to,
-                subject=subject,
-                text=text,
-                html=html,
-                attachments=attachments,
-                run_id=run_id,
-                when=when,
-                list_unsubscribe=delivery.list_unsubscribe,
-                redirected_to=redirect_to or "",
-                tags={"persona": name, "run": run_id.replace(":", "-")},
+            out.envelopes[name] = _compose_one(
+                project, env, item, fresh, run_id=run_id, when=when, redirect_to=redirect_to
             )
         except DeliveryError as exc:
-            problems.extend(exc.problems)
-    return out, problems
+            out.failed[name] = exc
+    return out
+
+
+def _compose_one(
+    project: Project,
+    env: jinja2.Environment,
+    item: _Ready,
+    groups: Sequence[list[str]],
+    *,
+    run_id: str,
+    when: dt.datetime,
+    redirect_to: str | None,
+) -> Envelope:
+    spec, delivery = item.spec, project.delivery
+    name = spec.name
+    context = _email_context(project, item)
+    try:
+        subject = env.overlay(autoescape=False).from_string(spec.subject or delivery.subject)
+        subject_text = subject.render(context)
+        subject_text = (
+            " ".join(subject_text.split()) if "\n" not in subject_text.strip() else subject_text
+        )
+        html = env.get_template("email.html.j2").render(context)
+        text = env.get_template("email.txt.j2").render(context)
+    except jinja2.TemplateError as exc:
+        raise DeliveryError(Problem(f"report '{name}': email template: {exc}")) from None
+    if redirect_to:
+        subject_text = f"[TEST for {name}] {subject_text}"
+    attachments = [Attachment(context["attachment_name"], item.pdf)]
+    for att in spec.attachments:
+        columns, rows = item.bound_rows.get(att.section, ((), ()))
+        filename = att.filename or f"{_safe_filename(att.section)}.csv"
+        attachments.append(Attachment(filename, rows_to_csv(columns, rows), "text", "csv"))
+    return compose(
+        report=name,
+        sender=delivery.sender,
+        to=groups[0],
+        cc=groups[1],
+        bcc=groups[2],
+        reply_to=delivery.reply_to,
+        subject=subject_text,
+        text=text,
+        html=html,
+        attachments=attachments,
+        run_id=run_id,
+        when=when,
+        list_unsubscribe=delivery.list_unsubscribe,
+        redirected_to=redirect_to or "",
+        tags={"persona": name, "run": run_id.replace(":", "-")},
+    )
 
 
 def _email_context(project: Project, item: _Ready) -> dict[str, Any]:
@@ -434,6 +508,71 @@ def _result(
     )
 
 
+def select_reports(project: Project, names: Sequence[str] | None) -> tuple[list[str], set[str]]:
+    """Personas to prepare, and the burst instances asked for by name (empty: all).
+
+    ``--persona territory-T005`` names one row's report of a burst persona: its
+    persona is prepared and only that instance is sent.
+    """
+    if not names:
+        return choose_reports(project, None), set()
+    bursts = [n for n, r in project.reports.items() if r.for_each is not None]
+    personas: list[str] = []
+    instances: set[str] = set()
+    for name in names:
+        if name in project.reports:
+            personas.append(name)
+            continue
+        owners = [p for p in bursts if name.startswith(p + "-")] or [
+            p for p in bursts if project.reports[p].filename
+        ]
+        if not owners:
+            personas.append(name)  # unknown: choose_reports says so, with a suggestion
+            continue
+        personas.extend(owners)
+        instances.add(name)
+    return choose_reports(project, list(dict.fromkeys(personas))), instances
+
+
+def _partial(names: Sequence[str] | None, instances: set[str], project: Project) -> set[str]:
+    """Burst personas chosen only through some of their rows' report names."""
+    if not instances:
+        return set()
+    named = set(names or ())
+    return {p for p, r in project.reports.items() if r.for_each is not None and p not in named}
+
+
+def _only_instances(
+    ready: dict[str, _Ready],
+    failed: dict[str, ReportcError],
+    persona_of: Mapping[str, str],
+    instances: set[str],
+    partial: set[str],
+) -> None:
+    """Keep, of the personas chosen for some of their rows, only those rows' reports."""
+    if not instances:
+        return
+    known = {n for n in (*ready, *failed) if persona_of.get(n, n) in partial}
+    missing = sorted(instances - known)
+    if missing:
+        raise ConfigError(
+            [
+                Problem(
+                    f"no report '{m}'{did_you_mean(m, known)}",
+                    Location("--persona"),
+                    hint="a burst report is named by its persona's filename template "
+                    "(default <persona>-<key>); 'reportc build' lists them",
+                )
+                for m in missing
+            ]
+        )
+    for group in (ready, failed):
+        for name in list(group):
+            persona = persona_of.get(name, name)
+            if persona in partial and name != persona and name not in instances:
+                del group[name]
+
+
 def send(
     project: Project,
     *,
@@ -444,6 +583,7 @@ def send(
     redirect_to: str | None = None,
     limit: int | None = None,
     resend: bool = False,
+    resend_uncertain: bool = False,
     out_dir: Path | str | None = None,
     outbox: Path | str | None = None,
     clock: Clock | None = None,
@@ -453,86 +593,186 @@ def send(
     progress: SendProgress | None = None,
     include_suppressed: bool = False,
     allow_failed_checks: bool = False,
+    allow_suppressed_audit: bool = False,
 ) -> SendResult:
-    """Deliver the chosen reports. Raises before sending anything if any cannot go."""
-    rng = rng or random.Random()
-    chosen = [n for n in choose_reports(project, reports) if project.reports[n].send]
+    """Deliver the chosen reports, each at most once to each of its recipients."""
     if redirect_to:
         problem = address_problem(redirect_to)
         if problem:
             raise DeliveryError(Problem(f"--redirect-to: {problem}"))
+    chosen, instances = select_reports(project, reports)
+    chosen = [n for n in chosen if project.reports[n].send]
     now = (clock or utc_now)()
     run_id = new_run_id(now)
     out = output_dir(project, out_dir)
-    ready, failed, _rebuilt = prepare_reports(project, chosen, out, clock or default_clock(project))
+    ready, failed, persona_of = prepare_reports(
+        project, chosen, out, clock or default_clock(project)
+    )
+    _only_instances(ready, failed, persona_of, instances, _partial(reports, instances, project))
+    overrides = _unblock(ready, failed, allow_failed_checks)
     held: dict[str, str] = {}
+    suppressed = {} if include_suppressed else _suppressed(project)
+    audit_note = _audit_suppressed(project, suppressed, allow_suppressed_audit, redirect_to)
+    if audit_note:
+        overrides = {n: "; ".join(filter(None, (overrides.get(n), audit_note))) for n in ready}
+    if not redirect_to and not resend:
+        for name, why in _unchanged_since_sent(project, ready).items():
+            del ready[name]
+            held[name] = why
+    plan = _Plan(
+        project,
+        ready,
+        failed,
+        held,
+        run_id,
+        now,
+        redirect_to,
+        suppressed,
+        resend,
+        resend_uncertain,
+    )
+    if dry_run:
+        with existing_ledger(project) as ledger:
+            packed = plan.package(ledger)
+        folder = Path(outbox) if outbox else project.root / project.delivery.outbox
+        box = OutboxTransport(folder if folder.is_absolute() else project.root / folder)
+        results = tuple(_result(e, "dry-run", path=box.send(e)) for e in packed.envelopes.values())
+        return SendResult(
+            run_id,
+            "dry-run",
+            _in_order(results + plan.others(packed), persona_of),
+            dry_run=True,
+            outbox=box.folder,
+        )
+    transport = transport or make_transport(project, transport_name, outbox)
+    with send_lock(project.root / project.delivery.state_dir):
+        ledger = Ledger(ledger_path(project), clock or utc_now)
+        try:
+            packed = plan.package(ledger)
+            result = _deliver(
+                project,
+                list(packed.envelopes.values()),
+                transport,
+                ledger,
+                run_id=run_id,
+                limit=limit,
+                resend=resend or resend_uncertain,
+                monotonic=monotonic,
+                sleep=sleep,
+                rng=rng or random.Random(),
+                progress=progress,
+                overrides=overrides,
+                values={n: item.values_sha256 for n, item in ready.items()},
+            )
+            return dataclasses.replace(
+                result, messages=_in_order(result.messages + plan.others(packed), persona_of)
+            )
+        finally:
+            ledger.close()
+            transport.close()
+
+
+def _in_order(
+    messages: tuple[MessageResult, ...], order: Mapping[str, str]
+) -> tuple[MessageResult, ...]:
+    """Results in the project's report order (several for one report stay in order)."""
+    rank = {name: i for i, name in enumerate(order)}
+    return tuple(sorted(messages, key=lambda m: rank.get(m.report, len(rank))))
+
+
+def _unblock(
+    ready: dict[str, _Ready], failed: dict[str, ReportcError], allow: bool
+) -> dict[str, str]:
+    """Move reports blocked by a failed check to ``failed``, unless overridden."""
     overrides: dict[str, str] = {}
     for name, item in list(ready.items()):
-        if item.blocked and not allow_failed_checks:
+        if item.blocked and not allow:
             del ready[name]
             failed[name] = DeliveryError(
                 [Problem(f"blocked by a failed check: {why}") for why in item.blocked]
             )
         elif item.blocked:
             overrides[name] = "failed checks overridden: " + "; ".join(item.blocked)
-    suppressed = {} if include_suppressed else _suppressed(project)
-    if not redirect_to and not resend:
-        for name, why in _unchanged_since_sent(project, ready).items():
-            del ready[name]
-            held[name] = why
-    envelopes, problems = package(
-        project,
-        ready,
-        run_id=run_id,
-        when=now,
-        redirect_to=redirect_to,
-        suppressed=suppressed,
-        held=held,
-    )
-    if problems:
-        raise DeliveryError([*problems, Problem("nothing was sent")])
-    # A report that could not be built fails alone; the others still go.
-    unbuilt = tuple(
-        MessageResult(
-            report=name,
-            state="failed",
-            detail=("" if isinstance(exc, DeliveryError) else "not built: ")
-            + "; ".join(p.format() for p in exc.problems),
-        )
-        for name, exc in failed.items()
-    ) + tuple(MessageResult(report=name, state="skipped", detail=why) for name, why in held.items())
-    ordered = [envelopes[n] for n in ready if n in envelopes]
+    return overrides
 
-    if dry_run:
-        folder = Path(outbox) if outbox else project.root / project.delivery.outbox
-        box = OutboxTransport(folder if folder.is_absolute() else project.root / folder)
-        results = tuple(_result(e, "dry-run", path=box.send(e)) for e in ordered)
-        return SendResult(run_id, "dry-run", results + unbuilt, dry_run=True, outbox=box.folder)
 
-    transport = transport or make_transport(project, transport_name, outbox)
-    state_dir = project.root / project.delivery.state_dir
-    with send_lock(state_dir):
-        ledger = Ledger(ledger_path(project), clock or utc_now)
-        try:
-            result = _deliver(
-                project,
-                ordered,
-                transport,
-                ledger,
-                run_id=run_id,
-                limit=limit,
-                resend=resend,
-                monotonic=monotonic,
-                sleep=sleep,
-                rng=rng,
-                progress=progress,
-                overrides=overrides,
-                values={n: item.values_sha256 for n, item in ready.items()},
+def _audit_suppressed(
+    project: Project, suppressed: Mapping[str, str], allow: bool, redirect_to: str | None
+) -> str:
+    """Stop before anything is sent when the audit copy would be dropped silently."""
+    gone = [a for a in project.delivery.audit_bcc if bare_address(a).lower() in suppressed]
+    if not gone or redirect_to:
+        return ""
+    if allow:
+        return "audit copy suppressed, sent without it: " + ", ".join(mask(a) for a in gone)
+    raise DeliveryError(
+        [
+            Problem(
+                f"the audit copy address {mask(a)} is suppressed "
+                f"({suppressed[bare_address(a).lower()]}); every report would go without it",
+                hint="fix the audit mailbox, then 'reportc events unsuppress ADDRESS'; or "
+                "send without the audit copy with --allow-suppressed-audit (recorded in "
+                "the ledger)",
             )
-            return dataclasses.replace(result, messages=result.messages + unbuilt)
-        finally:
-            ledger.close()
-            transport.close()
+            for a in gone
+        ]
+        + [Problem("nothing was sent")]
+    )
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """Everything decided before the ledger is read; packaging reads the ledger."""
+
+    project: Project
+    ready: Mapping[str, _Ready]
+    failed: Mapping[str, ReportcError]
+    held: Mapping[str, str]
+    run_id: str
+    when: dt.datetime
+    redirect_to: str | None
+    suppressed: Mapping[str, str]
+    resend: bool
+    resend_uncertain: bool
+
+    def package(self, ledger: Ledger | None) -> Packaged:
+        prior: dict[str, Prior] = {}
+        if not self.resend:
+            for name, item in self.ready.items():
+                seen = prior_of(
+                    ledger, name, hashlib.sha256(item.pdf).hexdigest(), self.redirect_to or ""
+                )
+                prior[name] = Prior(seen.delivered) if self.resend_uncertain else seen
+        return package(
+            self.project,
+            self.ready,
+            run_id=self.run_id,
+            when=self.when,
+            redirect_to=self.redirect_to,
+            suppressed=self.suppressed,
+            prior=prior,
+        )
+
+    def others(self, packed: Packaged) -> tuple[MessageResult, ...]:
+        """Results for what is not a message: not built, not composable, held, uncertain."""
+        out = [
+            MessageResult(
+                report=name,
+                state="failed",
+                detail=("" if isinstance(exc, DeliveryError) else "not built: ")
+                + "; ".join(p.format() for p in exc.problems),
+            )
+            for name, exc in {**self.failed, **packed.failed}.items()
+        ]
+        out += [
+            MessageResult(report=name, state="skipped", detail=why)
+            for name, why in {**self.held, **packed.held}.items()
+        ]
+        out += [
+            MessageResult(report=name, state="uncertain", detail=why)
+            for name, why in packed.uncertain.items()
+        ]
+        return tuple(out)
 
 
 def _deliver(
@@ -566,7 +806,7 @@ def _deliver(
                 env,
                 "uncertain",
                 f"a previous run stopped while sending this message ({row.updated_at}); it may "
-                "have been delivered — check, then use --resend to send it again",
+                "have been delivered — check, then use --resend-uncertain to send it again",
             )
         elif env.size > transport.max_message_bytes:
             ledger.plan(env, period=project.period.label, run_id=run_id, transport=transport.name)
@@ -583,6 +823,7 @@ def _deliver(
             results[env.key] = _result(env, "not-sent", f"--limit {limit}")
         todo = todo[:limit]
     notes: list[str] = []
+    stopped = ""
     if todo:
         needed = sum(len(e.recipients) for e in todo)
         check = transport.preflight(project.delivery.sender, needed)
@@ -595,11 +836,7 @@ def _deliver(
         rates = [r for r in (project.delivery.rate_limit, check.max_rate) if r]
         limiter = RateLimiter(min(rates) if rates else None, monotonic, sleep)
         policy = RetryPolicy(max_attempts=project.delivery.max_attempts)
-        stopped = ""
         for n, env in enumerate(todo):
-            if stopped:
-                results[env.key] = _result(env, "not-sent", stopped)
-                continue
             override = "; ".join(
                 part
                 for part in (
@@ -626,8 +863,6 @@ def _deliver(
                 for later in todo[n + 1 :]:
                     results[later.key] = _result(later, "not-sent", stopped)
                 break
-    else:
-        stopped = ""
     ordered = tuple(results[e.key] for e in envelopes)
     return SendResult(run_id, transport.name, ordered, tuple(notes), stopped)
 

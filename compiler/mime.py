@@ -16,12 +16,20 @@ import hashlib
 import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email import policy
+from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
 
-from .addresses import address_problem, bare_address
+from .addresses import (
+    AddressError,
+    Mailbox,
+    bare_address,
+    display_value,
+    header_addresses,
+    header_value,
+    parse_mailbox,
+)
 from .errors import DeliveryError, Problem
 
 #: 7-bit safe on the wire, CRLF line ends, headers folded at 78 characters.
@@ -144,20 +152,78 @@ def compose(
     redirected_to: str = "",
     tags: Mapping[str, str] | None = None,
 ) -> Envelope:
-    """Build and serialize the message; raises :class:`DeliveryError` on bad values."""
+    """Build and serialize one message; any problem is a :class:`DeliveryError` for it.
+
+    Nothing else escapes: a value the stdlib's header code cannot fold becomes a
+    clear error for this one message, never a crash of the whole run.
+    """
+    try:
+        return _compose(
+            report=report,
+            sender=sender,
+            groups=(("to", to), ("cc", cc), ("bcc", bcc)),
+            reply_to=reply_to,
+            subject=subject,
+            text=text,
+            html=html,
+            attachments=attachments,
+            run_id=run_id,
+            when=when,
+            list_unsubscribe=list_unsubscribe,
+            redirected_to=redirected_to,
+            tags=tags,
+        )
+    except DeliveryError:
+        raise
+    except Exception as exc:  # the stdlib email package on a value it cannot fold
+        raise DeliveryError(
+            Problem(
+                f"report '{report}': the message could not be composed "
+                f"({type(exc).__name__}: {str(exc)[:200]})",
+                hint="a subject, display name or file name holds characters email headers "
+                "cannot carry; fix the data or template that produced it",
+            )
+        ) from None
+
+
+def _mailboxes(report: str, what: str, values: Sequence[str]) -> list[Mailbox]:
+    out: list[Mailbox] = []
+    for value in values:
+        try:
+            out.append(parse_mailbox(value))
+        except AddressError as exc:
+            raise DeliveryError(Problem(f"report '{report}': {what} address: {exc}")) from None
+    return out
+
+
+def _compose(
+    *,
+    report: str,
+    sender: str,
+    groups: tuple[tuple[str, Sequence[str]], ...],
+    reply_to: str,
+    subject: str,
+    text: str,
+    html: str,
+    attachments: Sequence[Attachment],
+    run_id: str,
+    when: dt.datetime,
+    list_unsubscribe: str,
+    redirected_to: str,
+    tags: Mapping[str, str] | None,
+) -> Envelope:
     check_header(subject, f"report '{report}': the subject")
-    for what, values in (
-        ("from", [sender]),
-        ("to", to),
-        ("cc", cc),
-        ("bcc", bcc),
-        ("reply-to", [reply_to] if reply_to else []),
-    ):
-        for addr in values:
-            problem = address_problem(addr)
-            if problem:
-                raise DeliveryError(Problem(f"report '{report}': {what} address: {problem}"))
-    if not to and not cc and not bcc:
+    sender_box = _mailboxes(report, "from", [sender])[0]
+    reply_box = _mailboxes(report, "reply-to", [reply_to] if reply_to else [])
+    seen: set[str] = set()
+    boxes: dict[str, list[Mailbox]] = {}
+    for what, values in groups:
+        boxes[what] = []
+        for box in _mailboxes(report, what, values):
+            if box.key not in seen:  # one copy per address, in the first group naming it
+                seen.add(box.key)
+                boxes[what].append(box)
+    if not seen:
         raise DeliveryError(
             Problem(
                 f"report '{report}' has no recipients",
@@ -166,19 +232,21 @@ def compose(
         )
     if list_unsubscribe:
         check_header(list_unsubscribe, "delivery.list_unsubscribe")
+    for att in attachments:
+        check_header(att.filename, f"report '{report}': attachment name")
+    to, cc, bcc = (tuple(display_value(b) for b in boxes[k]) for k in ("to", "cc", "bcc"))
     pdf = attachments[0]
     key = idempotency_key(report, to, cc, bcc, pdf.sha256)
-    domain = bare_address(sender).partition("@")[2] or "reportc.invalid"
+    domain = sender_box.addr.partition("@")[2] or "reportc.invalid"
     message_id = f"<{key[:20]}.{run_id}@{domain}>"
 
     msg = EmailMessage(policy=MIME_POLICY)
-    msg["From"] = sender
-    if to:
-        msg["To"] = ", ".join(to)
-    if cc:
-        msg["Cc"] = ", ".join(cc)
-    if reply_to:
-        msg["Reply-To"] = reply_to
+    msg["From"] = header_value(sender_box)
+    for what, header in (("to", "To"), ("cc", "Cc")):
+        if boxes[what]:
+            msg[header] = ", ".join(header_value(b) for b in boxes[what])
+    if reply_box:
+        msg["Reply-To"] = header_value(reply_box[0])
     msg["Subject"] = subject
     msg["Date"] = format_datetime(when)
     msg["Message-ID"] = message_id
@@ -193,16 +261,14 @@ def compose(
             att.content, maintype=att.maintype, subtype=att.subtype, filename=att.filename
         )
     raw = msg.as_bytes()
-    too_long = [n for n, line in enumerate(raw.split(b"\r\n"), 1) if len(line) > MAX_LINE]
-    if too_long:  # pragma: no cover - the policy folds and encodes every part
-        raise DeliveryError(Problem(f"report '{report}': line {too_long[0]} is over 998 bytes"))
+    _check_wire(report, raw, boxes)
     return Envelope(
         report=report,
         key=key,
         sender=sender,
-        to=tuple(to),
-        cc=tuple(cc),
-        bcc=tuple(bcc),
+        to=to,
+        cc=cc,
+        bcc=bcc,
         subject=subject,
         message_id=message_id,
         raw=raw,
@@ -211,3 +277,29 @@ def compose(
         redirected_to=redirected_to,
         tags=dict(tags or {}),
     )
+
+
+def _check_wire(report: str, raw: bytes, boxes: Mapping[str, list[Mailbox]]) -> None:
+    """Read the serialized message back: 7-bit, short lines, the very recipients we meant."""
+    problems: list[str] = []
+    if any(b > 0x7F for b in raw):
+        problems.append("it is not 7-bit clean")
+    too_long = [n for n, line in enumerate(raw.split(b"\r\n"), 1) if len(line) > MAX_LINE]
+    if too_long:
+        problems.append(f"line {too_long[0]} is over {MAX_LINE} bytes")
+    parsed = message_from_bytes(raw, policy=policy.default)
+    if parsed.get_all("Bcc"):
+        problems.append("it carries a Bcc header")
+    for what, header in (("to", "To"), ("cc", "Cc")):
+        values = parsed.get_all(header) or []
+        named = [a.lower() for v in values for a in header_addresses(str(v))]
+        if len(values) > 1 or named != [b.key for b in boxes[what]]:
+            problems.append(f"its {header} header names {len(named)} address(es), not the ")
+            problems[-1] += f"{len(boxes[what])} it is sent to"
+    if problems:
+        raise DeliveryError(
+            Problem(
+                f"report '{report}': refusing to send a message whose headers would not match "
+                "its recipients: " + "; ".join(problems)
+            )
+        )

@@ -280,10 +280,10 @@ class Preview:
         project = snap.project
         report = snap.extras["bound"].reports[name]
         ready = _Ready.of(report, rendered, self.pdf(snap, name))
-        envelopes, problems = package(project, {name: ready}, run_id="preview", when=self.clock())
-        if problems:
-            raise DeliveryError(problems)
-        raw = envelopes[name].raw
+        packed = package(project, {name: ready}, run_id="preview", when=self.clock())
+        if packed.problems:
+            raise DeliveryError(packed.problems)
+        raw = packed.envelopes[name].raw
         with self._lock:
             self._emails[key] = raw
         return raw

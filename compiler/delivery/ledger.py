@@ -145,6 +145,15 @@ class Ledger:
         row = cur.fetchone()
         return _row(cur, row) if row else None
 
+    def copies(self, report: str, pdf_sha256: str, redirected_to: str = "") -> list[LedgerRow]:
+        """Messages of this PDF of the report that were sent, or may have been (sending)."""
+        cur = self.db.execute(
+            """SELECT * FROM messages WHERE report = ? AND pdf_sha256 = ? AND redirected_to = ?
+               AND state IN ('sent', 'sending') ORDER BY updated_at""",
+            (report, pdf_sha256, redirected_to),
+        )
+        return [_row(cur, r) for r in cur.fetchall()]
+
     def sent_copies(self, report: str, pdf_sha256: str) -> list[LedgerRow]:
         """Real sends of this exact PDF of the report."""
         cur = self.db.execute(

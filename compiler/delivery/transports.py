@@ -19,8 +19,8 @@ External clients (the boto3 client, the SMTP connection factory) are injected.
 from __future__ import annotations
 
 import contextlib
+import re
 import smtplib
-import socket
 import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -32,7 +32,6 @@ from ..mime import Envelope
 from ..writer import write_atomic
 
 SESV2_MAX_BYTES = 40 * 1024 * 1024
-SES_V1_MAX_BYTES = 10 * 1024 * 1024
 
 
 class SendFailure(Exception):
@@ -227,10 +226,11 @@ class SesTransport:
         tags = {**self.tags, **envelope.tags}
         kwargs: dict[str, Any] = {
             "FromEmailAddress": envelope.sender,
+            # bare addresses: the envelope; names live in the raw message's headers
             "Destination": {
-                "ToAddresses": list(envelope.to),
-                "CcAddresses": list(envelope.cc),
-                "BccAddresses": list(envelope.bcc),
+                "ToAddresses": [bare_address(a) for a in envelope.to],
+                "CcAddresses": [bare_address(a) for a in envelope.cc],
+                "BccAddresses": [bare_address(a) for a in envelope.bcc],
             },
             "Content": {"Raw": {"Data": envelope.raw}},
         }
@@ -263,19 +263,20 @@ def aws_session(env: Mapping[str, str]) -> Any:
     return boto3.Session(**session_kwargs)
 
 
-def make_ses_clients(
-    region: str, endpoint_url: str, env: Mapping[str, str], max_attempts: int = 1
-) -> tuple[Any, Any]:
+def make_ses_clients(region: str, endpoint_url: str, env: Mapping[str, str]) -> tuple[Any, Any]:
     """boto3 ``sesv2`` and ``ses`` clients from the normal chain, plus the env file.
 
-    botocore's own retries are kept to one attempt so that our policy decides.
+    botocore makes exactly one attempt per call (``total_max_attempts: 1``; its
+    ``max_attempts`` counts *retries*, so 1 there means two attempts). A
+    ``SendEmail`` whose connection drops after SES accepted it must not be sent
+    again by the library: our policy decides, and it calls that *uncertain*.
     """
     from botocore.config import Config
 
     session = aws_session(env)
     region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
     config = Config(
-        retries={"max_attempts": max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=10,
         read_timeout=60,
     )
@@ -345,35 +346,83 @@ class SmtpTransport:
         return Preflight(True)
 
     def send(self, envelope: Envelope) -> str:
+        """One message; *uncertain* only once the end of its data reached the server.
+
+        Anything that fails before the final ``.`` of DATA was written cannot have been
+        accepted, so it is safe to try again: once at once on a fresh connection when
+        a pooled connection turns out to be closed (servers close idle ones), then by
+        the retry policy.
+        """
+        reused = self._conn is not None
+        try:
+            return self._transmit(envelope)
+        except _NotTransmitted as first:
+            self._drop()
+            if not reused:
+                raise SendFailure("retry", first.reason) from None
+        try:
+            return self._transmit(envelope)
+        except _NotTransmitted as second:
+            self._drop()
+            raise SendFailure("retry", second.reason) from None
+
+    def _transmit(self, envelope: Envelope) -> str:
         try:
             conn = self._open()
-            refused = conn.sendmail(
-                bare_address(envelope.sender), list(envelope.recipients), envelope.raw
-            )
+        except smtplib.SMTPAuthenticationError as exc:
+            raise SendFailure(
+                "abort", f"SMTP login failed: {exc.smtp_code} {_text(exc.smtp_error)}"
+            ) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _NotTransmitted(f"cannot connect: {exc}") from None
+        try:
+            refused = self._envelope(conn, envelope)
+            conn.send(_dot_stuffed(envelope.raw))  # raises before the final dot is out
         except smtplib.SMTPRecipientsRefused as exc:
+            self._reset(conn)
             raise SendFailure(
                 "reject", f"all recipients refused: {_refused(exc.recipients)}"
             ) from None
         except smtplib.SMTPResponseException as exc:
+            self._reset(conn)
+            raise _response_failure(exc) from None
+        except (OSError, smtplib.SMTPException) as exc:
+            raise _NotTransmitted(f"{type(exc).__name__}: {exc}") from None
+        try:
+            code, reply = conn.getreply()
+        except (OSError, smtplib.SMTPException) as exc:
             self._drop()
-            text = f"{exc.smtp_code} {_text(exc.smtp_error)}"
-            raise SendFailure("retry" if 400 <= exc.smtp_code < 500 else "reject", text) from None
-        except smtplib.SMTPServerDisconnected as exc:
-            self._drop()
-            raise SendFailure("uncertain", f"server disconnected: {exc}") from None
-        except (ConnectionRefusedError, socket.gaierror) as exc:
-            self._drop()
-            raise SendFailure("retry", f"cannot connect: {exc}") from None
-        except TimeoutError as exc:
-            self._drop()
-            raise SendFailure("uncertain", f"timed out: {exc}") from None
-        except OSError as exc:
-            self._drop()
-            raise SendFailure("uncertain", f"{type(exc).__name__}: {exc}") from None
-        if refused:
-            # Accepted for the others; say who was refused.
+            raise SendFailure("uncertain", f"no answer after the message data: {exc}") from None
+        if code != 250:
+            raise _response_failure(smtplib.SMTPResponseException(code, reply)) from None
+        if refused:  # accepted for the others; say who was refused
             return f"{envelope.message_id} (refused: {_refused(refused)})"
         return envelope.message_id
+
+    @staticmethod
+    def _envelope(conn: smtplib.SMTP, envelope: Envelope) -> dict[str, tuple[int, bytes]]:
+        """MAIL, RCPT and DATA: nothing the server could deliver has been sent yet."""
+        conn.ehlo_or_helo_if_needed()
+        code, reply = conn.mail(bare_address(envelope.sender))
+        if code != 250:
+            raise smtplib.SMTPResponseException(code, reply)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for rcpt in envelope.recipients:
+            code, reply = conn.rcpt(rcpt)
+            if code not in (250, 251):
+                refused[rcpt] = (code, reply)
+        if len(refused) == len(envelope.recipients):
+            raise smtplib.SMTPRecipientsRefused(refused)
+        code, reply = conn.docmd("data")
+        if code != 354:
+            raise smtplib.SMTPResponseException(code, reply)
+        return refused
+
+    def _reset(self, conn: smtplib.SMTP) -> None:
+        try:
+            conn.rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop()
 
     def _drop(self) -> None:
         if self._conn is not None:
@@ -387,6 +436,28 @@ class SmtpTransport:
             with contextlib.suppress(OSError, smtplib.SMTPException):
                 self._conn.quit()
             self._drop()
+
+
+class _NotTransmitted(Exception):
+    """The message's data never fully reached the server: trying again cannot duplicate it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _dot_stuffed(raw: bytes) -> bytes:
+    """DATA's payload: leading dots doubled, CRLF line ends, the final ``.`` line."""
+    data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", raw)
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
+
+
+def _response_failure(exc: smtplib.SMTPResponseException) -> SendFailure:
+    text = f"{exc.smtp_code} {_text(exc.smtp_error)}"
+    return SendFailure("retry" if 400 <= exc.smtp_code < 500 else "reject", text)
 
 
 def _text(value: bytes | str) -> str:

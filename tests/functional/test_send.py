@@ -266,18 +266,24 @@ def test_insufficient_quota_is_refused_in_preflight(
     assert moto.raw_messages() == []
 
 
-def test_header_injection_is_refused_before_sending(
+def test_header_injection_fails_that_message_alone(
     make_project: MakeProject, moto: MotoServer
 ) -> None:
     text = SEND_YAML.replace("title: CFO Report", 'title: "CFO Report\\r\\nBcc: evil@example.net"')
     project = project_for(make_project, moto, text)
     moto.verify("example.com")
-    with pytest.raises(DeliveryError) as info:
-        run_send(project, ses(moto))
-    assert info.value.problems[0].message.startswith(
+    result = run_send(project, ses(moto))
+    assert [(m.report, m.state) for m in result.messages] == [
+        ("ceo", "sent"),
+        ("cfo", "failed"),
+        ("cmo", "sent"),
+    ]
+    assert result.messages[1].detail.startswith(
         "report 'cfo': the subject contains a line break: 'CFO Report\\r\\nBcc: evil@example.net"
     )
-    assert moto.raw_messages() == []
+    sent = [parse(m["raw_data"]) for m in moto.raw_messages()]
+    assert len(sent) == 2
+    assert all("evil" not in str(m) for m in sent)
 
 
 def test_oversize_message_fails_alone(make_project: MakeProject, tmp_path: Path) -> None:
