@@ -19,7 +19,7 @@ import click
 from . import pipeline
 from .addresses import bare_address, mask
 from .config import DEFAULT_CONFIG, Project, load_project
-from .errors import Problem, ReportcError, SendFailed
+from .errors import DataError, DeliveryError, Location, Problem, ReportcError, SendFailed
 from .resources import project_schema
 
 
@@ -701,34 +701,119 @@ def events() -> None:
 
 
 @events.command(name="ingest")
-@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.argument("source", type=click.File("rb"), default="-")
+@click.option(
+    "--signing-cert",
+    type=click.File("rb"),
+    default=None,
+    help="PEM certificate to check SNS signatures with, instead of fetching SigningCertURL.",
+)
+@click.option(
+    "--unsigned",
+    is_flag=True,
+    help="Take the records as they are, unsigned (you vouch for where this file came from).",
+)
 @click.pass_obj
-def events_ingest(settings: Settings, source: Any) -> None:
-    """Read SES event notifications (SNS JSON, one or many; FILE or - for stdin)."""
+def events_ingest(settings: Settings, source: Any, signing_cert: Any, unsigned: bool) -> None:
+    """Record SES events from signed SNS notifications (FILE, or - for stdin)."""
     from .delivery import Ledger, ledger_path
     from .delivery.events import ingest, parse
+    from .delivery.sns import Verifier
 
     project = settings.load()
-    records = parse(source.read(), getattr(source, "name", "-"))
+    verifier = None if unsigned else Verifier(signing_cert.read() if signing_cert else None)
+    name = getattr(source, "name", "-")
+    parsed = parse(
+        source.read(), "<stdin>" if name in ("-", "<stdin>") else name, verifier=verifier
+    )
     ledger = Ledger(ledger_path(project), pipeline.utc_now)
     try:
-        summary = ingest(ledger, records)
+        summary = ingest(ledger, parsed.records)
     finally:
         ledger.close()
+    _show_ingest(summary)
+    if parsed.refused:
+        raise DataError(
+            [*parsed.refused, Problem(f"{_plural(len(parsed.refused), 'notification')} refused")]
+        )
+
+
+@events.command(name="pull")
+@click.option("--queue-url", required=True, help="The SQS queue subscribed to the SNS topic.")
+@click.option(
+    "--wait",
+    type=click.IntRange(min=0, max=20),
+    default=1,
+    show_default=True,
+    help="Seconds to long-poll for each batch.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=1000,
+    show_default=True,
+    help="Read at most N queue messages.",
+)
+@click.pass_obj
+def events_pull(settings: Settings, queue_url: str, wait: int, limit: int) -> None:
+    """Record SES events from an SQS queue (SNS -> SQS), deleting each once recorded."""
+    from .delivery import Ledger, ledger_path
+    from .delivery.events import pull
+    from .delivery.transports import make_sqs_client
+
+    project = settings.load()
+    sqs = make_sqs_client(project.delivery.region, project.env)
+    ledger = Ledger(ledger_path(project), pipeline.utc_now)
+    try:
+        result = pull(ledger, sqs, queue_url, wait=wait, limit=limit)
+    except Exception as exc:
+        from .delivery.transports import classify_ses_error
+
+        raise DeliveryError(
+            Problem(
+                f"cannot read the queue: {classify_ses_error(exc).message}", Location(queue_url)
+            )
+        ) from None
+    finally:
+        ledger.close()
+    click.echo(
+        f"received {_plural(result.received, 'queue message')}, deleted {result.deleted}"
+        + (f", {result.kept} left in the queue (not JSON)" if result.kept else "")
+    )
+    _show_ingest(result.summary)
+
+
+@events.command(name="unsuppress")
+@click.argument("addresses", nargs=-1, required=True)
+@click.pass_obj
+def events_unsuppress(settings: Settings, addresses: tuple[str, ...]) -> None:
+    """Take addresses off the suppression list (after fixing the mailbox)."""
+    from .delivery import existing_ledger
+
+    project = settings.load()
+    with existing_ledger(project) as ledger:
+        removed = [a for a in addresses if ledger is not None and ledger.unsuppress(a)]
+    for a in addresses:
+        click.echo(f"{mask(a)}: {'no longer suppressed' if a in removed else 'was not suppressed'}")
+
+
+def _show_ingest(summary: Any) -> None:
     states = ", ".join(f"{n} {s}" for s, n in sorted(summary.by_state.items())) or "nothing"
     click.echo(f"ingested {_plural(summary.events, 'event')}: {states}")
     if summary.suppressed:
         click.echo("suppressed from now on: " + ", ".join(mask(a) for a in summary.suppressed))
-    if summary.unknown_messages:
+    notes = (
+        (summary.unknown_messages, "for messages this ledger did not send (ignored)"),
+        (summary.ignored, "of other kinds (send, open, click ...) ignored"),
+        (summary.malformed, "malformed (no message id, or fields of the wrong type; ignored)"),
+    )
+    for count, text in notes:
+        if count:
+            click.echo(f"note: {_plural(count, 'event')} {text}", err=True)
+    if summary.foreign:
         click.echo(
-            f"note: {_plural(summary.unknown_messages, 'event')} for messages this "
-            "ledger did not send (ignored)",
-            err=True,
-        )
-    if summary.ignored:
-        click.echo(
-            f"note: {_plural(summary.ignored, 'event')} of other kinds (send, open, "
-            "click ...) ignored",
+            f"note: {_plural(summary.foreign, 'recipient')} named by events but not by their "
+            "message (ignored)",
             err=True,
         )
 

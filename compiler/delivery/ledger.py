@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..addresses import bare_address
 from ..config.model import Project
 from ..errors import DeliveryError, Problem
 from ..mime import Envelope
@@ -230,9 +231,13 @@ class Ledger:
             )
             self._event(key, run_id, state, message_id or error)
 
-    def known_message(self, message_id: str) -> bool:
-        cur = self.db.execute("SELECT 1 FROM messages WHERE message_id = ?", (message_id,))
-        return cur.fetchone() is not None
+    def by_message_id(self, message_id: str) -> LedgerRow | None:
+        """The message the provider knows by this id; never one that has no id yet."""
+        if not message_id.strip():
+            return None
+        cur = self.db.execute("SELECT * FROM messages WHERE message_id = ?", (message_id,))
+        row = cur.fetchone()
+        return _row(cur, row) if row else None
 
     def delivery(self, message_id: str, recipient: str, state: str, detail: str, at: str) -> None:
         """What the provider reported for one recipient of a sent message (latest wins)."""
@@ -257,6 +262,13 @@ class Ledger:
                 "ON CONFLICT(address) DO UPDATE SET reason = excluded.reason, at = excluded.at",
                 (address.lower(), reason, at),
             )
+
+    def unsuppress(self, address: str) -> bool:
+        with self._tx():
+            cur = self.db.execute(
+                "DELETE FROM suppressions WHERE address = ?", (bare_address(address).lower(),)
+            )
+        return cur.rowcount > 0
 
     def suppressed(self) -> dict[str, str]:
         cur = self.db.execute("SELECT address, reason FROM suppressions")

@@ -290,6 +290,19 @@ def make_ses_clients(region: str, endpoint_url: str, env: Mapping[str, str]) -> 
     return v2, v1
 
 
+def make_sqs_client(region: str, env: Mapping[str, str]) -> Any:
+    """An SQS client for ``events pull`` (receiving and deleting are safe to retry)."""
+    session = aws_session(env)
+    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    url = env.get("AWS_ENDPOINT_URL_SQS") or env.get("AWS_ENDPOINT_URL")
+    kwargs: dict[str, Any] = {}
+    if region:
+        kwargs["region_name"] = region
+    if url:
+        kwargs["endpoint_url"] = url
+    return session.client("sqs", **kwargs)
+
+
 # --------------------------------------------------------------------------- SMTP
 
 

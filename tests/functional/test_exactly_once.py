@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import email
 import json
+import time
 from contextlib import closing
 from email import policy
 from email.message import EmailMessage
@@ -16,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from reportc import load_project
 from reportc.addresses import bare_address
+from reportc.cli import main
 from reportc.delivery import Ledger, OutboxTransport, SesTransport, SmtpTransport
 from reportc.delivery.transports import make_ses_clients
 from reportc.dispatch import send
@@ -266,3 +269,105 @@ def test_headers_envelope_and_ledger_agree_over_ses(
         destination = [bare_address(a) for a in calls[msg["Message-ID"]]]
         ledger_rcpts = [bare_address(a) for a in (*row.to, *row.cc, *row.bcc)]
         _check_invariant(record_["raw_data"].encode(), destination, ledger_rcpts)
+
+
+# --------------------------------------------------------------------------- item 5
+
+
+def test_dry_run_with_a_report_that_failed_to_build(make_project: MakeProject) -> None:
+    text = SEND_YAML.replace("sections: [summary]\n", "sections: [summary, broken]\n").replace(
+        "sections:\n  summary:",
+        "sections:\n  broken:\n    type: table\n    query: SELECT nope FROM sales\n  summary:",
+    )
+    root = make_project({"reports.yaml": text})
+    result = CliRunner().invoke(main, ["-C", str(root), "send", "--dry-run"])
+    assert result.exit_code == 1, result.output
+    assert "Traceback" not in result.output
+    assert "DRY RUN: nothing was sent; 2 messages written to" in result.output
+    assert "failed     cfo: not built: " in result.output
+    assert len(list((root / "dist/outbox").glob("*.eml"))) == 2
+
+
+# --------------------------------------------------------------------------- item 6
+
+
+def test_smtp_server_closing_idle_connections_loses_nothing(make_project: MakeProject) -> None:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import SmtpSink
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = SmtpSink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port, timeout=0.3)
+    controller.start()
+    try:
+        text = SEND_YAML.replace("  max_attempts: 4\n", "  max_attempts: 1\n  rate_limit: 2\n")
+        root = make_project({"reports.yaml": text})
+        result = send(
+            load_project(root, environ={}),
+            transport=SmtpTransport("127.0.0.1", port, "none"),
+            clock=lambda: FIXED_NOW,
+            sleep=time.sleep,  # real pauses: the server closes the connection meanwhile
+        )
+    finally:
+        controller.stop()
+    assert [m.state for m in result.messages] == ["sent"] * 3, result.messages
+    assert len(sink.messages) == 3
+
+
+def test_smtp_connection_dropped_after_the_data_is_uncertain_and_sent_once(
+    make_project: MakeProject, smtp_server: tuple[SmtpSink, int]
+) -> None:
+    sink, port = smtp_server
+    root = make_project({"reports.yaml": SEND_YAML})
+    with FaultProxy(port, b"\r\n.\r\n", times=1) as proxy:
+        result = run_send(
+            load_project(root, environ={}),
+            SmtpTransport("127.0.0.1", proxy.port, "none"),
+            reports=["ceo"],
+        )
+    assert [m.state for m in result.messages] == ["uncertain"]
+    assert len(sink.messages) == 1
+    again = run_send(
+        load_project(root, environ={}), SmtpTransport("127.0.0.1", port, "none"), reports=["ceo"]
+    )
+    assert [m.state for m in again.messages] == ["uncertain"]
+    assert len(sink.messages) == 1
+
+
+# --------------------------------------------------------------------------- item 7
+
+
+def test_resend_one_burst_instance(make_project: MakeProject, tmp_path: Path) -> None:
+    root = burst_project(make_project)
+    box = OutboxTransport(tmp_path / "box")
+    assert {m.state for m in run_send(load_project(root, environ={}), box).messages} == {"sent"}
+    result = CliRunner().invoke(
+        main,
+        [
+            "-C",
+            str(root),
+            "send",
+            "--transport",
+            "outbox",
+            "--outbox",
+            str(tmp_path / "box"),
+            "--resend",
+            "--persona",
+            "store-S3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("sent")]
+    assert len(lines) == 1 and "store-S3" in lines[0], result.output
+    assert "1 sent" in result.output
+    with closing(ledger_of(root)) as ledger:
+        (row,) = ledger.rows("store-S3")
+        assert row.override == "resend" and row.attempts == 2
+    unknown = CliRunner().invoke(main, ["-C", str(root), "send", "--persona", "store-S9"])
+    assert unknown.exit_code == 3
+    assert "--persona: no report 'store-S9' (did you mean 'store-S5'?)" in unknown.output

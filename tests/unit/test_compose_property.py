@@ -1,0 +1,75 @@
+"""Property: any display name, subject, file name or row value gives either a valid
+7-bit message naming exactly its recipients, or a clear error for that one message."""
+
+from __future__ import annotations
+
+import datetime as dt
+from email import message_from_bytes, policy
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from reportc.addresses import AddressError, parse_mailbox
+from reportc.errors import DeliveryError
+from reportc.mime import Attachment, compose
+
+WHEN = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
+text = st.text(st.characters(codec="utf-8"), max_size=60)
+
+
+def _compose(to: str, subject: str, filename: str, body: str) -> bytes:
+    return compose(
+        report="r",
+        sender="Reports <reports@example.com>",
+        to=[to],
+        cc=["cc@example.com"],
+        bcc=["audit@example.org"],
+        subject=subject,
+        text=body,
+        html=f"<p>{body}</p>",
+        attachments=[Attachment(filename or "x.pdf", b"%PDF-1.7"), Attachment("d.csv", b"a")],
+        run_id="run",
+        when=WHEN,
+    ).raw
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@given(name=text, subject=text, filename=text, body=text, quoted=st.booleans())
+def test_any_value_gives_a_valid_message_or_a_clear_error(
+    name: str, subject: str, filename: str, body: str, quoted: bool
+) -> None:
+    to = f'"{name}" <to@example.com>' if quoted else f"{name} <to@example.com>"
+    try:
+        raw = _compose(to, subject, filename, body)
+    except DeliveryError as exc:
+        assert exc.problems and exc.problems[0].message.startswith("report 'r': ")
+        return
+    assert max(raw) < 0x80  # 7-bit
+    assert all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    msg = message_from_bytes(raw, policy=policy.default)
+    assert [a.addr_spec for a in msg["To"].addresses] == ["to@example.com"]  # type: ignore[union-attr]
+    assert [a.addr_spec for a in msg["Cc"].addresses] == ["cc@example.com"]  # type: ignore[union-attr]
+    assert msg["Bcc"] is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=text)
+def test_the_address_parser_never_crashes_and_reads_back_what_it_accepts(value: str) -> None:
+    try:
+        box = parse_mailbox(value)
+    except AddressError as exc:
+        assert str(exc)
+        return
+    from reportc.addresses import display_value
+
+    assert parse_mailbox(display_value(box)) == box
+
+
+def test_known_crashers_are_clear_errors_or_valid() -> None:
+    for name in (".Eve", "Sam\u2028Bcc: x@evil.example", "Eve <eve@evil.example>, Bob", "\x00"):
+        try:
+            raw = _compose(f"{name} <to@example.com>", "s", "f.pdf", "b")
+        except DeliveryError:
+            continue
+        msg = message_from_bytes(raw, policy=policy.default)
+        assert [a.addr_spec for a in msg["To"].addresses] == ["to@example.com"]  # type: ignore[union-attr]
