@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -42,7 +41,7 @@ from .formatting import as_date
 from .refs import closure, section_needs
 from .sources import FILE_TYPES, LOADERS, SourceContext
 from .sources.sql import duck_message, query_params
-from .sqlrefs import sql_params
+from .sqlrefs import absolute_paths, select_problem, sql_params
 
 
 @dataclass(frozen=True)
@@ -207,6 +206,10 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+class UnsafeSql(Exception):
+    """Project SQL that is not one read-only SELECT; reported like a failed query."""
+
+
 class Workspace:
     """One DuckDB database holding every loaded source for one build."""
 
@@ -218,8 +221,16 @@ class Workspace:
             ":memory:",
             config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
         )
-        self.con.execute("SET allowed_directories = ?", [[str(project.root) + os.sep]])
+        # DuckDB may read the declared data files and nothing else: not the env file,
+        # .reportc/, .git/, dist/ or reports.yaml. Locked, so no SQL can undo it.
+        self.files = {
+            str(spec.path.relative_to(project.root)): str(spec.path)
+            for spec in project.sources.values()
+            if spec.path is not None and spec.path.is_relative_to(project.root)
+        }
+        self.con.execute("SET allowed_paths = ?", [sorted(self.files.values())])
         self.con.execute("SET enable_external_access = false")
+        self.con.execute("SET lock_configuration = true")
         self.values: dict[str, Any] = dict(project.period.params())
         self.fingerprints: dict[str, str] = {}
         self.failures: dict[str, ReportcError] = {}
@@ -250,8 +261,15 @@ class Workspace:
                 self.check_failures.pop(node, None)
 
     def _scalar(self, sql: str) -> Any:
-        row = self.con.execute(sql).fetchone()
+        row = self.execute(sql).fetchone()
         return row[0] if row else None
+
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Run one project SQL text: a single read-only SELECT, declared files only."""
+        problem = select_problem(sql)
+        if problem:
+            raise UnsafeSql(problem)
+        return self.con.execute(absolute_paths(sql, self.files), params)
 
     def _source_checks(self, name: str, checks: Mapping[str, Any]) -> list[str]:
         table = f'"{name}"'
@@ -371,7 +389,7 @@ class Workspace:
             self.loaded.append(name)
             return
         deps = {d: self.fingerprints[d] for d in graph.get(name, ()) if d in self.fingerprints}
-        ctx = SourceContext(self.display, self.values, deps, self.at)
+        ctx = SourceContext(self.display, self.values, deps, self.at, self.files)
         self.fingerprints[name] = LOADERS[spec.type](spec, self.con, ctx)
         self.loaded.append(name)
 
@@ -391,7 +409,7 @@ class Workspace:
         elif spec.sql is not None:
             sql = spec.sql.strip().rstrip(";")
             try:
-                cur = self.con.execute(sql, query_params(sql, self.values))
+                cur = self.execute(sql, query_params(sql, self.values))
                 rows = cur.fetchall()
                 width = len(cur.description or ())
             except Exception as exc:
@@ -444,7 +462,7 @@ class Workspace:
         else:
             return BoundSection(section)
         try:
-            cur = self.con.execute(sql, query_params(sql, self.values))
+            cur = self.execute(sql, query_params(sql, self.values))
             columns = tuple(d[0] for d in cur.description or ())
             rows = tuple(
                 {c: plain(v) for c, v in zip(columns, row, strict=True)} for row in cur.fetchall()
@@ -675,7 +693,7 @@ class _Binder:
         sql = f'SELECT * FROM "{fe.source}"' if fe.source else fe.query.strip().rstrip(";")
         key = "source" if fe.source else "query"
         try:
-            cur = self.ws.con.execute(sql, query_params(sql, self.ws.values))
+            cur = self.ws.execute(sql, query_params(sql, self.ws.values))
             columns = [d[0] for d in cur.description or ()]
             rows = [dict(zip(columns, (plain(v) for v in r), strict=True)) for r in cur.fetchall()]
         except Exception as exc:

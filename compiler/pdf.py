@@ -1,9 +1,11 @@
 """PDF stage: RenderedReport -> PDF bytes (:class:`Artifact`) with WeasyPrint.
 
 The URL fetcher serves only ``data:`` URLs and ``file:`` URLs that resolve
-(symlinks included) inside the project or reportc's own package; remote URLs
-and every other local path are refused and recorded, so a hostile template or
-data cell cannot make the renderer read ``/etc/passwd`` or call the network.
+(symlinks included) to reportc's own files, to the project's ``assets/`` folder,
+or to a font file in the project. Remote URLs and every other path - data files,
+``reports.yaml``, the env file, ``.reportc/``, ``.git/``, ``dist/`` - are refused
+and recorded, so a hostile template (``<link rel=attachment href=repos.env>``) or
+data cell cannot put a secret into a PDF, read ``/etc/passwd`` or call the network.
 """
 
 from __future__ import annotations
@@ -31,10 +33,21 @@ def _fetcher_class() -> type:
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class _SafeFetcher(URLFetcher):  # type: ignore[misc]
-        def __init__(self, roots: Iterable[Path]) -> None:
+        def __init__(self, roots: Iterable[Path], project: Path | None = None) -> None:
             super().__init__(timeout=1, allowed_protocols={"file", "data"}, allow_redirects=False)
             self.roots = tuple(Path(r).resolve() for r in roots)
+            self.project = project.resolve() if project is not None else None
             self.refused: list[str] = []
+
+        def allowed(self, path: Path) -> bool:
+            if any(path.is_relative_to(root) for root in self.roots):
+                return True
+            if self.project is None or not path.is_relative_to(self.project):
+                return False
+            parts = path.relative_to(self.project).parts
+            if any(p.startswith(".") for p in parts) or parts[0] == "dist":
+                return False
+            return parts[0] == "assets" or path.suffix.lower() in FONT_SUFFIXES
 
         def fetch(self, url: str, headers: Any = None) -> Any:
             parsed = urlparse(url)
@@ -42,20 +55,25 @@ def _fetcher_class() -> type:
                 return super().fetch(url, headers)
             if parsed.scheme == "file" and parsed.netloc in ("", "localhost"):
                 path = Path(unquote(parsed.path)).resolve()
-                if any(path.is_relative_to(root) for root in self.roots) and path.is_file():
+                if self.allowed(path) and path.is_file():
                     mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
                     return URLFetcherResponse(
                         path.as_uri(), path.read_bytes(), {"Content-Type": mime}
                     )
             self.refused.append(url)
-            raise ValueError(f"reportc refused to fetch {url!r} (only files inside the project)")
+            raise ValueError(
+                f"reportc refused to fetch {url!r} (only assets/, fonts and reportc's own files)"
+            )
 
     return _SafeFetcher
 
 
-def SafeFetcher(roots: Iterable[Path]) -> Any:
-    """A URL fetcher serving local files under ``roots`` and data: URLs, nothing else."""
-    return _fetcher_class()(roots)
+FONT_SUFFIXES = (".otf", ".ttf", ".woff", ".woff2")
+
+
+def SafeFetcher(roots: Iterable[Path], project: Path | None = None) -> Any:
+    """A URL fetcher for data: URLs, files under ``roots``, and ``project``'s assets/fonts."""
+    return _fetcher_class()(roots, project)
 
 
 @dataclass(frozen=True)
@@ -101,7 +119,7 @@ def make_pdf(
     from weasyprint import HTML, Attachment  # imported here: a no-change build never needs it
 
     options = options or PdfOptions()
-    fetcher = SafeFetcher([project_root, *package_roots()])
+    fetcher = SafeFetcher(package_roots(), project_root)
     write_options: dict[str, Any] = {}
     if options.variant:
         write_options["pdf_variant"] = options.variant

@@ -24,6 +24,7 @@ import email
 import html
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -359,11 +360,22 @@ def index_page(snap: Snapshot) -> str:
     return _frame("reportc preview", body, snap)
 
 
+_CSP_META = re.compile(r'<meta http-equiv="Content-Security-Policy"[^>]*>\n?')
+#: no remote fetch of any kind: this server's own pages, data: images, inline CSS/JS
+PREVIEW_CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+    "font-src 'self' data:; script-src 'unsafe-inline'; connect-src 'self'; "
+    "frame-src 'self'; base-uri 'none'; form-action 'none'"
+)
+
+
 def report_page(snap: Snapshot, page: Page) -> str:
     """The report's own HTML, with the reload poller added."""
     script = _reload_script(snap.generation)
     assert page.rendered is not None
-    doc = page.rendered.html
+    # The report's own policy forbids every script; the preview's pages are served with
+    # PREVIEW_CSP instead (one inline poller, requests to this server only).
+    doc = _CSP_META.sub("", page.rendered.html, count=1)
     at = doc.rfind("</body>")
     return doc[:at] + script + doc[at:] if at >= 0 else doc + script
 
@@ -411,6 +423,7 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")
             self.send_header("X-Content-Type-Options", "nosniff")
+            self.send_header("Content-Security-Policy", PREVIEW_CSP)
             self.end_headers()
             if self.command != "HEAD":
                 # The browser may have gone away (a reload, say).

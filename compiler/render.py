@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import mimetypes
+import re
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +82,17 @@ def make_environment(root: Path) -> SandboxedEnvironment:
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "typographer": True}).enable(
     ["table", "strikethrough", "replacements", "smartquotes"]
 )
+
+
+_MD_SPECIAL = re.compile(r"([!-/:-@\[-`{-~])")
+
+
+def markdown_literal(value: Any) -> str:
+    """A value as Markdown that renders exactly as its text (ASCII punctuation escaped)."""
+    text = "" if value is None else str(value)
+    # Line breaks would let a value start a block (a heading, a list): keep it inline.
+    text = " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
+    return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def _template_frame(exc: BaseException) -> tuple[str, int] | None:
@@ -163,8 +175,14 @@ class _Renderer:
         return RenderError(Problem(f"{prefix}: {message}", where, hint=hint))
 
     def text(self, source: str, section: BoundSection, key: str) -> Markup:
-        """YAML narrative: a sandboxed template over metrics, then Markdown."""
-        return Markup(_MARKDOWN.render(self._fill(source, section, key, self.env)))
+        """YAML narrative: a sandboxed template over metrics, then Markdown.
+
+        The author's text is Markdown; a value it shows (a metric, a row's field) is
+        literal text: every value is Markdown-escaped before Markdown runs, so data
+        can never become a link, an image or emphasis. Markdown itself escapes HTML.
+        """
+        env = self.env.overlay(autoescape=False, finalize=markdown_literal)
+        return Markup(_MARKDOWN.render(self._fill(source, section, key, env)))
 
     def inline(self, source: str, section: BoundSection, key: str) -> str:
         """A short YAML string (a section title) with values; escaped later, once."""

@@ -27,3 +27,48 @@ def sql_identifiers(sql: str) -> set[str]:
     for bare, quoted in _IDENT_RE.findall(_code(sql)):
         out.add(bare or quoted)
     return out
+
+
+def select_problem(sql: str) -> str | None:
+    """Why ``sql`` is not exactly one read-only ``SELECT`` (or ``WITH … SELECT``), or None.
+
+    DuckDB's own parser decides: ``SELECT 1; COPY … TO 'reports.yaml'`` is two
+    statements, ``ATTACH``, ``SET``, ``PRAGMA``, ``INSERT``, ``COPY`` are not SELECTs.
+    A text DuckDB cannot parse is left to the query itself to report.
+    """
+    import duckdb  # the SQL stage only: a no-change build never parses SQL
+
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error:
+        return None
+    kinds = [str(s.type).rsplit(".", 1)[-1] for s in statements]
+    if len(kinds) != 1:
+        return (
+            f"it holds {len(kinds)} statements ({', '.join(kinds)}); SQL in reports.yaml is one "
+            "read-only SELECT"
+        )
+    if kinds[0] != "SELECT":
+        return f"it is a {kinds[0]} statement; SQL in reports.yaml is one read-only SELECT"
+    return None
+
+
+_LITERAL_RE = re.compile(r"'((?:[^']|'')*)'")
+
+
+def absolute_paths(sql: str, files: dict[str, str]) -> str:
+    """Declared data files named by their project-relative path, made absolute.
+
+    ``read_csv('data/x.csv')`` reads the project's file whatever the current folder
+    is (``-C``); a path that is not a declared source is left as it is (and DuckDB,
+    which may read only the declared files, refuses it).
+    """
+
+    def swap(match: re.Match[str]) -> str:
+        text = match.group(1).replace("''", "'")
+        key = text[2:] if text.startswith("./") else text
+        if key in files:
+            return "'" + files[key].replace("'", "''") + "'"
+        return match.group(0)
+
+    return _LITERAL_RE.sub(swap, sql)

@@ -458,6 +458,20 @@ def _check_sources(c: _Checker) -> dict[str, SourceSpec]:
     return out
 
 
+def _private(root: Path, path: Path) -> str:
+    """Why a project path is off limits to data, fonts and logos ('' if it is not)."""
+    parts = path.relative_to(root).parts
+    if not parts:
+        return "the project folder"
+    if any(p.startswith(".") for p in parts):
+        return "hidden (state, version control or secrets)"
+    if parts[0] == "dist":
+        return "in dist/, the output folder"
+    if path.name.endswith(".env") or (path.suffix in (".yaml", ".yml") and len(parts) == 1):
+        return "project configuration or an env file"
+    return ""
+
+
 def _check_file(c: _Checker, rel: str, path: PathT, what: str = "data file") -> Path | None:
     if "://" in rel:
         c.add(f"'{rel}' is a URL; sources read files inside the project", path)
@@ -468,6 +482,14 @@ def _check_file(c: _Checker, rel: str, path: PathT, what: str = "data file") -> 
             f"'{rel}' is outside the project folder",
             path,
             f"{what}s must live inside the project (e.g. under data/ or assets/)",
+        )
+        return None
+    private = _private(c.root, candidate)
+    if private:
+        c.add(
+            f"'{rel}' is {private}; reportc never reads it as {what}",
+            path,
+            "data files go under data/, fonts and logos under assets/",
         )
         return None
     if not candidate.is_file():

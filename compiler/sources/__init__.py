@@ -27,7 +27,9 @@ class SourceContext:
         params: Mapping[str, Any],
         fingerprints: Mapping[str, str],
         at: Callable[..., Location],
+        files: Mapping[str, str] | None = None,
     ) -> None:
+        self.files = dict(files or {})
         self.display = root_display
         self.params = params
         self.fingerprints = fingerprints

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.model import SourceSpec
 from ..errors import DataError, Problem
-from ..sqlrefs import sql_params
+from ..sqlrefs import absolute_paths, select_problem, sql_params
 
 if TYPE_CHECKING:
     from . import SourceContext
@@ -26,6 +26,12 @@ def query_params(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
 def duck_message(exc: BaseException) -> str:
     """DuckDB's message without its error-class prefix noise, first paragraph only."""
     text = str(exc).strip()
+    if "file system operations are disabled by configuration" in text:
+        return (
+            text.split(" - ")[0]
+            + ": SQL may read only the project's declared data files - declare the file "
+            "under sources: and select from the source by name"
+        )
     return text.split("\n\n")[0].replace("\n", " ") if text else type(exc).__name__
 
 
@@ -33,8 +39,12 @@ def load_sql(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     assert spec.query is not None
     try:
         query = spec.query.strip().rstrip(";")
+        problem = select_problem(query)
+        if problem:
+            raise ValueError(problem)
         con.execute(
-            f'CREATE OR REPLACE TABLE "{spec.name}" AS {query}', query_params(query, ctx.params)
+            f'CREATE OR REPLACE TABLE "{spec.name}" AS {absolute_paths(query, ctx.files)}',
+            query_params(query, ctx.params),
         )
     except Exception as exc:
         raise DataError(
