@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 
 from . import expr as expr_lang
 from .addresses import address_problem
@@ -39,6 +38,7 @@ from .config.yamlpos import PositionMap
 from .errors import DataError, Location, Problem, ReportcError, did_you_mean
 from .formatting import as_date
 from .refs import closure, section_needs
+from .sandbox import BoundedSandbox
 from .sources import FILE_TYPES, LOADERS, SourceContext
 from .sources.sql import duck_message, query_params
 from .sqlrefs import absolute_paths, select_problem, sql_params
@@ -579,7 +579,7 @@ class _Binder:
         self.order: list[str] = []
         self.persona_of: dict[str, str] = {}
         self.titles: dict[str, str] = {n: r.title for n, r in project.reports.items()}
-        self.text_env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+        self.text_env = BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
 
     def run(self) -> BindResult:
         wanted = set().union(*self.needs.values()) if self.needs else set()
@@ -782,7 +782,7 @@ class _Binder:
             return template
         try:
             return self.text_env.from_string(template).render(context).strip()
-        except jinja2.TemplateError as exc:
+        except (jinja2.TemplateError, ArithmeticError, ValueError, TypeError) as exc:
             raise DataError(
                 Problem(
                     f"report '{spec.name}': {what}: {exc}",

@@ -884,13 +884,45 @@ def schema() -> None:
     click.echo(json.dumps(data, indent=2))
 
 
-def run() -> None:  # pragma: no cover
-    main(prog_name="reportc")
+#: exit code for a failure reportc did not foresee (a bug, or the machine: memory, disk)
+INTERNAL_ERROR = 70
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """The ``reportc`` command: no Python traceback reaches a user, for any input.
+
+    Errors reportc knows are shown by click with their positions. Anything else (a
+    bug, memory or disk exhausted, input nested beyond Python's recursion limit) is
+    one line saying what happened and what to do; ``REPORTC_DEBUG=1`` shows the
+    traceback for a bug report.
+    """
+    try:
+        main.main(args=list(argv) if argv is not None else None, prog_name="reportc")
+    except SystemExit:
+        raise
+    except MemoryError:
+        _internal("out of memory", "lower the data or --max-memory, or use a bigger machine")
+    except RecursionError:
+        _internal(
+            "the input is nested too deeply to process",
+            "look for deeply nested YAML or JSON, or a template that includes itself",
+        )
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        _internal(f"{exc.strerror or exc}{where}", "check free disk space and permissions")
+    except Exception as exc:
+        _internal(
+            f"unexpected {type(exc).__name__}: {str(exc)[:300]}",
+            "this is a bug in reportc; run again with REPORTC_DEBUG=1 and report the output",
+        )
+
+
+def _internal(message: str, hint: str) -> None:
+    if os.environ.get("REPORTC_DEBUG"):
+        raise
+    click.echo(f"error: {message}\n    hint: {hint}", err=True)
+    sys.exit(INTERNAL_ERROR)
 
 
 if __name__ == "__main__":  # pragma: no cover
-    try:
-        run()
-    except ReportcError as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    run()

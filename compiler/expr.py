@@ -73,11 +73,18 @@ class Expression:
         return _eval(self.tree, values)
 
 
+MAX_SOURCE = 2000
+
+
 def parse(source: str) -> Expression:
+    if len(source) > MAX_SOURCE:
+        raise ExprError(f"the expression is over {MAX_SOURCE} characters")
     try:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise ExprError(f"invalid expression: {exc.msg}", exc.offset) from None
+    except (ValueError, RecursionError, MemoryError) as exc:  # huge literals, deep nesting
+        raise ExprError(f"invalid expression: {str(exc)[:100] or 'nested too deeply'}") from None
     for node in ast.walk(tree.body):
         _check(node)
     return Expression(source, tree.body)
@@ -125,6 +132,39 @@ def _check(node: ast.AST) -> None:
         raise ExprError(f"'{type(node).__name__}' is not allowed in a metric expression", col)
 
 
+#: the largest magnitude a metric may take: far beyond any money, small enough to format
+MAX_MAGNITUDE = 10**18
+
+
+def _check_size(node: ast.BinOp, left: Any, right: Any) -> None:
+    """Refuse work whose result could not be a sensible figure, before doing it."""
+    if (
+        isinstance(node.op, ast.Pow)
+        and isinstance(right, (int, float))
+        and (abs(right) > 64 or (abs(left) > 1 and abs(right) * _digits(left) > 18))
+    ):
+        raise ExprError(
+            f"{left!r} ** {right!r} is too large (metrics stay within ±10^18)",
+            node.col_offset + 1,
+        )
+
+
+def _digits(value: Any) -> float:
+    import math
+
+    return math.log10(abs(float(value))) if value else 0.0
+
+
+def _bounded(value: Any, node: ast.BinOp) -> Any:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and (value != value or abs(value) > MAX_MAGNITUDE):  # NaN, inf or huge
+        raise ExprError(
+            f"the result {value!r:.40} is out of range (metrics stay within ±10^18)",
+            node.col_offset + 1,
+        )
+    return value
+
+
 def _num(value: Any) -> Any:
     return float(value) if isinstance(value, Decimal) else value
 
@@ -140,7 +180,12 @@ def _eval(node: ast.expr, values: Mapping[str, Any]) -> Any:
             return None
         if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
             raise ExprError("division by zero", node.col_offset + 1)
-        return _BINOPS[type(node.op)](left, right)
+        _check_size(node, left, right)
+        try:
+            computed = _BINOPS[type(node.op)](left, right)
+        except (ArithmeticError, TypeError, ValueError) as exc:
+            raise ExprError(f"{exc}", node.col_offset + 1) from None
+        return _bounded(computed, node)
     if isinstance(node, ast.UnaryOp):
         operand = _eval(node.operand, values)
         if isinstance(node.op, ast.Not):

@@ -31,6 +31,7 @@ from .config.model import Project, frozen_map
 from .errors import Location, Problem, RenderError, ReportcError
 from .formatting import FORMATS, Formatter
 from .resources import builtin_dir
+from .sandbox import BoundedSandbox
 from .sections import PREPARERS, STATUS_LABELS, prepare_generic
 
 LAYOUT = "report.html.j2"
@@ -65,7 +66,7 @@ def make_environment(root: Path) -> SandboxedEnvironment:
             jinja2.FileSystemLoader([str(builtin_dir("templates")), str(builtin_dir("sections"))]),
         ]
     )
-    env = SandboxedEnvironment(
+    env = BoundedSandbox(
         loader=loader,
         # Plain-text templates (*.txt.j2) are not HTML; everything else is escaped.
         autoescape=lambda name: not (name or "").endswith(".txt.j2"),
@@ -402,4 +403,19 @@ def render_report(
     """Render one bound report to standalone HTML. Raises :class:`RenderError`."""
     env = env or make_environment(project.root)
     when = generated or dt.datetime.now(dt.timezone.utc)
-    return _Renderer(env, project.root, bound, when).render()
+    try:
+        return _Renderer(env, project.root, bound, when).render()
+    except ReportcError:
+        raise
+    except RecursionError:
+        raise RenderError(
+            Problem(f"report '{bound.spec.name}': a template includes itself, or nests too deeply")
+        ) from None
+    except (ArithmeticError, MemoryError, ValueError, TypeError) as exc:
+        # e.g. range(10**9), number(10**30): a value no report can show
+        raise RenderError(
+            Problem(
+                f"report '{bound.spec.name}': {type(exc).__name__}: {str(exc)[:200]}",
+                hint="a template or narrative asked for a value or loop too large to render",
+            )
+        ) from None
