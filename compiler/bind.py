@@ -37,6 +37,7 @@ from .config.model import (
 from .config.yamlpos import PositionMap
 from .errors import DataError, Location, Problem, ReportcError, did_you_mean
 from .formatting import as_date
+from .limits import TimeLimitExceeded, time_limit
 from .refs import closure, section_needs
 from .sandbox import BoundedSandbox
 from .sources import FILE_TYPES, LOADERS, SourceContext
@@ -563,6 +564,10 @@ def instance_name(text: str) -> str:
     return _SAFE_NAME_RE.sub("-", text).strip("-.")[:120]
 
 
+#: seconds a title, file name or recipient template may take for one row
+TEXT_SECONDS = 30.0
+
+
 class _Binder:
     """Binds each chosen report (and each row of a burst report) in one workspace."""
 
@@ -781,8 +786,15 @@ class _Binder:
         if "{{" not in template and "{%" not in template:
             return template
         try:
-            return self.text_env.from_string(template).render(context).strip()
-        except (jinja2.TemplateError, ArithmeticError, ValueError, TypeError) as exc:
+            with time_limit(TEXT_SECONDS, f"report '{spec.name}': {what}"):
+                return self.text_env.from_string(template).render(context).strip()
+        except (
+            jinja2.TemplateError,
+            ArithmeticError,
+            ValueError,
+            TypeError,
+            TimeLimitExceeded,
+        ) as exc:
             raise DataError(
                 Problem(
                     f"report '{spec.name}': {what}: {exc}",

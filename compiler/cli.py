@@ -20,6 +20,7 @@ from . import pipeline
 from .addresses import bare_address, mask
 from .config import DEFAULT_CONFIG, Project, load_project
 from .errors import DataError, DeliveryError, Location, Problem, ReportcError, SendFailed
+from .limits import DEFAULT_MEMORY_MB, limit_memory
 from .resources import project_schema
 
 
@@ -160,14 +161,15 @@ def _progress_printer() -> pipeline.Progress | None:
     type=click.FloatRange(min=0),
     default=300.0,
     show_default=True,
-    help="Seconds one report's PDF may take (0: no limit; needs --jobs >= 2).",
+    help="Seconds one report may take to render, and its PDF (0: no limit).",
 )
 @click.option(
     "--max-memory",
     type=click.IntRange(min=0),
     default=2048,
     show_default=True,
-    help="MB of memory per PDF worker (0: no limit; needs --jobs >= 2).",
+    help="MB of memory for this build and for each PDF worker (0: no limit beyond "
+    "REPORTC_MAX_MEMORY).",
 )
 @click.pass_obj
 def build(
@@ -189,6 +191,7 @@ def build(
     With an archive: in reports.yaml, a successful build is then archived as a run
     (not a sharded one: archive after the last shard with 'reportc archive').
     """
+    limit_memory(max_memory)
     project = settings.load(period)
     if out_dir is not None and not out_dir.is_absolute():
         out_dir = Path.cwd() / out_dir
@@ -826,9 +829,16 @@ def _show_ingest(summary: Any) -> None:
     show_default=True,
     help="Port on 127.0.0.1 (0: any free port).",
 )
+@click.option(
+    "--rebuild-timeout",
+    type=click.FloatRange(min=1),
+    default=60.0,
+    show_default=True,
+    help="Seconds a rebuild may take before it is stopped and shown as a problem.",
+)
 @period_option
 @click.pass_obj
-def preview(settings: Settings, port: int, period: str | None) -> None:
+def preview(settings: Settings, port: int, rebuild_timeout: float, period: str | None) -> None:
     """Serve the reports on 127.0.0.1 and rebuild them whenever a file changes.
 
     HTML, PDF and email views; the browser page reloads after each rebuild, and a
@@ -843,7 +853,13 @@ def preview(settings: Settings, port: int, period: str | None) -> None:
     def log(message: str) -> None:
         click.echo(f"{dt.datetime.now():%H:%M:%S} {message}", err=True)
 
-    state = Preview(root, lambda: settings.load(period), extra_files=extra, log=log)
+    state = Preview(
+        root,
+        lambda: settings.load(period),
+        extra_files=extra,
+        log=log,
+        rebuild_seconds=rebuild_timeout,
+    )
     try:
         server = PreviewServer(state, port)
     except OSError as exc:
@@ -897,6 +913,7 @@ def run(argv: Sequence[str] | None = None) -> None:
     traceback for a bug report.
     """
     try:
+        limit_memory(_memory_mb())
         main.main(args=list(argv) if argv is not None else None, prog_name="reportc")
     except SystemExit:
         raise
@@ -915,6 +932,12 @@ def run(argv: Sequence[str] | None = None) -> None:
             f"unexpected {type(exc).__name__}: {str(exc)[:300]}",
             "this is a bug in reportc; run again with REPORTC_DEBUG=1 and report the output",
         )
+
+
+def _memory_mb() -> int:
+    """REPORTC_MAX_MEMORY (MB, 0: no limit), else the default."""
+    value = os.environ.get("REPORTC_MAX_MEMORY", "").strip()
+    return int(value) if value.isdigit() else DEFAULT_MEMORY_MB
 
 
 def _internal(message: str, hint: str) -> None:

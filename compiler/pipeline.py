@@ -430,7 +430,18 @@ def build(
             names = [n for n in names if shard.owns(n)]
         if bound is not None and names:
             results.extend(
-                _make(project, bound, names, out, formats, generated, inputs, progress, pool=pool)
+                _make(
+                    project,
+                    bound,
+                    names,
+                    out,
+                    formats,
+                    generated,
+                    inputs,
+                    progress,
+                    pool=pool,
+                    timeout=timeout,
+                )
             )
     finally:
         if pool is not None:
@@ -455,6 +466,7 @@ def _make(
     progress: Progress | None,
     *,
     pool: Any = None,
+    timeout: float | None = 300.0,
 ) -> list[ReportResult]:
     from .archive import snapshot
     from .render import make_environment, render_report
@@ -487,7 +499,9 @@ def _make(
             if progress:
                 progress("start", name, index, total, spec.title)
             try:
-                rendered = render_report(report, project, env=env, generated=generated)
+                rendered = render_report(
+                    report, project, env=env, generated=generated, timeout=timeout
+                )
             except ReportcError as exc:
                 fail(name, exc)
                 continue
@@ -552,7 +566,7 @@ def _make(
         gc.freeze()
         try:
             for task in tasks():
-                finish(task.name, run_task(task))
+                finish(task.name, run_task(task, timeout))
         finally:
             gc.unfreeze()
     return [done[n] for n in names if n in done]

@@ -39,6 +39,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from .config.model import Project, frozen_map
 from .errors import Problem, ReportcError
+from .limits import TimeLimitExceeded, time_limit
 
 if TYPE_CHECKING:
     from .render import RenderedReport
@@ -152,6 +153,13 @@ def project_signature(root: Path, extra: tuple[Path, ...] = ()) -> tuple[tuple[s
     return tuple(sorted(found))
 
 
+#: seconds a rebuild may take before it is stopped (and shown in the page)
+REBUILD_SECONDS = 60.0
+#: connections served at once; seconds an idle connection is kept
+MAX_CONNECTIONS = 64
+IDLE_SECONDS = 10.0
+
+
 class Preview:
     """The state of a preview session: the current snapshot, rebuilt when files change."""
 
@@ -164,7 +172,9 @@ class Preview:
         clock: Callable[[], dt.datetime] | None = None,
         interval: float = 0.4,
         log: Callable[[str], None] | None = None,
+        rebuild_seconds: float = REBUILD_SECONDS,
     ) -> None:
+        self.rebuild_seconds = rebuild_seconds
         self.root = root
         self.load = load
         self.extra_files = extra_files
@@ -174,7 +184,7 @@ class Preview:
         self._changed = threading.Condition()
         self._stop = threading.Event()
         self._signature = project_signature(root, extra_files)
-        self.snapshot = build_snapshot(load, 1, self.clock)
+        self.snapshot = self._build(1)
         self._pdfs: dict[tuple[int, str], bytes] = {}
         self._emails: dict[tuple[int, str], bytes] = {}
         self._lock = threading.Lock()
@@ -199,15 +209,7 @@ class Preview:
         if signature == self._signature:
             return False
         self._signature = signature
-        generation = self.snapshot.generation + 1
-        try:
-            snap = build_snapshot(self.load, generation, self.clock)
-        except Exception as exc:  # a bug, not bad input: still say so in the page
-            problem = Problem(
-                f"unexpected error while building: {type(exc).__name__}: {exc}",
-                hint="this is a bug in reportc; please report it with the file that caused it",
-            )
-            snap = Snapshot(generation, self.clock(), problems=(problem,))
+        snap = self._build(self.snapshot.generation + 1)
         with self._changed:
             self.snapshot = snap
             with self._lock:
@@ -216,6 +218,27 @@ class Preview:
             self._changed.notify_all()
         self._report(snap)
         return True
+
+    def _build(self, generation: int) -> Snapshot:
+        """A new snapshot; a rebuild that loops or explodes is stopped and shown."""
+        try:
+            with time_limit(self.rebuild_seconds, "the rebuild"):
+                return build_snapshot(self.load, generation, self.clock)
+        except TimeLimitExceeded as exc:
+            problem = Problem(
+                str(exc), hint="a template or expression loops too long; the next edit is picked up"
+            )
+        except MemoryError:
+            problem = Problem(
+                "the rebuild ran out of memory and was stopped",
+                hint="a template or the data grew too large; the next edit is picked up",
+            )
+        except Exception as exc:  # a bug, not bad input: still say so in the page
+            problem = Problem(
+                f"unexpected error while building: {type(exc).__name__}: {exc}",
+                hint="this is a bug in reportc; please report it with the file that caused it",
+            )
+        return Snapshot(generation, self.clock(), problems=(problem,))
 
     def watch(self) -> None:
         while not self._stop.wait(self.interval):
@@ -413,6 +436,7 @@ def email_page(snap: Snapshot, name: str, raw: bytes) -> str:
 def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         server_version = "reportc-preview"
+        timeout = IDLE_SECONDS  # a connection that sends nothing is closed
 
         def log_message(self, format: str, *args: Any) -> None:
             return  # quiet: the preview logs builds, not requests
@@ -445,6 +469,9 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
                 return
             url = urlsplit(self.path)
             path = unquote(url.path)
+            if any(ord(ch) < 0x20 for ch in path):  # %00 and other control characters
+                self._send(400, b"bad path", "text/plain; charset=utf-8")
+                return
             snap = preview.snapshot
             if path == "/__reportc/wait":
                 try:
@@ -505,13 +532,51 @@ def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _BoundedServer(ThreadingHTTPServer):
+    """At most MAX_CONNECTIONS at once; more are closed at once, not queued as threads."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(max_connections)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return  # a client that misbehaves or goes away: no traceback on the console
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
 class PreviewServer:
     """The preview's HTTP server and watcher thread, on 127.0.0.1."""
 
-    def __init__(self, preview: Preview, port: int = 0) -> None:
+    def __init__(
+        self,
+        preview: Preview,
+        port: int = 0,
+        *,
+        idle_seconds: float = IDLE_SECONDS,
+        max_connections: int = MAX_CONNECTIONS,
+    ) -> None:
         self.preview = preview
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(preview))
-        self.httpd.daemon_threads = True
+        handler = _handler(preview)
+        handler.timeout = idle_seconds
+        self.httpd = _BoundedServer(("127.0.0.1", port), handler, max_connections)
         self._threads: list[threading.Thread] = []
 
     @property
@@ -527,13 +592,15 @@ class PreviewServer:
         return self
 
     def serve_forever(self) -> None:
-        watcher = threading.Thread(target=self.preview.watch, daemon=True)
-        watcher.start()
+        """Serve in a thread and rebuild in this (main) thread, where a rebuild that
+        loops can be stopped by its time limit."""
+        server = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        server.start()
         try:
-            self.httpd.serve_forever()
+            self.preview.watch()
         finally:
             self.preview.stop()
-            watcher.join(timeout=120)
+            self.httpd.shutdown()
 
     def stop(self) -> None:
         self.preview.stop()

@@ -30,6 +30,7 @@ from .bind import BoundReport, BoundSection
 from .config.model import Project, frozen_map
 from .errors import Location, Problem, RenderError, ReportcError
 from .formatting import FORMATS, Formatter
+from .limits import TimeLimitExceeded, time_limit
 from .resources import builtin_dir
 from .sandbox import BoundedSandbox
 from .sections import PREPARERS, STATUS_LABELS, prepare_generic
@@ -217,6 +218,16 @@ class _Renderer:
             ) from None
         except jinja2.TemplateError as exc:
             raise self.error(str(exc), section, exc) from None
+        except (ArithmeticError, ValueError, TypeError) as exc:  # range(10**9), number(10**8)
+            raise RenderError(
+                Problem(
+                    f"report '{self.bound.spec.name}', section '{section.spec.name}': "
+                    f"{type(exc).__name__} in '{key}': {str(exc)[:200]}",
+                    section.spec.location,
+                    f"sections.{section.spec.name}.{key}",
+                    hint="the text asks for a value or loop too large to render",
+                )
+            ) from None
 
     def section(self, bound: BoundSection) -> Markup:
         spec = bound.spec
@@ -399,14 +410,24 @@ def render_report(
     *,
     env: SandboxedEnvironment | None = None,
     generated: dt.datetime | None = None,
+    timeout: float | None = 300.0,
 ) -> RenderedReport:
-    """Render one bound report to standalone HTML. Raises :class:`RenderError`."""
+    """Render one bound report to standalone HTML. Raises :class:`RenderError`.
+
+    Bounded: at most ``timeout`` seconds (in the main thread), and templates run in
+    :class:`BoundedSandbox`.
+    """
     env = env or make_environment(project.root)
     when = generated or dt.datetime.now(dt.timezone.utc)
     try:
-        return _Renderer(env, project.root, bound, when).render()
+        with time_limit(timeout, f"rendering report '{bound.spec.name}'"):
+            return _Renderer(env, project.root, bound, when).render()
     except ReportcError:
         raise
+    except TimeLimitExceeded as exc:
+        raise RenderError(
+            Problem(str(exc), hint="a template loops too long; simplify it or raise --timeout")
+        ) from None
     except RecursionError:
         raise RenderError(
             Problem(f"report '{bound.spec.name}': a template includes itself, or nests too deeply")

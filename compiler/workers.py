@@ -31,6 +31,7 @@ from typing import IO, Any
 
 from .config.model import PdfOptions
 from .errors import Problem, RenderError, ReportcError
+from .limits import TimeLimitExceeded, time_limit
 
 
 @dataclass(frozen=True)
@@ -56,24 +57,28 @@ class PdfDone:
     error: ReportcError | None = None
 
 
-def run_task(task: PdfTask) -> PdfDone:
-    """Make the PDF and write it atomically; in a worker or in this process."""
+def run_task(task: PdfTask, timeout: float | None = None) -> PdfDone:
+    """Make the PDF and write it atomically; in a worker or (bounded by ``timeout``)
+    in this process."""
     from .pdf import make_pdf
     from .render import RenderedReport
     from .writer import write_atomic
 
     try:
         rendered = RenderedReport(task.name, task.name, task.html, "")
-        artifact = make_pdf(
-            rendered,
-            task.project_root,
-            options=task.options,
-            data_files=task.data_files,
-            when=task.when,
-        )
+        with time_limit(timeout, f"the PDF of report '{task.name}'"):
+            artifact = make_pdf(
+                rendered,
+                task.project_root,
+                options=task.options,
+                data_files=task.data_files,
+                when=task.when,
+            )
         write_atomic(task.target, artifact.pdf)
     except ReportcError as exc:
         return PdfDone(task.name, error=exc)
+    except TimeLimitExceeded as exc:
+        return PdfDone(task.name, error=RenderError(Problem(str(exc), hint="raise --timeout")))
     except MemoryError:
         return PdfDone(
             task.name,

@@ -25,6 +25,10 @@ _FAST_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 #: A document that expands to more nodes than this is refused (alias bombs).
 MAX_NODES = 200_000
+#: ... or to more characters of text than this (one large anchor referenced many times).
+MAX_CHARS = 20_000_000
+#: ... or nests deeper than this.
+MAX_DEPTH = 100
 
 #: ``${NAME}``, ``${NAME:-default}``; ``$${`` is a literal ``${``. A lone ``$name``
 #: (a SQL parameter) is left alone.
@@ -80,6 +84,7 @@ class _Builder:
         self.keys: dict[PathT, tuple[int, int]] = {}
         self.problems: list[Problem] = []
         self.count = 0
+        self.chars = 0
         self.constructor = yaml.SafeLoader("")
 
     def loc(self, node: yaml.Node) -> Location:
@@ -94,6 +99,10 @@ class _Builder:
                     self.loc(node),
                     hint="this usually means nested aliases (&anchor/*alias); write values out",
                 )
+            )
+        if len(path) > MAX_DEPTH:
+            raise ConfigError(
+                Problem(f"the document nests deeper than {MAX_DEPTH} levels", self.loc(node))
             )
         self.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.MappingNode):
@@ -131,6 +140,16 @@ class _Builder:
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
+        self.chars += len(node.value)
+        if self.chars > MAX_CHARS:
+            raise ConfigError(
+                Problem(
+                    f"document expands to more than {MAX_CHARS:,} characters of text",
+                    self.loc(node),
+                    hint="a large value (&anchor) is referenced (*alias) too many times; "
+                    "write it once, or keep large data in a data file",
+                )
+            )
         value = self.constructor.construct_object(node, deep=True)
         if isinstance(value, str) and node.tag == "tag:yaml.org,2002:str":
             value = self.interpolate(value, node, path)
@@ -207,6 +226,10 @@ def load_yaml(
             node = yaml.compose(text, Loader=_FAST_LOADER)
         except yaml.MarkedYAMLError:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError(
+            Problem(f"the document nests too deeply (over {MAX_DEPTH} levels)", Location(file))
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None

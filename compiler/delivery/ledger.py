@@ -24,7 +24,7 @@ from typing import Any
 
 from ..addresses import bare_address
 from ..config.model import Project
-from ..errors import DeliveryError, Problem
+from ..errors import DeliveryError, Location, Problem
 from ..mime import Envelope
 
 SCHEMA = """
@@ -102,19 +102,45 @@ class LedgerRow:
         return self.state == "sending"
 
 
+class LedgerError(DeliveryError):
+    """The ledger cannot be read or written: nothing more is sent until it can."""
+
+
+def _ledger_error(path: Path, exc: BaseException) -> LedgerError:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        hint = "the file is damaged: move it aside (keep it for the record) and check what was sent"
+    elif "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+        hint = "make the file and its folder writable by this user"
+    elif "full" in text:
+        hint = "free some disk space, then run again: what was recorded is kept"
+    else:
+        hint = "check the file and its folder, then run again"
+    return LedgerError(
+        Problem(
+            f"the delivery ledger cannot be used: {text}; nothing more was sent",
+            Location(str(path)),
+            hint=hint + " (a message in flight is reported as uncertain next time)",
+        )
+    )
+
+
 class Ledger:
     def __init__(self, path: Path, clock: Callable[[], dt.datetime]) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.clock = clock
-        self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.executescript(SCHEMA)
-        columns = {r[1] for r in self.db.execute("PRAGMA table_info(messages)")}
-        if "values_sha256" not in columns:  # a ledger from before send_if: changed
-            self.db.execute(
-                "ALTER TABLE messages ADD COLUMN values_sha256 TEXT NOT NULL DEFAULT ''"
-            )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
+            self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.executescript(SCHEMA)
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(messages)")}
+            if "values_sha256" not in columns:  # a ledger from before send_if: changed
+                self.db.execute(
+                    "ALTER TABLE messages ADD COLUMN values_sha256 TEXT NOT NULL DEFAULT ''"
+                )
+        except (sqlite3.Error, OSError) as exc:
+            raise _ledger_error(path, exc) from None
 
     def close(self) -> None:
         self.db.close()
@@ -288,14 +314,20 @@ class Ledger:
         # 'sending' must survive even a power loss before the provider is called: it is
         # what stops a second send. Other changes only need to survive a crash of this
         # process, which WAL with synchronous=NORMAL guarantees, at a fraction of the cost.
-        self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            self.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise _ledger_error(self.path, exc) from None
         try:
             yield
-        except BaseException:
-            self.db.execute("ROLLBACK")
+            self.db.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                self.db.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise _ledger_error(self.path, exc) from None
             raise
-        self.db.execute("COMMIT")
 
 
 def _row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> LedgerRow:

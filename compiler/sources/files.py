@@ -113,7 +113,10 @@ def _header(path: Path, spec: SourceSpec, display: str) -> tuple[list[str], bool
         head = fh.readline()
         second = fh.readline()
     text = _decode(head, spec.encoding, display)
-    header = next(csv.reader([text], delimiter=spec.delimiter), [])
+    try:
+        header = next(csv.reader([text], delimiter=spec.delimiter), [])
+    except csv.Error as exc:  # e.g. a header field over the csv module's size limit
+        raise DataError(Problem(f"malformed CSV header: {exc}", Location(display, 1, 1))) from None
     return header, bool(second.strip())
 
 
@@ -221,6 +224,10 @@ def load_json(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
         raise DataError(
             Problem(f"invalid JSON: {exc.msg}", Location(display, exc.lineno, exc.colno))
         ) from None
+    except RecursionError:
+        raise DataError(Problem("invalid JSON: nested too deeply", Location(display))) from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise DataError(Problem(f"invalid JSON: {exc}", Location(display))) from None
     rows = _rows(_select_records(data, spec.records, display), display, spec.records)
     create_table(con, spec.name, rows, spec.types, display)
     return _fingerprint(raw, spec)

@@ -142,7 +142,13 @@ def test_preview_in_headless_chromium_follows_a_yaml_edit(
 
             # Break it: the problem and its position appear in the page, not a crash.
             _edit(config, "    format: integer", "    format: integr")
-            page.wait_for_selector("#problems", timeout=30_000)
+            # (the file may be caught half-written first; the next poll rebuilds again)
+            page.wait_for_function(
+                "(document.querySelector('#problems') || {}).innerText"
+                "?.includes('metrics.orders.format')",
+                timeout=30_000,
+                polling=200,
+            )
             problems = page.inner_text("#problems")
             assert "reports.yaml:19:13: metrics.orders.format:" in problems
 
@@ -228,3 +234,82 @@ def test_the_index_says_which_reports_a_check_blocks(make_project: MakeProject) 
     state = Preview(root, lambda: load_project(root, environ={}))
     page = index_page(state.snapshot)
     assert "blocked</span>: source &#x27;sales&#x27; has 3 rows, fewer than 10" in page
+
+
+def test_idle_connections_are_closed_and_capped(make_project: MakeProject) -> None:
+    import socket
+    import threading
+
+    root = make_project()
+    state = Preview(root, lambda: load_project(root, environ={}), interval=0.1)
+    with PreviewServer(state, 0, idle_seconds=0.5, max_connections=8) as server:
+        port = int(server.url.rsplit(":", 1)[1].strip("/"))
+        before = threading.active_count()
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(200)]
+        time.sleep(0.3)
+        assert threading.active_count() - before <= 8  # not one thread per socket
+        status, body, _ = _get(server.url)  # still serving once the idle ones are gone
+        assert status == 200 and b"CEO Report" in body
+        time.sleep(1.0)
+        for sock in idle:
+            sock.settimeout(2)
+            assert sock.recv(1) == b""  # closed by the server
+            sock.close()
+        assert threading.active_count() - before <= 2
+        status, body, _ = _get(server.url + "a%00b.html")
+        assert status == 400 and body == b"bad path"
+        status, _, _ = _get(server.url + "ceo.html")
+        assert status == 200
+
+
+def test_a_rebuild_that_loops_is_stopped_and_the_next_edit_picked_up(
+    make_project: MakeProject,
+) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    root = make_project()
+    code = "import sys; from reportc.cli import run; sys.argv[0] = 'reportc'; run()"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "-C",
+            str(root),
+            "preview",
+            "--port",
+            "0",
+            "--rebuild-timeout",
+            "2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[2]
+        loop = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+        _edit(root / "reports.yaml", 'text: "Sales were', f'text: "{loop}Sales were')
+        deadline = time.monotonic() + 30
+        body = b""
+        while time.monotonic() < deadline:
+            _, body, _ = _get(url + "ceo.html")
+            if b"took longer than 2 s and was stopped" in body:
+                break
+            time.sleep(0.3)
+        assert b"the rebuild took longer than 2 s and was stopped" in body
+        _edit(root / "reports.yaml", loop, "")
+        while time.monotonic() < deadline + 15:
+            _, body, _ = _get(url + "ceo.html")
+            if b"Sales were" in body:
+                break
+            time.sleep(0.3)
+        assert b"Sales were $2,500" in body
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err

@@ -1,0 +1,158 @@
+"""No traceback, ever: hostile and broken input gets a clear, positioned error and a code.
+
+Each case runs the real ``reportc`` entry point in a subprocess (as a user does),
+bounded in time and memory, and checks the exit code and the message.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import MINIMAL_YAML, MakeProject
+
+NARRATIVE = 'text: "Sales were {{ total_sales | currency }} from {{ orders }} orders."'
+
+
+def reportc(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    code = (
+        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)); "
+        "from reportc.cli import run; sys.argv[0] = 'reportc'; run()"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "REPORTC_DEBUG"}
+    result = subprocess.run(
+        [sys.executable, "-c", code, "-C", str(root), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+    )
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    return result
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "code", "expected"),
+    [
+        (
+            MINIMAL_YAML.replace(NARRATIVE, 'text: "{% for i in range(10**9) %}x{% endfor %}"'),
+            5,
+            "reports.yaml:24:3: sections.summary.text: report 'ceo', section 'summary': "
+            "OverflowError in 'text': Range too big.",
+        ),
+        (
+            MINIMAL_YAML.replace(NARRATIVE, 'text: "{{ total_sales | number(10**8) }}"'),
+            5,
+            "report 'ceo'",
+        ),
+        (
+            MINIMAL_YAML.replace(NARRATIVE, "text: \"{{ 'a' * 10**10 }}\""),
+            5,
+            "is too large",
+        ),
+        (
+            MINIMAL_YAML.replace(NARRATIVE, 'text: "{{ 10 ** 10 ** 10 }}"'),
+            5,
+            "10000000000 ** 10 is too large",  # Jinja's ** groups from the left
+        ),
+        (
+            MINIMAL_YAML.replace("expr: total_sales / orders", "expr: 10**10**10"),
+            4,
+            "reports.yaml:21:11: metrics.average_order.expr: cannot compute: 10 ** 10000000000 is "
+            "too large (metrics stay within ±10^18)",
+        ),
+        (
+            MINIMAL_YAML + "extra:\n  deep: " + "[" * 5000 + "]" * 5000 + "\n",
+            3,
+            "reports.yaml",
+        ),
+        (
+            "big: &big '" + "x" * 2_000_000 + "'\nrefs: [" + ", ".join(["*big"] * 5000) + "]\n",
+            3,
+            "characters of text",
+        ),
+    ],
+    ids=[
+        "range",
+        "number-decimals",
+        "string-repeat",
+        "template-power",
+        "expr-power",
+        "deep-yaml",
+        "anchor-bomb",
+    ],
+)
+def test_bounded_and_clear(
+    make_project: MakeProject, yaml_text: str, code: int, expected: str
+) -> None:
+    root = make_project({"reports.yaml": yaml_text})
+    result = reportc(root, "validate")
+    assert result.returncode == code, result.stderr
+    assert expected in result.stderr
+
+
+def test_hostile_data_files(make_project: MakeProject) -> None:
+    text = MINIMAL_YAML.replace(
+        "sources:\n", "sources:\n  deep:\n    type: json\n    path: data/deep.json\n"
+    ).replace("  sales_table:", "  deep_table:\n    type: table\n    source: deep\n  sales_table:")
+    text = text.replace("sections: [summary, sales_table]", "sections: [summary, deep_table]")
+    root = make_project({"reports.yaml": text, "data/deep.json": "[" * 100_000 + "]" * 100_000})
+    result = reportc(root, "validate")
+    assert result.returncode == 4, result.stderr
+    assert "data/deep.json: invalid JSON: nested too deeply" in result.stderr
+    root = make_project(
+        {"reports.yaml": MINIMAL_YAML, "data/sales.csv": "a" * 1_000_000 + ",amount\nx,1\n"}
+    )
+    result = reportc(root, "validate")
+    assert result.returncode == 4, result.stderr
+    assert (
+        "data/sales.csv:1:1: malformed CSV header: field larger than field limit" in result.stderr
+    )
+
+
+def test_a_corrupt_or_read_only_ledger_stops_send_clearly(make_project: MakeProject) -> None:
+    root = make_project({})
+    state = root / ".reportc"
+    state.mkdir()
+    (state / "ledger.sqlite").write_bytes(b"this is not a database" * 100)
+    result = reportc(root, "send", "--transport", "outbox")
+    assert result.returncode == 6, result.stderr
+    assert ".reportc/ledger.sqlite: the delivery ledger cannot be used: file is not a database" in (
+        result.stderr
+    )
+    assert not list(root.glob("dist/outbox/*.eml"))
+
+
+def test_a_template_that_loops_too_long_is_stopped(make_project: MakeProject) -> None:
+    text = MINIMAL_YAML.replace(
+        NARRATIVE,
+        'text: "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"',
+    )
+    root = make_project({"reports.yaml": text})
+    result = reportc(root, "build", "--jobs", "1", "--timeout", "2")
+    assert result.returncode == 1, result.stderr
+    assert "rendering report 'ceo' took longer than 2 s and was stopped" in result.stderr
+
+
+def test_memory_is_bounded_in_the_parent(make_project: MakeProject) -> None:
+    rows = "region,amount\n" + "".join(f"R{i},{i}\n" for i in range(100_000))
+    text = MINIMAL_YAML.replace(
+        'text: "Sales were',
+        'text: "{% for r in range(100000) %}{{ total_sales | currency }} and more text '
+        "to grow the page {% endfor %}Sales were",
+    )
+    root = make_project({"reports.yaml": text, "data/sales.csv": rows})
+    result = subprocess.run(
+        [sys.executable, "-c", "from reportc.cli import run; run()", "-C", str(root), "validate"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "REPORTC_MAX_MEMORY": "300"},
+    )
+    assert "Traceback" not in result.stderr
+    assert result.returncode in (5, 70), result.stderr
+    assert "out of memory" in result.stderr or "MemoryError" in result.stderr
