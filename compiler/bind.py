@@ -748,6 +748,12 @@ class _Binder:
                     )
                 )
                 continue
+            taken = self._taken(name, persona, key_value)
+            if taken is not None:
+                label = instance_name(f"{persona}-row-{key_value}")
+                self._add(label, persona)
+                self.failures[label] = taken
+                continue
             seen[name] = key_value
             self._add(name, persona)
             self.titles[name] = derived.title
@@ -763,6 +769,23 @@ class _Binder:
                 continue
             self._finish(derived, name)
         self.ws.values = dict(global_values)
+
+    def _taken(self, name: str, persona: str, key_value: Any) -> DataError | None:
+        """A row's report name that is already another persona's or another report's."""
+        other = self.persona_of.get(name) or (name if name in self.project.reports else None)
+        if other is None or (other == persona and name == persona):
+            return None
+        what = f"the persona '{other}'" if name == other else f"a report of persona '{other}'"
+        return DataError(
+            Problem(
+                f"report '{persona}': row {key_value!r} gives the report name '{name}', which is "
+                f"already {what}",
+                self.ws.at("personas", persona, "filename"),
+                f"personas.{persona}.filename",
+                hint="make 'filename' give names no other persona uses, e.g. "
+                f"'{persona}-{{{{ row.<key> }}}}'",
+            )
+        )
 
     def _check_row_fields(self, spec: ReportSpec, columns: list[str]) -> None:
         assert spec.for_each is not None

@@ -11,9 +11,11 @@ gives the same SVG. vl-convert is told to load nothing from the network.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import hashlib
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
@@ -390,13 +392,21 @@ def render_svg(
     key = _cache_key(spec, fmt, font_dirs) if cache_dir is not None else ""
     if cache_dir is not None:
         cached = cache_dir / f"{key}.svg"
-        if cached.is_file():
-            return cached.read_text("utf-8")
+        with contextlib.suppress(OSError, UnicodeDecodeError):  # unreadable: draw it again
+            if cached.is_file():
+                return cached.read_text("utf-8")
     svg = _render(spec, fmt, font_dirs)
     if cache_dir is not None:
         from .writer import write_atomic
 
-        write_atomic(cache_dir / f"{key}.svg", svg.encode("utf-8"))
+        try:
+            write_atomic(cache_dir / f"{key}.svg", svg.encode("utf-8"))
+        except OSError as exc:  # the cache is best-effort: a full disk is no failed build
+            logging.getLogger("reportc").warning(
+                "warning: the chart cache could not be written (%s); charts are drawn anew "
+                "next time",
+                exc.strerror or exc,
+            )
     return svg
 
 

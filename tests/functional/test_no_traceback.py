@@ -1,7 +1,8 @@
 """No traceback, ever: hostile and broken input gets a clear, positioned error and a code.
 
 Each case runs the real ``reportc`` entry point in a subprocess (as a user does),
-bounded in time and memory, and checks the exit code and the message.
+bounded in time (and by reportc's own memory cap), and checks the exit code and the
+message.
 """
 
 from __future__ import annotations
@@ -13,16 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import MINIMAL_YAML, MakeProject
+from tests.conftest import MINIMAL_YAML, MakeProject, pdf_text
 
 NARRATIVE = 'text: "Sales were {{ total_sales | currency }} from {{ orders }} orders."'
 
 
 def reportc(root: Path, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    code = (
-        "import resource, sys; resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30)); "
-        "from reportc.cli import run; sys.argv[0] = 'reportc'; run()"
-    )
+    # bounded by reportc's own memory cap (REPORTC_MAX_MEMORY, default 4096 MB)
+    code = "import sys; from reportc.cli import run; sys.argv[0] = 'reportc'; run()"
     env = {k: v for k, v in os.environ.items() if k != "REPORTC_DEBUG"}
     result = subprocess.run(
         [sys.executable, "-c", code, "-C", str(root), *args],
@@ -156,3 +155,40 @@ def test_memory_is_bounded_in_the_parent(make_project: MakeProject) -> None:
     assert "Traceback" not in result.stderr
     assert result.returncode in (5, 70), result.stderr
     assert "out of memory" in result.stderr or "MemoryError" in result.stderr
+
+
+def test_a_burst_row_named_like_another_persona_fails_validate_with_its_position(
+    make_project: MakeProject,
+) -> None:
+    from tests.functional.test_scale import BURST_YAML, STORES, burst_project
+
+    text = BURST_YAML.replace('filename: "store-{{ row.store_id }}"', 'filename: "{{ row.city }}"')
+    text += "  alpha:\n    title: Alpha persona\n    sections: [lines]\n    recipients:\n"
+    text += "      to: h@example.com\n"
+    text = text.replace(
+        "    query: SELECT amount FROM my_sales ORDER BY amount\n",
+        "    query: SELECT amount FROM sales ORDER BY amount\n",
+    )
+    root = burst_project(make_project, text, STORES.replace("Alpha", "alpha"))
+    result = reportc(root, "validate")
+    assert result.returncode == 4, result.stderr
+    assert (
+        "reports.yaml:32:15: personas.store.filename: report 'store': row 'S1' gives the report "
+        "name 'alpha', which is already the persona 'alpha'" in result.stderr
+    )
+    build = reportc(root, "build", "--jobs", "1")
+    assert build.returncode == 1, build.stderr
+    assert (root / "dist/alpha.pdf").exists() and (root / "dist/Bravo.pdf").exists()
+    assert "Alpha persona" in pdf_text(root / "dist/alpha.pdf")
+
+
+def test_an_unwritable_chart_cache_is_a_warning_not_a_failed_build(
+    make_project: MakeProject,
+) -> None:
+    from tests.functional.test_design import CHART_YAML
+
+    root = make_project({"reports.yaml": CHART_YAML, ".reportc/cache": "not a folder"})
+    result = reportc(root, "build", "--jobs", "1")
+    assert result.returncode == 0, result.stderr
+    assert "warning: the chart cache could not be written" in result.stderr
+    assert "Sales by region" in pdf_text(root / "dist/ceo.pdf")
