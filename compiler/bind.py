@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -571,9 +571,17 @@ TEXT_SECONDS = 30.0
 class _Binder:
     """Binds each chosen report (and each row of a burst report) in one workspace."""
 
-    def __init__(self, project: Project, chosen: list[str]) -> None:
+    def __init__(
+        self,
+        project: Project,
+        chosen: list[str],
+        want: Callable[[str], bool] | None = None,
+        sink: Callable[[str, BoundReport], None] | None = None,
+    ) -> None:
         self.project = project
         self.chosen = chosen
+        self.want = want
+        self.sink = sink
         self.names = set(project.sources) | set(project.metrics)
         self.graph = dependency_graph(project.sources, project.metrics)
         self.rowdep = row_dependent(project, self.graph)
@@ -653,7 +661,7 @@ class _Binder:
             self.failures[name] = exc
             return
         project = self.project
-        self.bound[name] = BoundReport(
+        report = BoundReport(
             spec=spec,
             period=project.period,
             organisation=project.organisation,
@@ -691,6 +699,10 @@ class _Binder:
                 )
             ),
         )
+        if self.sink is not None:
+            self.sink(name, report)  # streamed: the caller renders it and lets it go
+        else:
+            self.bound[name] = report
 
     def _rows(self, spec: ReportSpec) -> tuple[list[str], list[dict[str, Any]]]:
         fe = spec.for_each
@@ -748,6 +760,8 @@ class _Binder:
                     )
                 )
                 continue
+            if self.want is not None and not self.want(name):
+                continue  # another shard's row: not even its own data is computed
             taken = self._taken(name, persona, key_value)
             if taken is not None:
                 label = instance_name(f"{persona}-row-{key_value}")
@@ -872,14 +886,23 @@ class _Binder:
         return name, derived
 
 
-def bind(project: Project, reports: Iterable[str] | None = None) -> BindResult:
+def bind(
+    project: Project,
+    reports: Iterable[str] | None = None,
+    *,
+    want: Callable[[str], bool] | None = None,
+    sink: Callable[[str, BoundReport], None] | None = None,
+) -> BindResult:
     """Load what the chosen reports need and bind each; failures are per report.
 
     A burst report (``for_each``) yields one bound report per row, named by its
     ``filename`` template; ``BindResult.order`` lists every report name in order.
+    ``want`` skips rows by report name before their data is computed (a shard);
+    with ``sink``, each bound report is handed over as soon as it is made instead of
+    being kept, so memory does not grow with the number of rows.
     """
     chosen = list(reports) if reports is not None else list(project.reports)
-    return _Binder(project, chosen).run()
+    return _Binder(project, chosen, want, sink).run()
 
 
 def data_problems(result: BindResult) -> list[Problem]:

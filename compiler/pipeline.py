@@ -210,20 +210,23 @@ def validate(
     from .render import make_environment, render_report
 
     chosen = choose_reports(project, reports)
-    result = bind(project, chosen)
-    data = data_problems(result)
     env = make_environment(project.root)
     rendering: list[Problem] = []
-    for name in chosen:
-        bound = result.reports.get(name)
-        if bound is None:
-            continue
+    data: list[Problem] = []
+    when = (clock or default_clock(project))()
+
+    def render(name: str, bound: BoundReport) -> None:
+        # Streamed: each report (every burst row's too) is rendered as it is bound and
+        # then dropped, so validating 100,000 rows takes the memory of one.
         try:
-            render_report(bound, project, env=env, generated=(clock or default_clock(project))())
+            render_report(bound, project, env=env, generated=when)
         except DataError as exc:
             data.extend(p for p in exc.problems if p not in data)
         except ReportcError as exc:
             rendering.extend(p for p in exc.problems if p not in rendering)
+
+    result = bind(project, chosen, sink=render)
+    data[:0] = [p for p in data_problems(result) if p not in data]
     if data:
         raise DataError(data + rendering)
     if rendering:
@@ -415,7 +418,7 @@ def build(
         if to_build and bound is None:
             from .bind import bind
 
-            bound = bind(project, to_build)
+            bound = bind(project, to_build, want=shard.owns if shard else None)
         if bound is not None and baselines is not None:
             bound = with_history(project, bound, bound.order, baselines, lambda _: generated)
         names = [

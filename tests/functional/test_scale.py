@@ -288,3 +288,26 @@ def test_example_burst_project_builds_and_sends(tmp_path: Path) -> None:
     assert "60 sent" in sent.output
     again = CliRunner().invoke(main, ["-C", str(root), "send", "--transport", "outbox"])
     assert "60 skipped" in again.output
+
+
+@pytest.mark.slow
+def test_validating_a_large_burst_streams_its_rows(make_project: MakeProject) -> None:
+    """3,000 rows are validated (bound and rendered) one at a time, within a 400 MB cap."""
+    import os
+    import subprocess
+    import sys
+
+    n = 3000
+    stores = "store_id,store,manager_email,city\n" + "".join(
+        f"S{i},Store {i},m{i}@example.com,City{i}\n" for i in range(n)
+    )
+    root = burst_project(make_project, BURST_YAML, stores)
+    result = subprocess.run(
+        [sys.executable, "-c", "from reportc.cli import run; run()", "-C", str(root), "validate"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "REPORTC_MAX_MEMORY": "400"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "valid — 1 report" in result.stdout
