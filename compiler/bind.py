@@ -9,10 +9,13 @@ that fails marks only the reports that need it as failed; the others bind.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -207,6 +210,24 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A query's column descriptions and all its rows."""
+
+    description: tuple[Any, ...]
+    rows: list[tuple[Any, ...]]
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+
+#: seconds one query may run (REPORTC_QUERY_TIMEOUT overrides)
+QUERY_SECONDS = 300.0
+
+
 class UnsafeSql(Exception):
     """Project SQL that is not one read-only SELECT; reported like a failed query."""
 
@@ -218,6 +239,10 @@ class Workspace:
         import duckdb  # imported here: a no-change build never opens a database
 
         self.project = project
+        env_limit = os.environ.get("REPORTC_QUERY_TIMEOUT", "")
+        self.query_seconds = (
+            float(env_limit) if env_limit.replace(".", "", 1).isdigit() else (QUERY_SECONDS)
+        )
         self.con = duckdb.connect(
             ":memory:",
             config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
@@ -230,6 +255,7 @@ class Workspace:
             if spec.path is not None and spec.path.is_relative_to(project.root)
         }
         self.con.execute("SET allowed_paths = ?", [sorted(self.files.values())])
+        self.con.execute("SET enable_progress_bar = false")
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
         self.values: dict[str, Any] = dict(project.period.params())
@@ -265,12 +291,26 @@ class Workspace:
         row = self.execute(sql).fetchone()
         return row[0] if row else None
 
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
-        """Run one project SQL text: a single read-only SELECT, declared files only."""
+    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Fetched:
+        """Run one project SQL text: a single read-only SELECT, declared files only,
+        stopped after ``query_seconds``; the rows are fetched within that limit."""
         problem = select_problem(sql)
         if problem:
             raise UnsafeSql(problem)
-        return self.con.execute(absolute_paths(sql, self.files), params)
+        with self.deadline():
+            cur = self.con.execute(absolute_paths(sql, self.files), params)
+            return Fetched(tuple(cur.description or ()), cur.fetchall())
+
+    @contextlib.contextmanager
+    def deadline(self) -> Iterator[None]:
+        """Interrupt DuckDB (from a timer thread) if the work takes too long."""
+        timer = threading.Timer(self.query_seconds, self.con.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        finally:
+            timer.cancel()
 
     def _source_checks(self, name: str, checks: Mapping[str, Any]) -> list[str]:
         table = f'"{name}"'
@@ -391,7 +431,8 @@ class Workspace:
             return
         deps = {d: self.fingerprints[d] for d in graph.get(name, ()) if d in self.fingerprints}
         ctx = SourceContext(self.display, self.values, deps, self.at, self.files)
-        self.fingerprints[name] = LOADERS[spec.type](spec, self.con, ctx)
+        with self.deadline():
+            self.fingerprints[name] = LOADERS[spec.type](spec, self.con, ctx)
         self.loaded.append(name)
 
     def _compute_metric(self, spec: MetricSpec) -> None:
@@ -485,6 +526,8 @@ def _fires(alert: AlertSpec, values: Mapping[str, Any]) -> bool:
     """Whether an alert's condition holds; a missing value never fires it."""
     try:
         return bool(expr_lang.parse(alert.when).evaluate(values))
+    except expr_lang.ExprLimit:
+        raise
     except (expr_lang.ExprError, KeyError, TypeError):
         return False
 
@@ -657,6 +700,7 @@ class _Binder:
     def _finish(self, spec: ReportSpec, name: str) -> None:
         try:
             sections = tuple(self.ws.section_rows(spec, s) for s in spec.sections)
+            alerts = self._alerts(spec)
         except ReportcError as exc:
             self.failures[name] = exc
             return
@@ -680,7 +724,7 @@ class _Binder:
             positions=project.positions,
             font_dirs=tuple(sorted({(project.root / f.path).parent for f in spec.theme.fonts})),
             cache_dir=project.root / project.delivery.state_dir / "cache" / "charts",
-            alerts=tuple(a for a in spec.alerts if _fires(a, self.ws.values)),
+            alerts=alerts,
             blocked=tuple(
                 reason
                 for node in sorted(self.needs[spec.persona or spec.name])
@@ -703,6 +747,24 @@ class _Binder:
             self.sink(name, report)  # streamed: the caller renders it and lets it go
         else:
             self.bound[name] = report
+
+    def _alerts(self, spec: ReportSpec) -> tuple[AlertSpec, ...]:
+        """The alerts that fire; one asking for an impossible value is an error."""
+        fired = []
+        for i, alert in enumerate(spec.alerts):
+            try:
+                if _fires(alert, self.ws.values):
+                    fired.append(alert)
+            except expr_lang.ExprLimit as exc:
+                persona = spec.persona or spec.name
+                raise DataError(
+                    Problem(
+                        f"report '{spec.name}': alert 'when' cannot be evaluated: {exc}",
+                        self.project.positions.at(("personas", persona, "alerts", i, "when")),
+                        f"personas.{persona}.alerts[{i}].when",
+                    )
+                ) from None
+        return tuple(fired)
 
     def _rows(self, spec: ReportSpec) -> tuple[list[str], list[dict[str, Any]]]:
         fe = spec.for_each

@@ -25,6 +25,10 @@ class ExprError(ValueError):
         self.col = col
 
 
+class ExprLimit(ExprError):
+    """The expression asks for a value beyond the bounds of a metric (never silent)."""
+
+
 def _coalesce(*args: Any) -> Any:
     return next((a for a in args if a is not None), None)
 
@@ -143,7 +147,7 @@ def _check_size(node: ast.BinOp, left: Any, right: Any) -> None:
         and isinstance(right, (int, float))
         and (abs(right) > 64 or (abs(left) > 1 and abs(right) * _digits(left) > 18))
     ):
-        raise ExprError(
+        raise ExprLimit(
             f"{left!r} ** {right!r} is too large (metrics stay within ±10^18)",
             node.col_offset + 1,
         )
@@ -158,7 +162,7 @@ def _digits(value: Any) -> float:
 def _bounded(value: Any, node: ast.BinOp) -> Any:
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     if number and (value != value or abs(value) > MAX_MAGNITUDE):  # NaN, inf or huge
-        raise ExprError(
+        raise ExprLimit(
             f"the result {value!r:.40} is out of range (metrics stay within ±10^18)",
             node.col_offset + 1,
         )

@@ -536,6 +536,7 @@ class _BoundedServer(ThreadingHTTPServer):
     """At most MAX_CONNECTIONS at once; more are closed at once, not queued as threads."""
 
     daemon_threads = True
+    request_queue_size = 128  # a burst of connections waits in the backlog, not in SYN retries
 
     def __init__(
         self,

@@ -18,6 +18,11 @@ def _code(sql: str) -> str:
     return _STRIP_RE.sub(" ", sql)
 
 
+def code_only(sql: str) -> str:
+    """The SQL text without its string literals and comments."""
+    return _code(sql)
+
+
 def sql_params(sql: str) -> set[str]:
     return set(_PARAM_RE.findall(_code(sql)))
 

@@ -150,7 +150,18 @@ class _Builder:
                     "write it once, or keep large data in a data file",
                 )
             )
-        value = self.constructor.construct_object(node, deep=True)
+        try:
+            value = self.constructor.construct_object(node, deep=True)
+        except (ValueError, OverflowError, yaml.YAMLError) as exc:  # e.g. a 5,000-digit number
+            self.problems.append(
+                Problem(
+                    f"this value cannot be read: {str(exc)[:120]}",
+                    self.loc(node),
+                    format_path(path),
+                    "quote it to keep it as text",
+                )
+            )
+            return None
         if isinstance(value, str) and node.tag == "tag:yaml.org,2002:str":
             value = self.interpolate(value, node, path)
         return value

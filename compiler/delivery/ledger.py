@@ -108,11 +108,12 @@ class LedgerError(DeliveryError):
 
 def _ledger_error(path: Path, exc: BaseException) -> LedgerError:
     text = str(exc)
-    if "not a database" in text or "malformed" in text:
+    low = text.lower()
+    if "not a database" in low or "malformed" in low:
         hint = "the file is damaged: move it aside (keep it for the record) and check what was sent"
-    elif "readonly" in text or "read-only" in text or isinstance(exc, PermissionError):
+    elif "readonly" in low or "read-only" in low or isinstance(exc, PermissionError):
         hint = "make the file and its folder writable by this user"
-    elif "full" in text:
+    elif "full" in low or "no space" in low:
         hint = "free some disk space, then run again: what was recorded is kept"
     else:
         hint = "check the file and its folder, then run again"
@@ -376,9 +377,12 @@ def existing_ledger(project: Project) -> Iterator[Ledger | None]:
 @contextlib.contextmanager
 def send_lock(state_dir: Path) -> Iterator[None]:
     """Only one ``reportc send`` per project at a time (an OS lock: freed on crash)."""
-    state_dir.mkdir(parents=True, exist_ok=True)
     path = state_dir / "send.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise _ledger_error(path, exc) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -389,8 +393,9 @@ def send_lock(state_dir: Path) -> Iterator[None]:
                     hint=f"wait for it to finish (lock: {path})",
                 )
             ) from None
-        os.ftruncate(fd, 0)
-        os.write(fd, str(os.getpid()).encode())
+        with contextlib.suppress(OSError):  # the pid is for people; the lock is the flock
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
         yield
     finally:
         os.close(fd)

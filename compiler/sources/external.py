@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, Location, Problem
-from ..sqlrefs import sql_params
+from ..sqlrefs import code_only, sql_params
 from .files import create_table
 
 if TYPE_CHECKING:
@@ -65,6 +65,21 @@ def _params(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {n: values[n] for n in sql_params(sql) if n in values}
 
 
+def _read_only(conn: Any, sql: str) -> None:
+    """One statement, run in a read-only transaction where the database has them.
+
+    The database's own SQL dialect is not DuckDB's, so the statement is not parsed
+    here: a second statement is refused by its ``;``, and PostgreSQL refuses any
+    write in a ``READ ONLY`` transaction (so does a data-modifying ``WITH``).
+    """
+    if ";" in code_only(sql).strip().rstrip(";"):
+        raise ValueError("SQL in reports.yaml is one read-only SELECT; this holds several")
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        conn.execute(text("SET TRANSACTION READ ONLY"))
+
+
 def run_metric(
     eng: Any, sql: str, values: Mapping[str, Any], where: Location, path: str
 ) -> tuple[Any, int]:
@@ -73,6 +88,7 @@ def run_metric(
 
     try:
         with eng.connect() as conn:
+            _read_only(conn, sql)
             result = conn.execute(text(to_bind_params(sql)), _params(sql, values))
             rows = result.fetchmany(2)
             width = len(result.keys())
@@ -109,6 +125,7 @@ def load_source(
     digest = hashlib.sha256(sql.encode())
     try:
         with eng.connect() as conn:
+            _read_only(conn, sql)
             result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
                 text(to_bind_params(sql)), _params(sql, values)
             )

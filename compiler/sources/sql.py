@@ -26,6 +26,11 @@ def query_params(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
 def duck_message(exc: BaseException) -> str:
     """DuckDB's message without its error-class prefix noise, first paragraph only."""
     text = str(exc).strip()
+    if type(exc).__name__ == "InterruptException" or text.startswith("INTERRUPT"):
+        return (
+            "stopped: it ran longer than the query time limit (REPORTC_QUERY_TIMEOUT, "
+            "default 300 s)"
+        )
     if "file system operations are disabled by configuration" in text:
         return (
             text.split(" - ")[0]

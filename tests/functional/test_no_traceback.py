@@ -7,9 +7,11 @@ message.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -192,3 +194,68 @@ def test_an_unwritable_chart_cache_is_a_warning_not_a_failed_build(
     assert result.returncode == 0, result.stderr
     assert "warning: the chart cache could not be written" in result.stderr
     assert "Sales by region" in pdf_text(root / "dist/ceo.pdf")
+
+
+def test_an_alert_asking_for_an_impossible_value_is_an_error(make_project: MakeProject) -> None:
+    text = MINIMAL_YAML.replace(
+        "    recipients:\n      to: ceo@example.com\n",
+        "    alerts:\n      - when: 10**10**10 > total_sales\n        notice: never\n"
+        "    recipients:\n      to: ceo@example.com\n",
+    )
+    root = make_project({"reports.yaml": text})
+    result = reportc(root, "validate")
+    assert result.returncode == 4, result.stderr
+    assert (
+        "reports.yaml:40:15: personas.ceo.alerts[0].when: report 'ceo': alert 'when' cannot be "
+        "evaluated: 10 ** 10000000000 is too large" in result.stderr
+    )
+
+
+def test_a_huge_number_in_yaml_is_a_positioned_error(make_project: MakeProject) -> None:
+    root = make_project({"reports.yaml": MINIMAL_YAML + "extra: " + "9" * 5000 + "\n"})
+    result = reportc(root, "validate")
+    assert result.returncode == 3, result.stderr
+    assert "reports.yaml:41:8: extra: this value cannot be read: Exceeds the limit" in result.stderr
+
+
+@pytest.fixture
+def tiny_disk(make_project: MakeProject) -> Iterator[Path]:
+    """The project's .reportc/ on a 200 KB tmpfs (skipped where mounting is not allowed)."""
+    root = make_project({})
+    state = root / ".reportc"
+    state.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(state)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: " + mounted.stderr.decode()[:100])
+    try:
+        yield root
+    finally:
+        subprocess.run(["umount", "-l", str(state)], check=False)
+
+
+def test_a_full_or_read_only_disk_under_the_ledger_stops_send_clearly(tiny_disk: Path) -> None:
+    root = tiny_disk
+    state = root / ".reportc"
+    filler = state / "filler"
+    with contextlib.suppress(OSError), filler.open("wb") as fh:  # fill the disk
+        while True:
+            fh.write(b"x" * 4096)
+            fh.flush()
+    result = reportc(root, "send", "--transport", "outbox")
+    assert result.returncode == 6, result.stderr
+    assert "the delivery ledger cannot be used" in result.stderr
+    assert "free some disk space" in result.stderr
+    assert not list(root.glob("dist/outbox/*.eml"))
+    # Room again: the ledger works, the report goes once.
+    filler.unlink()
+    first = reportc(root, "send", "--transport", "outbox")
+    assert first.returncode == 0, first.stderr
+    # A read-only ledger: nothing more is sent, and it says so.
+    (root / "data/sales.csv").write_text("region,amount\nNorth,7\n")  # a new PDF to send
+    subprocess.run(["mount", "-o", "remount,ro", str(state)], check=True)
+    result = reportc(root, "send", "--transport", "outbox")
+    assert result.returncode == 6, result.stderr
+    assert "the delivery ledger cannot be used" in result.stderr
+    assert len(list(root.glob("dist/outbox/*.eml"))) == 1

@@ -181,3 +181,26 @@ def test_unknown_database_is_a_config_error(make_project: MakeProject) -> None:
         "metrics.october_total.database: unknown database 'warehouse2' (did you mean "
         "'warehouse'?)" in result.output
     )
+
+
+def test_database_sql_is_read_only(make_project: MakeProject, pg: tuple[str, str, Any]) -> None:
+    """A write in a metric's SQL is refused by the database's read-only transaction, and a
+    second statement by reportc; the table is untouched."""
+    import sqlalchemy as sa
+
+    url, table, engine = pg
+    for sql in (
+        f"WITH gone AS (DELETE FROM {table} RETURNING 1) SELECT count(*) FROM gone",
+        f"SELECT 1; DROP TABLE {table}",
+    ):
+        text = pg_yaml(table).replace(
+            f"    sql: SELECT sum(amount) FROM {table} WHERE created_at BETWEEN $period_start "
+            "AND $period_end\n",
+            f'    sql: "{sql}"\n',
+        )
+        root = make_project({"reports.yaml": text})
+        result = CliRunner().invoke(main, ["-C", str(root), "validate"], env={"WAREHOUSE_URL": url})
+        assert result.exit_code == 4, result.output
+        assert "metrics.october_total.sql: query failed in the database:" in result.output
+    with engine.connect() as conn:
+        assert conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == 25000
