@@ -40,7 +40,7 @@ from .config.model import (
 from .config.yamlpos import PositionMap
 from .errors import DataError, Location, Problem, ReportcError, did_you_mean
 from .formatting import as_date
-from .limits import TimeLimitExceeded, time_limit
+from .limits import TimeLimitExceeded, memory_budget, time_limit
 from .refs import closure, section_needs
 from .sandbox import BoundedSandbox
 from .sources import FILE_TYPES, LOADERS, SourceContext
@@ -256,6 +256,9 @@ class Workspace:
         }
         self.con.execute("SET allowed_paths = ?", [sorted(self.files.values())])
         self.con.execute("SET enable_progress_bar = false")
+        budget = memory_budget()
+        if budget:  # DuckDB fails a query cleanly at its own limit, before the process cap
+            self.con.execute(f"SET memory_limit = '{max(budget // 2, 64 << 20)}B'")
         self.con.execute("SET enable_external_access = false")
         self.con.execute("SET lock_configuration = true")
         self.values: dict[str, Any] = dict(project.period.params())

@@ -48,6 +48,16 @@ def limit_memory(mb: int | None) -> None:
             resource.setrlimit(resource.RLIMIT_DATA, (wanted, hard))
 
 
+def memory_budget() -> int:
+    """Bytes this process may still use by its cap (0: no cap)."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return 0
+    soft, _ = resource.getrlimit(resource.RLIMIT_DATA)
+    return 0 if soft == resource.RLIM_INFINITY else int(soft)
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float | None, what: str) -> Iterator[None]:
     """Raise :class:`TimeLimitExceeded` in the block after ``seconds`` (main thread)."""
