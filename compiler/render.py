@@ -53,6 +53,8 @@ class RenderedReport:
 def _filter(kind: str) -> Any:
     @jinja2.pass_context
     def apply(ctx: jinja2.runtime.Context, value: Any, decimals: int | None = None) -> str:
+        if decimals is not None and not (isinstance(decimals, int) and 0 <= decimals <= 12):
+            raise ValueError(f"{kind}({decimals!r:.20}): decimals must be a whole number 0-12")
         fmt: Formatter = ctx.get("fmt") or Formatter()
         return fmt.filters()[kind](value, decimals)
 
