@@ -10,11 +10,13 @@ data cell cannot put a secret into a PDF, read ``/etc/passwd`` or call the netwo
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import logging
 import mimetypes
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -67,6 +69,34 @@ def _fetcher_class() -> type:
 
     return _SafeFetcher
 
+
+@contextlib.contextmanager
+def _font_timestamps(when: dt.datetime | None) -> Iterator[None]:
+    """Subset fonts dated ``when``, not now: fontTools (WeasyPrint's fallback when
+    HarfBuzz subsetting is missing) stamps each subset font with the current time
+    unless ``SOURCE_DATE_EPOCH`` is set, which would make every build's bytes differ."""
+    if when is None or os.environ.get("SOURCE_DATE_EPOCH"):
+        yield
+        return
+    os.environ["SOURCE_DATE_EPOCH"] = str(int(when.timestamp()))
+    try:
+        yield
+    finally:
+        os.environ.pop("SOURCE_DATE_EPOCH", None)
+
+
+def harfbuzz_subset_missing() -> bool:
+    """Whether WeasyPrint will subset fonts with fontTools (slow) instead of HarfBuzz."""
+    import ctypes.util
+
+    return ctypes.util.find_library("harfbuzz-subset") is None
+
+
+FONT_SUBSET_HINT = (
+    "HarfBuzz font subsetting (libharfbuzz-subset0) is not installed: PDFs are made with "
+    "fontTools instead, several times slower; install it (Debian: apt-get install "
+    "libharfbuzz-subset0)"
+)
 
 FONT_SUFFIXES = (".otf", ".ttf", ".woff", ".woff2")
 
@@ -148,7 +178,8 @@ def make_pdf(
             url_fetcher=fetcher,
         ).render()
         identifier = hashlib.sha256(rendered.html.encode("utf-8")).hexdigest()[:32].encode()
-        pdf = document.write_pdf(pdf_identifier=identifier, **write_options)
+        with _font_timestamps(when):
+            pdf = document.write_pdf(pdf_identifier=identifier, **write_options)
     except Exception as exc:
         raise RenderError(
             Problem(f"report '{rendered.name}': PDF rendering failed: {type(exc).__name__}: {exc}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -408,6 +409,11 @@ def build(
                     for n in names
                 )
     to_build = [p for p in chosen if p not in unchanged]
+    if to_build and "pdf" in formats:
+        from .pdf import FONT_SUBSET_HINT, harfbuzz_subset_missing
+
+        if harfbuzz_subset_missing():  # said once per build
+            logging.getLogger("reportc").warning("warning: %s", FONT_SUBSET_HINT)
     pool = None
     if to_build and jobs > 1 and "pdf" in formats:
         from .workers import PdfPool

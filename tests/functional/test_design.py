@@ -259,3 +259,48 @@ def test_paper_size_and_orientation_per_report(make_project: MakeProject) -> Non
     width, height = float(page.mediabox.width), float(page.mediabox.height)
     assert (round(width), round(height)) == (842, 595)  # A4 landscape, in points
     assert "Page 1 of" in (page.extract_text() or "")  # no cover: the title block is page 1
+
+
+def test_rebuilds_are_byte_identical_without_harfbuzz_subsetting(
+    make_project: MakeProject,
+) -> None:
+    """Where libharfbuzz-subset0 is missing, WeasyPrint subsets fonts with fontTools,
+    which dates each subset font 'now'; reportc dates them by the period instead, and
+    says once per build that the fast path is missing. (The missing library is
+    simulated in a subprocess: it is installed on this machine.)"""
+    import subprocess
+    import sys
+    import time
+
+    root = make_project({"reports.yaml": CHART_YAML})
+    code = (
+        "import sys, weasyprint.pdf.fonts as fonts, reportc.pdf as pdf; "
+        "fonts.harfbuzz_subset = None; pdf.harfbuzz_subset_missing = lambda: True; "
+        "from reportc.cli import run; run()"
+    )
+    outputs = []
+    for out in ("one", "two"):
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                code,
+                "-C",
+                str(root),
+                "build",
+                "--jobs",
+                "1",
+                "--force",
+                "--out",
+                str(root / out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stderr)
+        time.sleep(1.1)  # a later second: fontTools' 'now' would differ
+    assert (root / "one/ceo.pdf").read_bytes() == (root / "two/ceo.pdf").read_bytes()
+    assert outputs[0].count("HarfBuzz font subsetting (libharfbuzz-subset0) is not installed") == 1
+    assert "apt-get install libharfbuzz-subset0" in outputs[0]
