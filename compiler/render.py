@@ -61,12 +61,27 @@ def _filter(kind: str) -> Any:
     return apply
 
 
+class _ConfinedLoader(jinja2.FileSystemLoader):
+    """A template must really live in its folder: a symlink out of it (to the env file,
+    say) is not followed."""
+
+    def get_source(self, environment: jinja2.Environment, template: str) -> tuple[str, str, Any]:
+        source, filename, uptodate = super().get_source(environment, template)
+        real = Path(filename).resolve()
+        if not any(real.is_relative_to(Path(p).resolve()) for p in self.searchpath):
+            raise jinja2.TemplateError(  # not NotFound: no falling back to the built-in
+                f"template '{template}' is a link to a file outside the templates and "
+                "sections folders; reportc does not follow it"
+            )
+        return source, filename, uptodate
+
+
 def make_environment(root: Path) -> SandboxedEnvironment:
     """The sandboxed environment: project templates first, built-ins second."""
     loader = jinja2.ChoiceLoader(
         [
-            jinja2.FileSystemLoader([str(root / "templates"), str(root / "sections")]),
-            jinja2.FileSystemLoader([str(builtin_dir("templates")), str(builtin_dir("sections"))]),
+            _ConfinedLoader([str(root / "templates"), str(root / "sections")]),
+            _ConfinedLoader([str(builtin_dir("templates")), str(builtin_dir("sections"))]),
         ]
     )
     env = BoundedSandbox(

@@ -184,6 +184,18 @@ class _Builder:
             if match.group(0) == "$${":
                 return "${"
             name, default = match.group(1), match.group(2)
+            if _SECRET_NAME.search(name) and not _secret_allowed(path):
+                self.problems.append(
+                    Problem(
+                        f"${{{name}}} looks like a secret; secrets are never put into reports, "
+                        "emails or manifests",
+                        self.loc(node),
+                        format_path(path),
+                        "only databases.<name>.url may use a secret variable; credentials "
+                        "for AWS and SMTP are read from the environment by name",
+                    )
+                )
+                return ""
             if env.get(name, "") != "":
                 return env[name]
             if default is not None:
@@ -200,6 +212,15 @@ class _Builder:
             return ""
 
         return _VAR_RE.sub(replace, text)
+
+
+#: variable names whose values are credentials, never to be interpolated into content
+_SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|ACCESS_KEY|API_KEY|CREDENTIAL")
+
+
+def _secret_allowed(path: PathT) -> bool:
+    """Where a credential may be interpolated: a database URL (never shown)."""
+    return len(path) == 3 and path[0] == "databases" and path[2] == "url"
 
 
 def _snippet(text: str, line: int, col: int) -> str:

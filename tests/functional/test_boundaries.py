@@ -141,3 +141,32 @@ def test_markdown_and_html_in_data_stay_literal_text(make_project: MakeProject) 
     assert "http" not in csp.group(1)
     text_pdf = pdf_text(root / "dist/ceo.pdf")
     assert "*bold* <b>raw</b>" in text_pdf
+
+
+def test_secrets_are_never_interpolated_into_content(make_project: MakeProject) -> None:
+    text = MINIMAL_YAML.replace(
+        'text: "Sales were', 'text: "Key ${AWS_SECRET_ACCESS_KEY:-none}. Sales were'
+    )
+    root = make_project({"reports.yaml": text, "repos.env": SECRET})
+    code, output = _run(root, "validate")
+    assert code == 3, output
+    assert (
+        "reports.yaml:27:11: sections.summary.text: ${AWS_SECRET_ACCESS_KEY} looks like a "
+        "secret; secrets are never put into reports, emails or manifests" in output
+    )
+    assert "s3cr3t" not in output
+
+
+def test_a_template_linked_out_of_its_folder_is_not_read(make_project: MakeProject) -> None:
+    root = make_project({"repos.env": SECRET})
+    (root / "templates").mkdir()
+    (root / "templates/report.html.j2").symlink_to(root / "repos.env")
+    code, output = _run(root, "build")
+    assert code != 0
+    assert "template 'report.html.j2' is a link to a file outside the templates and sections " in (
+        output
+    )
+    assert (
+        not (root / "dist/ceo.html").exists()
+        or b"s3cr3t" not in (root / "dist/ceo.html").read_bytes()
+    )
