@@ -15,6 +15,7 @@ import datetime as dt
 import os
 import re
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -226,6 +227,8 @@ class Fetched:
 
 #: seconds one query may run (REPORTC_QUERY_TIMEOUT overrides)
 QUERY_SECONDS = 300.0
+#: how often the watchdog looks at the running query
+WATCH_INTERVAL = 0.2
 
 
 class UnsafeSql(Exception):
@@ -239,6 +242,9 @@ class Workspace:
         import duckdb  # imported here: a no-change build never opens a database
 
         self.project = project
+        self._deadline: float | None = None
+        self._watchdog: threading.Thread | None = None
+        self._closed = threading.Event()
         env_limit = os.environ.get("REPORTC_QUERY_TIMEOUT", "")
         self.query_seconds = (
             float(env_limit) if env_limit.replace(".", "", 1).isdigit() else (QUERY_SECONDS)
@@ -269,6 +275,9 @@ class Workspace:
         self.check_failures: dict[str, list[str]] = {}
 
     def close(self) -> None:
+        self._closed.set()
+        if self._watchdog is not None:
+            self._watchdog.join(timeout=5)
         self.con.close()
         for eng in self.engines.values():
             eng.dispose()
@@ -306,14 +315,22 @@ class Workspace:
 
     @contextlib.contextmanager
     def deadline(self) -> Iterator[None]:
-        """Interrupt DuckDB (from a timer thread) if the work takes too long."""
-        timer = threading.Timer(self.query_seconds, self.con.interrupt)
-        timer.daemon = True
-        timer.start()
+        """Interrupt DuckDB (from the watchdog thread) if the work takes too long."""
+        self._deadline = time.monotonic() + self.query_seconds
+        if self._watchdog is None:
+            self._watchdog = threading.Thread(target=self._watch, daemon=True)
+            self._watchdog.start()
         try:
             yield
         finally:
-            timer.cancel()
+            self._deadline = None
+
+    def _watch(self) -> None:
+        while not self._closed.wait(WATCH_INTERVAL):
+            deadline = self._deadline
+            if deadline is not None and time.monotonic() > deadline:
+                self._deadline = None
+                self.con.interrupt()
 
     def _source_checks(self, name: str, checks: Mapping[str, Any]) -> list[str]:
         table = f'"{name}"'
@@ -798,7 +815,11 @@ class _Binder:
             self._add(persona, persona)
             self.failures[persona] = exc
             return
-        rowdep_needed = [n for n in _order(self.graph, self.needs[persona] & self.rowdep)]
+        # Only what depends on the row is computed per row; its other inputs (the files
+        # and queries it reads) were loaded once, before the first row.
+        rowdep_needed = [
+            n for n in _order(self.graph, self.needs[persona] & self.rowdep) if n in self.rowdep
+        ]
         seen: dict[str, Any] = {}
         for row in rows:
             key_value = row.get(spec.for_each.key)

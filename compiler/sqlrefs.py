@@ -8,6 +8,7 @@ query declares. String literals and comments are ignored.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _STRIP_RE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.S)
 _PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -34,6 +35,7 @@ def sql_identifiers(sql: str) -> set[str]:
     return out
 
 
+@lru_cache(maxsize=4096)
 def select_problem(sql: str) -> str | None:
     """Why ``sql`` is not exactly one read-only ``SELECT`` (or ``WITH … SELECT``), or None.
 
