@@ -250,18 +250,22 @@ def test_long_tables_repeat_their_header_on_every_page(make_project: MakeProject
 def test_progress_is_shown_on_a_terminal_only(
     make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import sys
+
+    import click
+
     from reportc import cli
 
     events: list[str] = []
-    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: True, raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
     printer = cli._progress_printer()
     assert printer is not None
-    monkeypatch.setattr(cli.click, "echo", lambda msg, err=False: events.append(msg))
+    monkeypatch.setattr(click, "echo", lambda msg, err=False: events.append(msg))
     printer("start", "ceo", 1, 2, "CEO Report")
     printer("done", "ceo", 1, 2, "3 pages")
     printer("failed", "cfo", 2, 2, "boom")
     assert events == ["[1/2] ceo: rendering …", "[1/2] ceo: done (3 pages)", "[2/2] cfo: FAILED"]
-    monkeypatch.setattr(cli.sys.stderr, "isatty", lambda: False, raising=False)
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
     assert cli._progress_printer() is None
 
 

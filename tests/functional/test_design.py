@@ -114,7 +114,7 @@ def _bookmarks(reader: PdfReader, items: list[Any]) -> dict[str, int]:
         if isinstance(item, list):
             out.update(_bookmarks(reader, item))
         else:
-            out.setdefault(item.title, reader.get_destination_page_number(item) + 1)
+            out.setdefault(item.title, (reader.get_destination_page_number(item) or 0) + 1)
     return out
 
 
@@ -152,7 +152,8 @@ def test_bundled_fonts_and_logo_are_embedded(example_build: pipeline.BuildResult
     reader = PdfReader(str(example_build.out_dir / "cmo.pdf"))
     fonts = set()
     for page in reader.pages:
-        for font in (page["/Resources"].get("/Font") or {}).values():
+        resources: Any = page["/Resources"]
+        for font in (resources.get("/Font") or {}).values():
             fonts.add(str(font.get_object()["/BaseFont"]))
     assert any("Inter" in f for f in fonts), fonts
     assert "data:image/svg+xml;base64," in (example_build.out_dir / "cmo.html").read_text()
@@ -231,7 +232,7 @@ def test_tagged_pdf_for_accessibility(make_project: MakeProject) -> None:
     text = MINIMAL_YAML.replace('period: "2026-10"\n', 'period: "2026-10"\npdf: {tagged: true}\n')
     root = make_project({"reports.yaml": text})
     assert CliRunner().invoke(main, ["-C", str(root), "build", "--format", "pdf"]).exit_code == 0
-    catalog = PdfReader(str(root / "dist/ceo.pdf")).trailer["/Root"]
+    catalog: Any = PdfReader(str(root / "dist/ceo.pdf")).trailer["/Root"]
     assert "/StructTreeRoot" in catalog
     assert bool(catalog["/MarkInfo"]["/Marked"])
     assert catalog["/Lang"] == "en-US"

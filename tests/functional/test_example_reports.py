@@ -72,7 +72,7 @@ def test_cfo_figures_match_the_ledger(example_build: pipeline.BuildResult) -> No
     burn = sum(burns) / 3
     with (REPO / "data/bank_balances.csv").open(encoding="utf-8") as fh:
         cash = sum(Decimal(r["balance"]) for r in csv.DictReader(fh) if r["date"] == "2026-10-31")
-    runway = cash / burn
+    runway = cash / Decimal(str(burn))
     october = months["2026-10"]
     capex = sum(months[m]["capex"] for m in months if m.startswith("2026"))
     assert "CFO Report" in text
@@ -157,7 +157,7 @@ def test_pdf_metadata(example_build: pipeline.BuildResult) -> None:
     assert meta is not None
     assert meta.title == "CMO Report — October 2026"
     assert meta.author == "JADA Group"
-    assert meta["/CreationDate"].startswith("D:20261031")
+    assert str(meta["/CreationDate"]).startswith("D:20261031")
 
 
 def test_running_header_and_page_numbers(example_build: pipeline.BuildResult) -> None:

@@ -120,10 +120,11 @@ def test_large_results_stream_in_batches_and_aggregates_stay_in_the_database(
     make_project: MakeProject, pg: tuple[str, str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from reportc.sources import external
+    from reportc.sources.files import create_table
 
     url, table, engine = pg
     batches: list[int] = []
-    real_create = external.create_table
+    real_create = create_table  # what external.py calls; the spy wraps it
 
     def spy(con: Any, name: str, rows: Any, types: Any, display: str, **kw: Any) -> int:
         more = kw["more"]

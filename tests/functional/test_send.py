@@ -118,7 +118,9 @@ def test_ses_delivers_each_report_once_with_the_audit_bcc(
     assert msg["X-Reportc-Run"] == result.run_id
     assert msg["Message-ID"].strip().endswith("@example.com>")
     assert msg["Date"] is not None
-    text = msg.get_body(("plain",)).get_content()
+    body = msg.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
     assert "CFO Report — October 2026" in text
     cmo = parse(by_report["cmo"]["raw_data"])
     assert cmo["To"] == "Zoë Müller <cmo@example.com>"

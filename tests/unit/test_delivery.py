@@ -10,7 +10,14 @@ from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeou
 
 from reportc.delivery import RateLimiter, RetryPolicy, classify_ses_error
 from reportc.errors import DeliveryError
-from reportc.mime import Attachment, check_header, compose, idempotency_key, rows_to_csv
+from reportc.mime import (
+    Attachment,
+    Envelope,
+    check_header,
+    compose,
+    idempotency_key,
+    rows_to_csv,
+)
 
 
 class FakeClock:
@@ -111,7 +118,7 @@ def test_classify_ses_errors(exc: Exception, kind: str) -> None:
     assert classify_ses_error(exc).kind == kind
 
 
-def _compose(**overrides: object) -> object:
+def _compose(**overrides: object) -> Envelope:
     args: dict[str, object] = dict(
         report="cfo",
         sender="Reports <reports@example.com>",
