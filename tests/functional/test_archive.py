@@ -260,6 +260,7 @@ def test_archive_problems_are_clear(make_project: MakeProject) -> None:
         load_project(root, environ={})
 
 
+@pytest.mark.slow
 def test_s3_archive_over_http(make_project: MakeProject, moto: MotoServer) -> None:
     import boto3
 

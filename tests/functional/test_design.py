@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import CliRunner
 from pypdf import PdfReader
 
@@ -262,6 +263,7 @@ def test_paper_size_and_orientation_per_report(make_project: MakeProject) -> Non
     assert "Page 1 of" in (page.extract_text() or "")  # no cover: the title block is page 1
 
 
+@pytest.mark.slow
 def test_rebuilds_are_byte_identical_without_harfbuzz_subsetting(
     make_project: MakeProject,
 ) -> None:

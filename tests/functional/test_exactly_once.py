@@ -291,6 +291,7 @@ def test_dry_run_with_a_report_that_failed_to_build(make_project: MakeProject) -
 # --------------------------------------------------------------------------- item 6
 
 
+@pytest.mark.slow
 def test_smtp_server_closing_idle_connections_loses_nothing(make_project: MakeProject) -> None:
     import socket
 

@@ -128,6 +128,7 @@ def test_a_corrupt_or_read_only_ledger_stops_send_clearly(make_project: MakeProj
     assert not list(root.glob("dist/outbox/*.eml"))
 
 
+@pytest.mark.slow
 def test_a_template_that_loops_too_long_is_stopped(make_project: MakeProject) -> None:
     text = MINIMAL_YAML.replace(
         NARRATIVE,
@@ -139,6 +140,7 @@ def test_a_template_that_loops_too_long_is_stopped(make_project: MakeProject) ->
     assert "rendering report 'ceo' took longer than 2 s and was stopped" in result.stderr
 
 
+@pytest.mark.slow
 def test_memory_is_bounded_in_the_parent(make_project: MakeProject) -> None:
     rows = "region,amount\n" + "".join(f"R{i},{i}\n" for i in range(100_000))
     text = MINIMAL_YAML.replace(
@@ -235,6 +237,7 @@ def tiny_disk(make_project: MakeProject) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(state)], check=False)
 
 
+@pytest.mark.slow
 def test_a_full_or_read_only_disk_under_the_ledger_stops_send_clearly(tiny_disk: Path) -> None:
     root = tiny_disk
     state = root / ".reportc"

@@ -118,6 +118,7 @@ def _browser() -> Any:
     return sync_api
 
 
+@pytest.mark.slow
 def test_preview_in_headless_chromium_follows_a_yaml_edit(
     served: tuple[Path, PreviewServer],
 ) -> None:
@@ -262,6 +263,7 @@ def test_idle_connections_are_closed_and_capped(make_project: MakeProject) -> No
         assert status == 200
 
 
+@pytest.mark.slow
 def test_a_rebuild_that_loops_is_stopped_and_the_next_edit_picked_up(
     make_project: MakeProject,
 ) -> None:

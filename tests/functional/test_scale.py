@@ -171,6 +171,7 @@ def test_duplicate_file_names_are_an_error(make_project: MakeProject) -> None:
     assert "rows 'S1' and 'S2' both give the report name 'store-A'" in result.output
 
 
+@pytest.mark.slow
 def test_parallel_build_matches_serial_build(make_project: MakeProject) -> None:
     root = burst_project(make_project)
     project = load_project(root, environ={})
@@ -240,6 +241,7 @@ def test_shards_split_the_reports_and_send_merges_them(
     assert bad.exit_code == 2 and "I must be between 1 and N" in bad.output
 
 
+@pytest.mark.slow
 def test_a_runaway_report_times_out_alone(tmp_path: Path) -> None:
     small = "<html><body><p>small</p></body></html>"
     rows = "".join(f"<tr><td>{i}</td><td>{'x' * 40}</td></tr>" for i in range(4000))
@@ -256,6 +258,7 @@ def test_a_runaway_report_times_out_alone(tmp_path: Path) -> None:
     assert error is not None and "gave up after 2 s" in error.problems[0].message
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_fails_only_its_report(tmp_path: Path) -> None:
     tasks = [
         PdfTask(name=n, html="<p>x</p>", project_root=tmp_path, target=tmp_path / n)

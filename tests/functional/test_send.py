@@ -207,6 +207,7 @@ def test_a_rejected_message_fails_alone(make_project: MakeProject, moto: MotoSer
     assert [m.state for m in again.messages] == ["skipped", "sent", "skipped"]
 
 
+@pytest.mark.slow
 def test_daily_quota_stops_the_run_and_a_later_run_resumes(
     make_project: MakeProject, moto: MotoServer
 ) -> None:
@@ -511,6 +512,7 @@ def test_crash_mid_run_then_resume_gives_each_recipient_exactly_one_message(
     assert len(sink.messages) == 3, third.stdout + third.stderr
 
 
+@pytest.mark.slow
 def test_example_project_delivers_five_reports_over_ses(
     example_build: Any, moto: MotoServer
 ) -> None:
