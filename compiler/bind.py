@@ -77,6 +77,8 @@ class BoundReport:
     blocked: tuple[str, ...] = ()
     #: The report's alert rules that fire on this data.
     alerts: tuple[AlertSpec, ...] = ()
+    #: The organisation's legal name (default: its name), on the cover and the last page.
+    legal_name: str = ""
     #: Where each key of reports.yaml is, so later stages can point at it.
     positions: PositionMap = field(default_factory=lambda: PositionMap("reports.yaml"))
     #: Archived runs to compare against, oldest first (``compare: archive``, ``trend``).
@@ -729,6 +731,7 @@ class _Binder:
             spec=spec,
             period=project.period,
             organisation=project.organisation,
+            legal_name=project.legal_name or project.organisation,
             entities=project.entities,
             metrics=frozen_map({k: v for k, v in self.ws.values.items() if k in project.metrics}),
             metric_specs=project.metrics,

@@ -930,11 +930,3 @@ def _send_one(
         env.key, run_id, "failed", error=f"gave up after {policy.max_attempts} attempts: {last}"
     )
     return _result(env, "failed", f"gave up after {policy.max_attempts} attempts: {last}")
-
-
-def describe(result: MessageResult) -> str:
-    """One line for humans, addresses masked."""
-    to = ", ".join(mask(a) for a in result.to)
-    cc = f" cc {', '.join(mask(a) for a in result.cc)}" if result.cc else ""
-    bcc = f" +{result.bcc_count} bcc" if result.bcc_count else ""
-    return f"{result.report}: to {to}{cc}{bcc}"

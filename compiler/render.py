@@ -151,7 +151,11 @@ class _Renderer:
                 "subtitle": spec.subtitle,
                 "prepared_for": spec.prepared_for,
             },
-            "org": {"name": bound.organisation, "entities": list(bound.entities)},
+            "org": {
+                "name": bound.organisation,
+                "legal_name": bound.legal_name or bound.organisation,
+                "entities": list(bound.entities),
+            },
             "period": {
                 "label": bound.period.label,
                 "title": bound.period.title,

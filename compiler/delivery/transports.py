@@ -47,7 +47,6 @@ class Preflight:
     problems: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     max_rate: float | None = None
-    remaining_quota: float | None = None
 
 
 class Transport(Protocol):
@@ -215,11 +214,7 @@ class SesTransport:
         if "source" in account:
             notes.append(f"quota from {account['source']}")
         return Preflight(
-            not problems,
-            tuple(problems),
-            tuple(notes),
-            float(max_rate) if max_rate else None,
-            remaining,
+            not problems, tuple(problems), tuple(notes), float(max_rate) if max_rate else None
         )
 
     def send(self, envelope: Envelope) -> str:
