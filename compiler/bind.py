@@ -2,9 +2,12 @@
 
 Every source is loaded once per build into one in-process DuckDB database (no
 matter how many reports use it), then metrics are computed in dependency order.
-File sources are loaded first; after that the database is locked down (no
-file system or network access) before any user SQL runs. A source or metric
-that fails marks only the reports that need it as failed; the others bind.
+The database is locked down from the start: it may read the declared data files
+and nothing else, its configuration cannot be changed, and each project SQL text
+must be one read-only SELECT (:meth:`Workspace.execute`), interrupted by a watchdog
+after ``REPORTC_QUERY_TIMEOUT``. A source or metric that fails marks only the
+reports that need it as failed; the others bind. A burst persona binds one report
+per row; with ``sink`` each is handed over as it is made instead of kept.
 """
 
 from __future__ import annotations

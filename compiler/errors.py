@@ -10,12 +10,16 @@ Exit codes (documented in the README):
 
 == ==========================================================================
 0  success
-1  one or more reports (or messages) failed; the others were written
+1  one or more reports (or messages) failed; the others were written (or sent)
 2  command-line usage error (click's own)
 3  invalid configuration: YAML, schema, references, environment variables
-4  a data source or metric could not be loaded or computed
+4  a data source, metric or event input could not be loaded or computed
 5  a template could not be compiled or rendered
-6  delivery could not start: bad message, preflight failed, another send running
+6  delivery could not start or go on: preflight failed, the audit address is
+   suppressed, the ledger cannot be written, another send is running
+7  the archive could not be read or written, or a run was not found
+70 an unforeseen failure (a bug, memory or disk exhausted): one line, no
+   traceback (``reportc.cli.run``; REPORTC_DEBUG=1 shows it)
 == ==========================================================================
 """
 

@@ -17,7 +17,7 @@ import logging
 import mimetypes
 import os
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -113,7 +113,6 @@ class Artifact:
     pages: int
     sha256: str
     refused_urls: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = field(default=())
 
 
 class _Collect(logging.Handler):
@@ -193,5 +192,4 @@ def make_pdf(
         pages=len(document.pages),
         sha256=hashlib.sha256(pdf).hexdigest(),
         refused_urls=tuple(fetcher.refused),
-        warnings=tuple(m for m in collect.messages if "refused to fetch" not in m),
     )

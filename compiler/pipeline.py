@@ -1,10 +1,12 @@
 """The stages in order: ``validate`` and ``build`` as library calls.
 
-``build`` gathers, then writes: it binds every chosen report, renders each to
-HTML and PDF in memory, and only then writes files (atomically) and the
-manifest. A report that fails is recorded with its problems and the others
-still build. The clock is injected so tests (and reproducible builds) control
-"generated at".
+``build`` binds the chosen reports (skipping those whose inputs are unchanged),
+then renders each to HTML and makes its PDF (in this process or in warm worker
+processes), writing each report's files atomically as soon as they are made so
+memory does not grow with the number of reports; the manifest is written last. A
+report that fails is recorded with its problems and the others still build. Each
+report's rendering and PDF are bounded by ``timeout``. The clock is injected so
+tests (and reproducible builds) control "generated at".
 """
 
 from __future__ import annotations
