@@ -48,7 +48,7 @@ from .limits import TimeLimitExceeded, memory_budget, time_limit
 from .refs import closure, section_needs
 from .sandbox import BoundedSandbox
 from .sources import FILE_TYPES, LOADERS, SourceContext
-from .sources.sql import duck_message, query_params
+from .sources.sql import duck_message, one_value, query_params
 from .sqlrefs import absolute_paths, select_problem, sql_params
 
 
@@ -487,17 +487,9 @@ class Workspace:
                         where + ".sql",
                     )
                 ) from None
-            if width != 1 or len(rows) > 1:
-                raise DataError(
-                    Problem(
-                        f"a metric query must return one value; this one returned "
-                        f"{len(rows)} row(s) of {width} column(s)",
-                        self.at("metrics", spec.name, "sql"),
-                        where + ".sql",
-                        hint="aggregate (sum, avg, count ...) and select a single column",
-                    )
-                )
-            value = plain(rows[0][0]) if rows else None
+            value = plain(
+                one_value(rows, width, self.at("metrics", spec.name, "sql"), where + ".sql")
+            )
         else:
             assert spec.expr is not None
             try:

@@ -25,14 +25,9 @@ from typing import Any
 
 from babel import numbers as babel_numbers
 
-from .formatting import Formatter
+from .formatting import TONE_COLOURS, Formatter
 
-STATUS_COLORS = {
-    "good": "#1b7f3b",
-    "warn": "#b7791f",
-    "critical": "#b42318",
-    "neutral": "#5b6675",
-}
+STATUS_COLORS = TONE_COLOURS
 PALETTE = ("#1f3a5f", "#4f86c6", "#c8102e", "#7fb069", "#e0a458", "#6c5b7b", "#2a9d8f", "#8d99ae")
 DEFAULT_FONT = "DejaVu Sans"
 WIDTH = 640

@@ -49,6 +49,7 @@ from .delivery import (
     send_lock,
 )
 from .errors import ConfigError, DeliveryError, Location, Problem, ReportcError, did_you_mean
+from .formatting import TONE_COLOURS
 from .mime import Attachment, Envelope, compose, rows_to_csv
 from .pipeline import (
     Clock,
@@ -407,6 +408,7 @@ def _email_context(project: Project, item: _Ready) -> dict[str, Any]:
         },
         "summary": item.rendered.summary,
         "theme": spec.theme,
+        "tones": TONE_COLOURS,
         "lang": item.rendered.lang,
         "attachment_name": name,
         "extra_attachments": [a.filename or f"{a.section}.csv" for a in spec.attachments],

@@ -21,6 +21,14 @@ from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 
 MISSING = "—"
+#: the colour of each tone (good/warn/critical/neutral): charts, sparklines, CSS, email
+TONE_COLOURS = {
+    "good": "#1b7f3b",
+    "warn": "#b7791f",
+    "critical": "#b42318",
+    "neutral": "#5b6675",
+}
+
 FORMATS = ("text", "number", "integer", "currency", "percent", "date", "month", "compact")
 
 

@@ -27,6 +27,7 @@ from .config.loader import dependency_graph, sql_dependencies
 from .config.model import Project, ReportSpec
 from .errors import Location
 from .resources import builtin_dir
+from .writer import file_sha256
 
 
 def _canon(value: Any) -> Any:
@@ -48,14 +49,6 @@ def _canon(value: Any) -> Any:
     return value
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _tree_digest(folders: Iterable[Path]) -> str:
     h = hashlib.sha256()
     for folder in folders:
@@ -63,7 +56,7 @@ def _tree_digest(folders: Iterable[Path]) -> str:
             continue
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             h.update(str(path.relative_to(folder)).encode())
-            h.update(_file_digest(path).encode())
+            h.update(file_sha256(path).encode())
     return h.hexdigest()
 
 
@@ -97,7 +90,7 @@ class Fingerprinter:
 
     def _digest(self, path: Path) -> str:
         if path not in self._files:
-            self._files[path] = _file_digest(path) if path.is_file() else "missing"
+            self._files[path] = file_sha256(path) if path.is_file() else "missing"
         return self._files[path]
 
     def report(self, spec: ReportSpec) -> str:

@@ -29,7 +29,7 @@ from markupsafe import Markup
 from .bind import BoundReport, BoundSection
 from .config.model import Project, frozen_map
 from .errors import Location, Problem, RenderError, ReportcError
-from .formatting import FORMATS, Formatter
+from .formatting import FORMATS, TONE_COLOURS, Formatter
 from .limits import TimeLimitExceeded, time_limit
 from .resources import builtin_dir
 from .sandbox import BoundedSandbox
@@ -402,6 +402,7 @@ class _Renderer:
             **self.base,
             "sections": bodies,
             "theme": spec.theme,
+            "tones": TONE_COLOURS,
             "lang": lang,
             "meta": metadata,
             "logo_uri": self.logo_uri(),

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from .bind import BoundReport, BoundSection
 from .config.yamlpos import format_path
 from .errors import DataError, Problem, did_you_mean
-from .formatting import FORMATS, Formatter, as_date
+from .formatting import FORMATS, TONE_COLOURS, Formatter, as_date
 
 DEFAULT_SEVERITIES = ("critical", "high", "medium", "low", "info")
 STATUS_LABELS = {
@@ -192,7 +192,6 @@ def _card(
 
 
 #: The report CSS's tone colours, for SVG (which does not inherit ``currentColor`` in print).
-TONE_COLOURS = {"good": "#1b7f3b", "critical": "#b42318", "neutral": "#5b6675"}
 
 
 def sparkline(

@@ -16,8 +16,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError, Location, Problem
-from ..sqlrefs import code_only, sql_params
+from ..sqlrefs import code_only
 from .files import create_table
+from .sql import one_value, query_params
 
 if TYPE_CHECKING:
     from ..config.model import DatabaseSpec
@@ -61,10 +62,6 @@ def _message(exc: BaseException) -> str:
     return " ".join(text.split())[:400] or type(exc).__name__
 
 
-def _params(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    return {n: values[n] for n in sql_params(sql) if n in values}
-
-
 def _read_only(conn: Any, sql: str) -> None:
     """One statement, run in a read-only transaction where the database has them.
 
@@ -89,24 +86,14 @@ def run_metric(
     try:
         with eng.connect() as conn:
             _read_only(conn, sql)
-            result = conn.execute(text(to_bind_params(sql)), _params(sql, values))
+            result = conn.execute(text(to_bind_params(sql)), query_params(sql, values))
             rows = result.fetchmany(2)
             width = len(result.keys())
     except Exception as exc:
         raise DataError(
             Problem(f"query failed in the database: {_message(exc)}", where, path)
         ) from None
-    if width != 1 or len(rows) > 1:
-        raise DataError(
-            Problem(
-                f"a metric query must return one value; this one returned "
-                f"{'more than one' if len(rows) > 1 else len(rows)} row(s) of {width} column(s)",
-                where,
-                path,
-                hint="aggregate (sum, avg, count ...) and select a single column",
-            )
-        )
-    return (rows[0][0] if rows else None), width
+    return one_value(list(rows), width, where, path, all_rows=False), width
 
 
 def load_source(
@@ -127,7 +114,7 @@ def load_source(
         with eng.connect() as conn:
             _read_only(conn, sql)
             result = conn.execution_options(stream_results=True, yield_per=BATCH).execute(
-                text(to_bind_params(sql)), _params(sql, values)
+                text(to_bind_params(sql)), query_params(sql, values)
             )
             columns = list(result.keys())
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..config.model import SourceSpec
 from ..config.yamlpos import load_yaml
 from ..errors import ConfigError, DataError, Location, Problem, byte_location
+from ..writer import file_sha256
 
 if TYPE_CHECKING:
     from . import SourceContext
@@ -121,12 +122,9 @@ def _header(path: Path, spec: SourceSpec, display: str) -> tuple[list[str], bool
 
 
 def _file_digest(path: Path, spec: SourceSpec) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    h.update(json.dumps({"types": dict(spec.types), "records": spec.records}).encode())
-    return h.hexdigest()
+    """The file's sha256 together with how it is read (types, records)."""
+    how = json.dumps({"types": dict(spec.types), "records": spec.records})
+    return hashlib.sha256(f"{file_sha256(path)}:{how}".encode()).hexdigest()
 
 
 def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:

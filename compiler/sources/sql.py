@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ..config.model import SourceSpec
-from ..errors import DataError, Problem
+from ..errors import DataError, Location, Problem
 from ..sqlrefs import absolute_paths, select_problem, sql_params
 
 if TYPE_CHECKING:
@@ -21,6 +21,26 @@ if TYPE_CHECKING:
 
 def query_params(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
     return {name: values[name] for name in sql_params(sql) if name in values}
+
+
+def one_value(
+    rows: list[Any], width: int, where: Location, path: str, *, all_rows: bool = True
+) -> Any:
+    """The single value a metric query returns, or why it is not one value.
+
+    ``all_rows``: ``rows`` holds every row (else only the first two were fetched)."""
+    if width != 1 or len(rows) > 1:
+        count = str(len(rows)) if all_rows or len(rows) < 2 else "more than one"
+        raise DataError(
+            Problem(
+                "a metric query must return one value; this one returned "
+                f"{count} row(s) of {width} column(s)",
+                where,
+                path,
+                hint="aggregate (sum, avg, count ...) and select a single column",
+            )
+        )
+    return rows[0][0] if rows else None
 
 
 def duck_message(exc: BaseException) -> str:
