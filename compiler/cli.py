@@ -470,9 +470,10 @@ def _addr(value: str, show: bool) -> str:
 )
 @click.option(
     "--transport",
-    type=click.Choice(("ses", "smtp", "outbox")),
     default=None,
-    help="Override delivery.transport from reports.yaml.",
+    metavar="NAME",
+    help="Override delivery.transport from reports.yaml: ses, smtp, outbox, or a "
+    "transport a plugin adds.",
 )
 @click.option(
     "--redirect-to",

@@ -40,12 +40,9 @@ from .delivery import (
     RateLimiter,
     RetryPolicy,
     SendFailure,
-    SesTransport,
-    SmtpTransport,
     Transport,
     existing_ledger,
     ledger_path,
-    make_ses_clients,
     send_lock,
 )
 from .errors import ConfigError, DeliveryError, Location, Problem, ReportcError, did_you_mean
@@ -65,7 +62,6 @@ from .pipeline import (
 )
 from .render import RenderedReport, make_environment, render_report
 
-TRANSPORTS = ("ses", "smtp", "outbox")
 #: progress(event, report, detail); events: sent, failed, skipped, uncertain, waiting
 SendProgress = Callable[[str, str, str], None]
 
@@ -421,35 +417,15 @@ def _email_context(project: Project, item: _Ready) -> dict[str, Any]:
 def make_transport(
     project: Project, name: str | None = None, outbox: Path | str | None = None
 ) -> Transport:
-    """The configured transport (``--transport`` overrides ``delivery.transport``)."""
-    delivery = project.delivery
-    kind = name or delivery.transport
-    if kind == "outbox":
-        return OutboxTransport(project.root / (outbox or delivery.outbox))
-    if kind == "smtp":
-        smtp = delivery.smtp
-        if smtp is None:
-            raise DeliveryError(
-                Problem(
-                    "the smtp transport needs delivery.smtp.host",
-                    hint="add delivery: smtp: {host: ..., port: 587}",
-                )
-            )
-        port = smtp.port or {"tls": 465, "starttls": 587}.get(smtp.security, 25)
-        return SmtpTransport(
-            host=smtp.host,
-            port=port,
-            security=smtp.security,
-            username=project.env.get(smtp.username_env, ""),
-            password=project.env.get(smtp.password_env, ""),
-            timeout=smtp.timeout,
-            max_message_bytes=smtp.max_message_bytes,
-        )
-    if kind == "ses":
-        v2, v1 = make_ses_clients(delivery.region, delivery.endpoint_url, project.env)
-        return SesTransport(v2, v1, delivery.configuration_set, dict(delivery.tags))
-    raise DeliveryError(
-        Problem(f"unknown transport '{kind}'; use one of: " + ", ".join(TRANSPORTS))
+    """The configured transport (``--transport`` overrides ``delivery.transport``):
+    a built-in one or one a plugin adds (:mod:`reportc.delivery.registry`)."""
+    from .delivery.registry import make_transport as make
+
+    return make(
+        project,
+        name or project.delivery.transport,
+        Path(outbox) if outbox else None,
+        from_option=bool(name),
     )
 
 

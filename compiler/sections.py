@@ -110,17 +110,21 @@ def kpi_status(value: Any, target: Any, direction: str = "higher", tolerance: fl
     return "warn" if v >= t - slack else "critical"
 
 
+def in_range(v: float, rule: Mapping[str, Any]) -> bool:
+    """Whether ``v`` satisfies a rule's ``above`` and ``below`` bounds (both exclusive)."""
+    if "above" in rule and not v > float(rule["above"]):
+        return False
+    return not ("below" in rule and not v < float(rule["below"]))
+
+
 def threshold_status(value: Any, rules: Sequence[Mapping[str, Any]]) -> tuple[str, str] | None:
     """The first rule the value satisfies: (style, label); None when none applies."""
     v = _to_float(value)
     if v is None:
         return None
     for rule in rules:
-        if "above" in rule and not v > float(rule["above"]):
-            continue
-        if "below" in rule and not v < float(rule["below"]):
-            continue
-        return rule["style"], rule.get("label", STATUS_LABELS.get(rule["style"], ""))
+        if in_range(v, rule):
+            return rule["style"], rule.get("label", STATUS_LABELS.get(rule["style"], ""))
     return None
 
 
@@ -337,11 +341,7 @@ def _matches(rule: Mapping[str, Any], value: Any) -> bool:
             return str(value).lower() == want.lower()
         return bool(value == want)
     v = _to_float(value)
-    if v is None:
-        return False
-    if "above" in rule and not v > float(rule["above"]):
-        return False
-    return not ("below" in rule and not v < float(rule["below"]))
+    return v is not None and in_range(v, rule)
 
 
 def _currency_decimals(values: Sequence[Any]) -> int:
