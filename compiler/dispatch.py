@@ -879,7 +879,7 @@ def _send_one(
                 return _result(
                     env,
                     "uncertain",
-                    f"{last}; it may have been delivered — check, then use --resend",
+                    f"{last}; it may have been delivered — check, then use --resend-uncertain",
                 )
             if failure.kind in ("quota", "abort"):
                 ledger.mark(env.key, run_id, "pending", error=last)
@@ -895,6 +895,8 @@ def _send_one(
                 if progress:
                     progress("failed", env.report, reason)
                 return _result(env, "not-sent", reason)
+            if failure.kind == "retry":  # no attempt left
+                last = f"gave up after {policy.max_attempts} attempts: {last}"
             ledger.mark(env.key, run_id, "failed", error=last)
             if progress:
                 progress("failed", env.report, last)
@@ -904,7 +906,4 @@ def _send_one(
         if progress:
             progress("sent", env.report, message_id)
         return _result(env, "sent", message_id=message_id)
-    ledger.mark(
-        env.key, run_id, "failed", error=f"gave up after {policy.max_attempts} attempts: {last}"
-    )
-    return _result(env, "failed", f"gave up after {policy.max_attempts} attempts: {last}")
+    return _result(env, "not-sent", "max_attempts is 0: nothing was tried")
