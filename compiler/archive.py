@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from .config.model import Period, Project, frozen_map
 from .errors import ArchiveError, Problem, did_you_mean
+from .graph import section_needs
 from .writer import write_atomic
 
 if TYPE_CHECKING:
@@ -75,8 +76,6 @@ def _strings(value: Any) -> set[str]:
 
 def shown_metrics(report: BoundReport) -> set[str]:
     """The metrics a report shows: named by its sections (text, cards, chart rules) or alerts."""
-    from .refs import section_needs
-
     names = set(report.metrics)
     used: set[str] = set()
     for section in report.sections:

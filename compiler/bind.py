@@ -30,7 +30,6 @@ import jinja2
 from . import expr as expr_lang
 from .addresses import address_problem
 from .archive import Point
-from .config.loader import ROW_PREFIX, dependency_graph, sql_dependencies
 from .config.model import (
     AlertSpec,
     MetricSpec,
@@ -44,8 +43,8 @@ from .config.model import (
 from .config.yamlpos import PositionMap
 from .errors import DataError, Location, Problem, ReportcError, did_you_mean
 from .formatting import as_date
+from .graph import ROW_PREFIX
 from .limits import TimeLimitExceeded, memory_budget, time_limit
-from .refs import closure, section_needs
 from .sandbox import BoundedSandbox
 from .sources import FILE_TYPES, LOADERS, SourceContext
 from .sources.sql import duck_message, one_value, query_params
@@ -186,23 +185,6 @@ def row_checks(
         out_of_range=bad,
     )
     return check_verdicts(label, checks, stats, period_end)
-
-
-def _order(graph: Mapping[str, list[str]], nodes: set[str]) -> list[str]:
-    out: list[str] = []
-    done: set[str] = set()
-
-    def visit(node: str) -> None:
-        if node in done:
-            return
-        done.add(node)
-        for dep in graph.get(node, ()):
-            visit(dep)
-        out.append(node)
-
-    for node in sorted(nodes):
-        visit(node)
-    return out
 
 
 def plain(value: Any) -> Any:
@@ -411,22 +393,23 @@ class Workspace:
         except ValueError:
             return str(path)
 
-    def load(self, nodes: set[str], graph: Mapping[str, list[str]]) -> None:
-        order = _order(graph, nodes)
+    def load(self, nodes: set[str]) -> None:
+        order = self.project.graph.order(nodes)
         # Files first (they depend on nothing), then SQL and metrics in order.
         order.sort(key=lambda n: 0 if self._is_file(n) else 1)
-        self.load_nodes(order, graph)
+        self.load_nodes(order)
 
-    def load_nodes(self, order: Sequence[str], graph: Mapping[str, list[str]]) -> None:
+    def load_nodes(self, order: Sequence[str]) -> None:
         """Load sources and compute metrics in the given (dependency) order."""
+        edges = self.project.graph.edges
         for node in order:
-            failed = [d for d in graph.get(node, ()) if d in self.failures]
+            failed = [d for d in edges.get(node, ()) if d in self.failures]
             if failed:
                 self.failures[node] = self.failures[failed[0]]
                 continue
             try:
                 if node in self.project.sources:
-                    self._load_source(node, graph)
+                    self._load_source(node)
                 else:
                     self._compute_metric(self.project.metrics[node])
             except ReportcError as exc:
@@ -436,7 +419,7 @@ class Workspace:
         src = self.project.sources.get(node)
         return src is not None and (src.type in FILE_TYPES or src.type == "inline")
 
-    def _load_source(self, name: str, graph: Mapping[str, list[str]]) -> None:
+    def _load_source(self, name: str) -> None:
         spec = self.project.sources[name]
         if spec.database:
             from .sources import external
@@ -454,7 +437,8 @@ class Workspace:
             )
             self.loaded.append(name)
             return
-        deps = {d: self.fingerprints[d] for d in graph.get(name, ()) if d in self.fingerprints}
+        edges = self.project.graph.edges
+        deps = {d: self.fingerprints[d] for d in edges.get(name, ()) if d in self.fingerprints}
         ctx = SourceContext(self.display, self.values, deps, self.at, self.files)
         with self.deadline():
             self.fingerprints[name] = LOADERS[spec.type](spec, self.con, ctx)
@@ -549,38 +533,6 @@ def _fires(alert: AlertSpec, values: Mapping[str, Any]) -> bool:
         return False
 
 
-def row_dependent(project: Project, graph: Mapping[str, list[str]]) -> set[str]:
-    """Sources and metrics that use ``$row_*`` parameters, directly or through others."""
-    direct = set()
-    for name, src in project.sources.items():
-        if src.query and any(p.startswith(ROW_PREFIX) for p in sql_params(src.query)):
-            direct.add(name)
-    for name, metric in project.metrics.items():
-        if metric.sql and any(p.startswith(ROW_PREFIX) for p in sql_params(metric.sql)):
-            direct.add(name)
-    out = set(direct)
-    changed = True
-    while changed:
-        changed = False
-        for node, deps in graph.items():
-            if node not in out and any(d in out for d in deps):
-                out.add(node)
-                changed = True
-    return out
-
-
-def _report_needs(spec: ReportSpec, names: set[str], graph: Mapping[str, list[str]]) -> set[str]:
-    direct: set[str] = set()
-    for section in spec.sections:
-        direct |= section_needs(section, names)
-    if spec.for_each is not None:
-        if spec.for_each.source:
-            direct.add(spec.for_each.source)
-        if spec.for_each.query:
-            direct |= set(sql_dependencies(spec.for_each.query, names))
-    return closure(direct, graph)
-
-
 _ROW_FIELD_RE = re.compile(r"\brow\.([A-Za-z_][A-Za-z0-9_]*)|\brow\[['\"]([^'\"]+)['\"]\]")
 
 
@@ -643,9 +595,9 @@ class _Binder:
         self.want = want
         self.sink = sink
         self.names = set(project.sources) | set(project.metrics)
-        self.graph = dependency_graph(project.sources, project.metrics)
-        self.rowdep = row_dependent(project, self.graph)
-        self.needs = {r: _report_needs(project.reports[r], self.names, self.graph) for r in chosen}
+        self.graph = project.graph
+        self.rowdep = set(project.graph.row_nodes)
+        self.needs = {r: project.graph.report_needs(project.reports[r]) for r in chosen}
         self.ws = Workspace(project)
         self.bound: dict[str, BoundReport] = {}
         self.failures: dict[str, ReportcError] = {}
@@ -656,9 +608,9 @@ class _Binder:
 
     def run(self) -> BindResult:
         wanted = set().union(*self.needs.values()) if self.needs else set()
-        wanted = closure(wanted | set(self.project.metrics), self.graph) - self.rowdep
+        wanted = self.graph.closure(wanted | set(self.project.metrics)) - self.rowdep
         try:
-            self.ws.load(wanted, self.graph)
+            self.ws.load(wanted)
             self.ws.run_checks(wanted)
             global_values = dict(self.ws.values)
             for rname in self.chosen:
@@ -816,7 +768,7 @@ class _Binder:
         # Only what depends on the row is computed per row; its other inputs (the files
         # and queries it reads) were loaded once, before the first row.
         rowdep_needed = [
-            n for n in _order(self.graph, self.needs[persona] & self.rowdep) if n in self.rowdep
+            n for n in self.graph.order(self.needs[persona] & self.rowdep) if n in self.rowdep
         ]
         seen: dict[str, Any] = {}
         for row in rows:
@@ -859,7 +811,7 @@ class _Binder:
             self.ws.values = {**global_values, **{ROW_PREFIX + k: v for k, v in row.items()}}
             for node in rowdep_needed:
                 self.ws.failures.pop(node, None)
-            self.ws.load_nodes(rowdep_needed, self.graph)
+            self.ws.load_nodes(rowdep_needed)
             self.ws.run_checks(rowdep_needed)
             failed = self._failed_needs(set(rowdep_needed))
             if failed is not None:

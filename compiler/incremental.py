@@ -23,9 +23,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .config.loader import dependency_graph, sql_dependencies
 from .config.model import Project, ReportSpec
 from .errors import Location
+from .graph import sql_dependencies
 from .resources import builtin_dir
 from .writer import file_sha256
 
@@ -77,7 +77,6 @@ class Fingerprinter:
     def __init__(self, project: Project, formats: Iterable[str]) -> None:
         self.project = project
         self.formats = sorted(formats)
-        self.graph = dependency_graph(project.sources, project.metrics)
         self._files: dict[Path, str] = {}
         self._templates = _tree_digest(
             [
@@ -94,14 +93,13 @@ class Fingerprinter:
         return self._files[path]
 
     def report(self, spec: ReportSpec) -> str:
-        from .refs import closure, section_needs
-
         project = self.project
+        graph = project.graph
         names = set(project.sources) | set(project.metrics)
         direct: set[str] = set(project.metrics)
         sources = set(project.sources)  # every metric is an input already
         for section in spec.sections:
-            direct |= section_needs(section, sources)
+            direct |= graph.section_needs(section, sources)
             if isinstance(section.options.get("query"), str):
                 direct |= set(sql_dependencies(section.options["query"], names))
         if spec.for_each is not None:
@@ -110,7 +108,7 @@ class Fingerprinter:
                 if spec.for_each.source
                 else set(sql_dependencies(spec.for_each.query, names))
             )
-        needs = closure(direct & names, self.graph)
+        needs = graph.closure(direct & names)
         external = sorted(
             n
             for n in needs

@@ -25,8 +25,9 @@ from typing import Any
 from .. import expr as expr_lang
 from ..addresses import address_problem
 from ..errors import ConfigError, Location, Problem, byte_location, did_you_mean
+from ..graph import ROW_PREFIX, DependencyGraph
 from ..resources import builtin_dir, project_schema
-from ..sqlrefs import sql_identifiers, sql_params
+from ..sqlrefs import sql_params
 from .envfile import merged_environment, read_env_file
 from .model import (
     AlertSpec,
@@ -54,7 +55,6 @@ DEFAULT_CONFIG = "reports.yaml"
 DEFAULT_ENV_FILE = "repos.env"
 PERIOD_PARAMS = frozenset({"period", "period_start", "period_end"})
 #: Burst reports pass each row's columns as ``$row_<column>``.
-ROW_PREFIX = "row_"
 BUILTIN_TYPES = ("markdown", "kpis", "table", "findings", "actions", "digest", "chart")
 #: Section types whose rows come from ``source`` or ``query``.
 ROW_TYPES = frozenset({"table", "findings", "actions", "chart"})
@@ -376,7 +376,7 @@ def _validate(
     databases = _check_databases(c)
     _check_schedules(c)
     archive = _check_archive(c)
-    _check_graph(c, sources, metrics, metric_exprs)
+    graph = _check_graph(c, sources, metrics, metric_exprs)
     try:
         chosen = (
             Period.parse(period)
@@ -411,6 +411,7 @@ def _validate(
         databases=frozen_map(databases),
         positions=pos,
         archive=archive,
+        graph=graph,
     )
 
 
@@ -864,8 +865,9 @@ def _check_graph(
     sources: Mapping[str, SourceSpec],
     metrics: Mapping[str, MetricSpec],
     exprs: Mapping[str, expr_lang.Expression],
-) -> None:
-    """References inside SQL and expressions, and cycles among sources and metrics."""
+) -> DependencyGraph:
+    """References inside SQL and expressions, and cycles among sources and metrics;
+    the project's dependency graph."""
     for name, src in sources.items():
         if src.query is not None:
             _check_sql(c, src.query, ("sources", name, "query"), metrics)
@@ -879,8 +881,8 @@ def _check_graph(
                         f"unknown metric '{ref}'{did_you_mean(ref, metrics)}",
                         ("metrics", name, "expr"),
                     )
-    graph = dependency_graph(sources, metrics, exprs)
-    cycle = find_cycle(graph)
+    graph = DependencyGraph.build(sources, metrics, exprs)
+    cycle = graph.cycle()
     if cycle:
         first = cycle[0]
         kind = "metrics" if first in metrics else "sources"
@@ -890,83 +892,7 @@ def _check_graph(
             "a metric or query cannot depend on itself, directly or through others",
             key=True,
         )
-
-
-def dependency_graph(
-    sources: Mapping[str, SourceSpec],
-    metrics: Mapping[str, MetricSpec],
-    exprs: Mapping[str, expr_lang.Expression] | None = None,
-) -> dict[str, list[str]]:
-    """Node -> the sources and metrics it needs, in a stable order."""
-    names = set(sources) | set(metrics)
-    graph: dict[str, list[str]] = {}
-    for name, src in sources.items():
-        graph[name] = (
-            sql_dependencies(src.query, names, name, external=bool(src.database), metrics=metrics)
-            if src.query
-            else []
-        )
-    for name, metric in metrics.items():
-        if metric.sql is not None:
-            graph[name] = sql_dependencies(
-                metric.sql, names, name, external=bool(metric.database), metrics=metrics
-            )
-        elif metric.expr is not None:
-            parsed = (exprs or {}).get(name)
-            if parsed is None:
-                try:
-                    parsed = expr_lang.parse(metric.expr)
-                except expr_lang.ExprError:
-                    graph[name] = []
-                    continue
-            graph[name] = sorted(n for n in parsed.names if n in names)
-        else:
-            graph[name] = []
     return graph
-
-
-def sql_dependencies(
-    sql: str,
-    names: set[str],
-    own: str | None = None,
-    *,
-    external: bool = False,
-    metrics: Mapping[str, Any] | None = None,
-) -> list[str]:
-    """What a query needs: tables it names and metrics it takes as parameters.
-
-    A query run in an external database sees none of our tables, only parameters.
-    """
-    refs = set(sql_params(sql)) & (set(metrics) if external and metrics is not None else names)
-    if not external:
-        refs |= sql_identifiers(sql) & names
-    return sorted(refs - ({own} if own else set()))
-
-
-def find_cycle(graph: Mapping[str, list[str]]) -> list[str] | None:
-    state: dict[str, int] = {}
-    stack: list[str] = []
-
-    def visit(node: str) -> list[str] | None:
-        state[node] = 1
-        stack.append(node)
-        for dep in graph.get(node, ()):
-            if state.get(dep) == 1:
-                return stack[stack.index(dep) :]
-            if dep not in state:
-                found = visit(dep)
-                if found:
-                    return found
-        stack.pop()
-        state[node] = 2
-        return None
-
-    for node in sorted(graph):
-        if node not in state:
-            found = visit(node)
-            if found:
-                return found
-    return None
 
 
 def _reports(

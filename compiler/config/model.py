@@ -17,6 +17,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..errors import Location
+from ..graph import DependencyGraph
 from .yamlpos import PositionMap
 
 _PERIOD_RE = re.compile(r"^(\d{4})(?:-(0[1-9]|1[0-2])|-Q([1-4]))?$")
@@ -303,6 +304,8 @@ class Project:
     #: The merged environment (env file + process) for credentials; never shown.
     env: Mapping[str, str] = field(default_factory=frozen_map, repr=False)
     archive: ArchiveSpec | None = None
+    #: What depends on what, built once at load (see :mod:`reportc.graph`).
+    graph: DependencyGraph = field(default_factory=DependencyGraph, repr=False)
 
     @property
     def config_name(self) -> str:
