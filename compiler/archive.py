@@ -30,7 +30,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .config.model import Period, Project, frozen_map
+from .aws import aws_session
+from .config.model import Period, Point, Project, frozen_map
 from .errors import ArchiveError, Problem, did_you_mean
 from .graph import section_needs
 from .writer import write_atomic
@@ -257,8 +258,6 @@ def open_store(project: Project, *, s3_client: Any = None) -> Store:
     if location.startswith("s3://"):
         bucket, _, prefix = location[len("s3://") :].partition("/")
         if s3_client is None:
-            from .delivery.transports import aws_session
-
             env = project.env
             url = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
             region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
@@ -472,20 +471,6 @@ def archive_build(
 
 
 # --------------------------------------------------------------------------- baselines
-
-
-@dataclass(frozen=True)
-class Point:
-    """One archived run's figures for one report (a baseline or a trend point)."""
-
-    run_id: str
-    period: str
-    created_at: dt.datetime
-    values: Mapping[str, Any] = field(default_factory=frozen_map)
-
-    @property
-    def label(self) -> str:
-        return self.created_at.strftime("%d %b %Y").lstrip("0")
 
 
 class Baselines:

@@ -29,11 +29,11 @@ import jinja2
 
 from . import expr as expr_lang
 from .addresses import address_problem
-from .archive import Point
 from .config.model import (
     AlertSpec,
     MetricSpec,
     Period,
+    Point,
     Project,
     Recipients,
     ReportSpec,

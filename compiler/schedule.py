@@ -26,21 +26,6 @@ DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
 _FIELD_RE = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?$")
 
 
-def schedule_problem(cron: str, timezone: str) -> str | None:
-    """Why this schedule is not usable, or None."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    from croniter import croniter
-
-    if not croniter.is_valid(cron) or len(cron.split()) != 5:
-        return f"'{cron}' is not a cron expression (minute hour day month weekday)"
-    try:
-        ZoneInfo(timezone)
-    except (ZoneInfoNotFoundError, ValueError):
-        return f"'{timezone}' is not an IANA time zone (e.g. America/Los_Angeles)"
-    return None
-
-
 @dataclass(frozen=True)
 class Planned:
     report: str

@@ -335,7 +335,7 @@ def _validation_key(root: Path, data: Any) -> str:
     digest = hashlib.sha256()
     digest.update(json.dumps(data, sort_keys=True, default=str).encode())
     folders = [builtin_dir("schema"), builtin_dir("sections"), root / "sections"]
-    files = [Path(__file__), Path(__file__).parent.parent / "schedule.py"]
+    files = [Path(__file__), Path(__file__).parent.parent / "cron.py"]
     files += sorted(p for d in folders if d.is_dir() for p in d.glob("*.json"))
     for path in files:
         digest.update(path.name.encode())
@@ -805,7 +805,7 @@ def _check_databases(c: _Checker) -> dict[str, DatabaseSpec]:
 def _check_schedules(c: _Checker) -> None:
     if c.trusted:
         return
-    from ..schedule import schedule_problem
+    from ..cron import schedule_problem
 
     places: list[tuple[PathT, Any]] = [(("schedule",), c.data.get("schedule"))]
     for pname, persona in c.data.get("personas", {}).items():

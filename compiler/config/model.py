@@ -310,3 +310,17 @@ class Project:
     @property
     def config_name(self) -> str:
         return self.positions.file
+
+
+@dataclass(frozen=True)
+class Point:
+    """One archived run's figures for one report (a baseline or a trend point)."""
+
+    run_id: str
+    period: str
+    created_at: dt.datetime
+    values: Mapping[str, Any] = field(default_factory=frozen_map)
+
+    @property
+    def label(self) -> str:
+        return self.created_at.strftime("%d %b %Y").lstrip("0")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..addresses import bare_address
+from ..aws import aws_session
 from ..mime import Envelope
 from ..writer import write_atomic
 
@@ -241,21 +242,6 @@ class SesTransport:
 
     def close(self) -> None:
         return None
-
-
-def aws_session(env: Mapping[str, str]) -> Any:
-    """A boto3 session from the normal chain, with credentials from the env file too."""
-    import boto3
-
-    session_kwargs: dict[str, Any] = {}
-    if env.get("AWS_PROFILE"):
-        session_kwargs["profile_name"] = env["AWS_PROFILE"]
-    if env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY"):
-        session_kwargs["aws_access_key_id"] = env["AWS_ACCESS_KEY_ID"]
-        session_kwargs["aws_secret_access_key"] = env["AWS_SECRET_ACCESS_KEY"]
-        if env.get("AWS_SESSION_TOKEN"):
-            session_kwargs["aws_session_token"] = env["AWS_SESSION_TOKEN"]
-    return boto3.Session(**session_kwargs)
 
 
 def make_ses_clients(region: str, endpoint_url: str, env: Mapping[str, str]) -> tuple[Any, Any]:

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from reportc import load_project
 from reportc.cli import main
+from reportc.cron import schedule_problem
 from reportc.schedule import (
     _eventbridge_cron,
     _on_calendar,
@@ -17,7 +18,6 @@ from reportc.schedule import (
     emit_eventbridge,
     emit_systemd,
     plan,
-    schedule_problem,
 )
 from tests.conftest import MINIMAL_YAML, MakeProject
 
