@@ -15,6 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from tests.conftest import MINIMAL_YAML, MakeProject, pdf_text
 
@@ -262,3 +264,35 @@ def test_a_full_or_read_only_disk_under_the_ledger_stops_send_clearly(tiny_disk:
     assert result.returncode == 6, result.stderr
     assert "the delivery ledger cannot be used" in result.stderr
     assert len(list(root.glob("dist/outbox/*.eml"))) == 1
+
+
+_LINES = MINIMAL_YAML.splitlines()
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    data=st.binary(max_size=300),
+    line=st.integers(0, len(_LINES) - 1),
+    edit=st.text(max_size=40),
+)
+def test_any_csv_or_yaml_edit_is_a_reportc_error_or_valid(
+    data: bytes, line: int, edit: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Property: random CSV bytes and random edits of a YAML line never escape as anything
+    but a ReportcError (which the CLI shows as positioned problems)."""
+    from reportc import pipeline
+    from reportc.config import load_project
+    from reportc.errors import ReportcError
+    from tests.conftest import MINIMAL_CSV, write_files
+
+    lines = list(_LINES)
+    lines[line] = lines[line][: len(lines[line]) // 2] + edit
+    for files in (
+        {"reports.yaml": MINIMAL_YAML, "data/sales.csv": data},
+        {"reports.yaml": "\n".join(lines) + "\n", "data/sales.csv": MINIMAL_CSV},
+    ):
+        root = tmp_path_factory.mktemp("fuzz")
+        write_files(root, files)
+        with contextlib.suppress(ReportcError):
+            pipeline.validate(load_project(root, environ={}))
