@@ -288,10 +288,11 @@ def test_any_csv_or_yaml_edit_is_a_reportc_error_or_valid(
 
     lines = list(_LINES)
     lines[line] = lines[line][: len(lines[line]) // 2] + edit
-    for files in (
+    cases: list[dict[str, str | bytes]] = [
         {"reports.yaml": MINIMAL_YAML, "data/sales.csv": data},
         {"reports.yaml": "\n".join(lines) + "\n", "data/sales.csv": MINIMAL_CSV},
-    ):
+    ]
+    for files in cases:
         root = tmp_path_factory.mktemp("fuzz")
         write_files(root, files)
         with contextlib.suppress(ReportcError):
