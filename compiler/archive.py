@@ -34,6 +34,7 @@ from .aws import aws_session
 from .config.model import Period, Point, Project, frozen_map
 from .errors import ArchiveError, Problem, did_you_mean
 from .graph import section_needs
+from .manifest import SCHEMA_VERSION, ReportEntry, ReportState
 from .writer import write_atomic
 
 if TYPE_CHECKING:
@@ -363,19 +364,19 @@ class ArchiveResult:
     url: str
 
 
-def _summary(entry: Mapping[str, Any]) -> dict[str, Any]:
-    files = entry.get("files", {})
-    pdf = files.get("pdf", {})
+def _summary(entry: ReportEntry) -> dict[str, Any]:
+    pdf = entry.files.get("pdf")
+    html = entry.files.get("html")
     return {
-        "title": entry.get("title", ""),
-        "persona": entry.get("persona", ""),
-        "status": entry.get("status", ""),
-        "checks": list(entry.get("checks", ())),
-        "pdf_sha256": pdf.get("sha256", ""),
-        "pages": pdf.get("pages"),
-        "html_sha256": files.get("html", {}).get("sha256", ""),
-        "values_sha256": entry.get("values_sha256", ""),
-        "files": {kind: Path(f["path"]).name for kind, f in files.items()},
+        "title": entry.title,
+        "persona": entry.persona,
+        "status": entry.state.value,
+        "checks": list(entry.checks),
+        "pdf_sha256": pdf.sha256 if pdf else "",
+        "pages": pdf.pages if pdf else None,
+        "html_sha256": html.sha256 if html else "",
+        "values_sha256": entry.values_sha256,
+        "files": {kind: Path(f.path).name for kind, f in entry.files.items()},
     }
 
 
@@ -386,7 +387,7 @@ def _content(reports: Mapping[str, Mapping[str, Any]]) -> str:
 def archive_build(
     project: Project,
     out: Path,
-    entries: Mapping[str, Mapping[str, Any]],
+    entries: Mapping[str, ReportEntry],
     *,
     store: Store,
     now: dt.datetime,
@@ -399,7 +400,7 @@ def archive_build(
     manifest.
     """
     period = project.period.label
-    mine = {n: e for n, e in sorted(entries.items()) if e.get("period") == period}
+    mine = {n: e for n, e in sorted(entries.items()) if e.period == period}
     if not mine:
         raise ArchiveError(
             Problem(
@@ -409,17 +410,17 @@ def archive_build(
         )
     problems: list[Problem] = []
     for name, entry in mine.items():
-        status = entry.get("status")
-        if status == "failed":
+        status = entry.state
+        if status is ReportState.FAILED:
             problems.append(Problem(f"report '{name}' failed to build; nothing was archived"))
-        elif status == "blocked" and not allow_failed_checks:
+        elif status is ReportState.BLOCKED and not allow_failed_checks:
             problems.append(
                 Problem(
                     f"report '{name}' is blocked by a failed check; nothing was archived",
                     hint="fix the data, or archive anyway with --allow-failed-checks",
                 )
             )
-        elif "values" not in entry:
+        elif entry.values is None:
             problems.append(
                 Problem(
                     f"report '{name}' was built by an older reportc (no figures in the manifest)",
@@ -436,22 +437,22 @@ def archive_build(
         return ArchiveResult(same[-1], "unchanged", store.url)
     files: dict[str, bytes] = {}
     for entry in mine.values():
-        for record in entry.get("files", {}).values():
-            path = out / record["path"]
+        for record in entry.files.values():
+            path = out / record.path
             try:
                 data = path.read_bytes()
             except OSError as exc:
                 raise ArchiveError(
                     Problem(f"{path}: {exc.strerror}", hint="rebuild with 'reportc build'")
                 ) from exc
-            if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+            if hashlib.sha256(data).hexdigest() != record.sha256:
                 raise ArchiveError(
                     Problem(
                         f"{path} does not match the manifest (changed since the build)",
                         hint="rebuild with 'reportc build --force'",
                     )
                 )
-            files[Path(record["path"]).name] = data
+            files[Path(record.path).name] = data
     now = now.astimezone(dt.timezone.utc).replace(microsecond=0)
     run = Run(
         run_id=f"{now:%Y%m%dT%H%M%SZ}-{content[:6]}",
@@ -462,9 +463,14 @@ def archive_build(
     )
     for filename, data in files.items():
         store.put(f"{run.key}/{filename}", data)
-    values = {n: e["values"] for n, e in mine.items()}
+    values = {n: dict(e.values or {}) for n, e in mine.items()}
     store.put(f"{run.key}/{VALUES_FILE}", json.dumps(values, indent=1).encode() + b"\n")
-    manifest = {"project": project.organisation, "period": period, "reports": mine}
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "project": project.organisation,
+        "period": period,
+        "reports": {n: e.to_json() for n, e in mine.items()},
+    }
     store.put(f"{run.key}/manifest.json", json.dumps(manifest, indent=1).encode() + b"\n")
     store.put(f"{run.key}/{RUN_FILE}", json.dumps(run.to_json(), indent=1).encode() + b"\n")
     return ArchiveResult(run, "archived", store.url)

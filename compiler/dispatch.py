@@ -47,6 +47,7 @@ from .delivery import (
 )
 from .errors import ConfigError, DeliveryError, Location, Problem, ReportcError, did_you_mean
 from .formatting import TONE_COLOURS
+from .manifest import ReportEntry, ReportState
 from .mime import Attachment, Envelope, compose, rows_to_csv
 from .pipeline import (
     Clock,
@@ -135,15 +136,15 @@ class _Ready:
 # --------------------------------------------------------------------------- build
 
 
-def _pdf_if_current(out: Path, entry: Mapping[str, Any]) -> bytes | None:
-    pdf = entry.get("files", {}).get("pdf")
-    if not pdf:
+def _pdf_if_current(out: Path, entry: ReportEntry | None) -> bytes | None:
+    pdf = entry.files.get("pdf") if entry is not None else None
+    if pdf is None:
         return None
-    path = out / pdf["path"]
+    path = out / pdf.path
     if not path.is_file():
         return None
     data = path.read_bytes()
-    return data if hashlib.sha256(data).hexdigest() == pdf.get("sha256") else None
+    return data if hashlib.sha256(data).hexdigest() == pdf.sha256 else None
 
 
 def prepare_reports(
@@ -159,7 +160,8 @@ def prepare_reports(
     baselines = project_baselines(project, names)
 
     def built_at(name: str) -> dt.datetime:
-        return _parse_time(entries.get(name, {}).get("built_at")) or clock()
+        entry = entries.get(name)
+        return (_parse_time(entry.built_at) if entry else None) or clock()
 
     # The same baselines as when the report was built, so its HTML compares equal.
     bound = with_history(project, bound, bound.order, baselines, built_at)
@@ -169,10 +171,11 @@ def prepare_reports(
     for name in bound.order:
         if name in failed:
             continue
-        entry = entries.get(name, {})
-        pdf = _pdf_if_current(out, entry) if entry.get("status") == "ok" else None
-        when = _parse_time(entry.get("built_at"))
-        if pdf is None or when is None or entry.get("period") != project.period.label:
+        entry = entries.get(name)
+        ok = entry is not None and entry.state is ReportState.OK
+        pdf = _pdf_if_current(out, entry) if ok else None
+        when = _parse_time(entry.built_at) if entry is not None else None
+        if entry is None or pdf is None or when is None or entry.period != project.period.label:
             stale.append(name)
             continue
         try:
@@ -180,7 +183,7 @@ def prepare_reports(
         except ReportcError as exc:
             failed[name] = exc
             continue
-        if html_digest(again.html) != entry.get("html_sha256"):
+        if html_digest(again.html) != entry.html_sha256:
             stale.append(name)
             continue
         ready[name] = _Ready.of(bound.reports[name], again, pdf)
@@ -201,7 +204,7 @@ def prepare_reports(
                 assert r.error is not None
                 failed[r.name] = r.error
                 continue
-            when = _parse_time(entries[r.name]["built_at"])
+            when = _parse_time(entries[r.name].built_at)
             again = render_report(bound.reports[r.name], project, env=env, generated=when)
             pdf = _pdf_if_current(out, entries[r.name])
             assert pdf is not None

@@ -32,7 +32,8 @@ from .errors import (
     RenderError,
     ReportcError,
 )
-from .writer import Writer, write_atomic
+from .manifest import FileRecord, Manifest, ReportEntry, ReportState, read_manifest
+from .writer import Writer
 
 if TYPE_CHECKING:  # the heavy stages are imported where used: a no-change build skips them
     from .archive import Baselines
@@ -102,14 +103,6 @@ def default_jobs() -> int:
 
 def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
-
-
-@dataclass(frozen=True)
-class FileRecord:
-    path: str
-    sha256: str
-    bytes: int
-    pages: int | None = None
 
 
 @dataclass(frozen=True)
@@ -262,24 +255,17 @@ class Shard:
         return f"manifest.shard-{self.index}-of-{self.count}.json"
 
 
-def manifest_entries(path: Path) -> dict[str, Any]:
+def manifest_entries(path: Path) -> dict[str, ReportEntry]:
     """The per-report entries of a manifest file ({} if missing or unreadable)."""
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except ValueError:
-        return {}
-    reports = data.get("reports", {}) if isinstance(data, dict) else {}
-    return reports if isinstance(reports, dict) else {}
+    return dict(read_manifest(path).reports)
 
 
-def merged_manifest(out: Path) -> dict[str, Any]:
+def merged_manifest(out: Path) -> dict[str, ReportEntry]:
     """The report entries of ``manifest.json`` and every shard's manifest, merged."""
-    merged: dict[str, Any] = {}
+    merged: dict[str, ReportEntry] = {}
     for path in sorted(out.glob("manifest*.json")):
         for name, entry in manifest_entries(path).items():
-            if entry.get("status") in ("ok", "blocked") or name not in merged:
+            if entry.built or name not in merged:
                 merged[name] = entry
     return merged
 
@@ -318,25 +304,26 @@ def with_history(
     return dataclasses.replace(bound, reports=frozen_map(reports))
 
 
-def _intact(out: Path, entry: Mapping[str, Any]) -> bool:
+def _intact(out: Path, entry: ReportEntry) -> bool:
     """The entry's files are there and have the recorded size (a cheap check)."""
-    files = entry.get("files", {})
-    if not files:
+    if not entry.files:
         return False
-    for record in files.values():
-        path = out / record.get("path", "")
-        if not path.is_file() or path.stat().st_size != record.get("bytes"):
+    for record in entry.files.values():
+        path = out / record.path
+        if not path.is_file() or path.stat().st_size != record.bytes:
             return False
     return True
 
 
-def _up_to_date(out: Path, entries: Mapping[str, Any], persona: str, inputs: str) -> list[str]:
+def _up_to_date(
+    out: Path, entries: Mapping[str, ReportEntry], persona: str, inputs: str
+) -> list[str]:
     """Names of the persona's reports if all are built from these inputs, else []."""
-    mine = {n: e for n, e in entries.items() if e.get("persona", n) == persona}
+    mine = {n: e for n, e in entries.items() if (e.persona or n) == persona}
     if not mine:
         return []
     for entry in mine.values():
-        if entry.get("status") != "ok" or entry.get("inputs_sha256") != inputs:
+        if entry.state is not ReportState.OK or entry.inputs_sha256 != inputs:
             return []
         if not _intact(out, entry):
             return []
@@ -403,7 +390,7 @@ def build(
                 results.extend(
                     ReportResult(
                         n,
-                        previous[n].get("title", n),
+                        previous[n].title,
                         persona=persona,
                         inputs=inputs[persona],
                         state="unchanged",
@@ -588,36 +575,31 @@ def _write_manifest(
 ) -> Path:
     entries = manifest_entries(path)
     for r in results:
-        entry: dict[str, Any] = {
-            "title": r.title,
-            "checks": list(r.blocked),
-            "persona": r.persona or r.name,
-            "inputs_sha256": r.inputs,
-            "period": project.period.label,
-            "status": ("blocked" if r.blocked else "ok") if r.ok else "failed",
-            "built_at": generated.isoformat(),
-        }
-        if r.ok:
-            entry["files"] = {
-                kind: {k: v for k, v in f.__dict__.items() if v is not None}
-                for kind, f in r.files.items()
-            }
-            entry["sources"] = dict(r.sources)
-            entry["html_sha256"] = r.html_sha256
-            entry["values_sha256"] = r.values_sha256
-            entry["values"] = dict(r.values)
-        else:
-            assert r.error is not None
-            entry["errors"] = [p.format() for p in r.error.problems]
-        entries[r.name] = entry
-    doc = {
-        "reportc_version": reportc_version(),
-        "project": project.organisation,
-        "period": project.period.label,
-        "generated_at": generated.isoformat(),
-        "reports": {k: entries[k] for k in sorted(entries)},
-    }
-    write_atomic(path, (json.dumps(doc, indent=2, sort_keys=False) + "\n").encode("utf-8"))
+        state = (
+            (ReportState.BLOCKED if r.blocked else ReportState.OK) if r.ok else ReportState.FAILED
+        )
+        entries[r.name] = ReportEntry(
+            title=r.title,
+            persona=r.persona or r.name,
+            state=state,
+            period=project.period.label,
+            built_at=generated.isoformat(),
+            inputs_sha256=r.inputs,
+            checks=tuple(r.blocked),
+            files=dict(r.files) if r.ok else {},
+            sources=dict(r.sources) if r.ok else {},
+            html_sha256=r.html_sha256 if r.ok else "",
+            values_sha256=r.values_sha256 if r.ok else "",
+            values=dict(r.values) if r.ok else None,
+            errors=tuple(p.format() for p in r.error.problems) if r.error is not None else (),
+        )
+    Manifest(
+        entries,
+        project=project.organisation,
+        period=project.period.label,
+        generated_at=generated.isoformat(),
+        reportc_version=reportc_version(),
+    ).write(path)
     return path
 
 
