@@ -45,6 +45,21 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def _preview_process(root: Path, *args: str) -> Any:
+    """``reportc preview --port 0`` in a subprocess, through the real entry point."""
+    import subprocess
+    import sys
+
+    code = "import sys; from reportc.cli import run; sys.argv[0] = 'reportc'; run()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "-C", str(root), "preview", "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
 @pytest.fixture
 def served(make_project: MakeProject) -> Iterator[tuple[Path, PreviewServer]]:
     root = make_project({"assets/logo.svg": "<svg xmlns='http://www.w3.org/2000/svg'/>"})
@@ -175,18 +190,9 @@ def test_the_preview_command_listens_on_loopback_and_stops_on_ctrl_c(
     make_project: MakeProject,
 ) -> None:
     import signal
-    import subprocess
-    import sys
 
     root = make_project()
-    code = "import sys; from reportc.cli import main; sys.exit(main())"
-    proc = subprocess.Popen(
-        [sys.executable, "-c", code, "-C", str(root), "preview", "--port", "0"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = _preview_process(root)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -268,29 +274,9 @@ def test_a_rebuild_that_loops_is_stopped_and_the_next_edit_picked_up(
     make_project: MakeProject,
 ) -> None:
     import signal
-    import subprocess
-    import sys
 
     root = make_project()
-    code = "import sys; from reportc.cli import run; sys.argv[0] = 'reportc'; run()"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            code,
-            "-C",
-            str(root),
-            "preview",
-            "--port",
-            "0",
-            "--rebuild-timeout",
-            "2",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    proc = _preview_process(root, "--rebuild-timeout", "2")
     try:
         assert proc.stdout is not None
         url = proc.stdout.readline().split()[2]
