@@ -469,7 +469,10 @@ def archive_build(
         "schema_version": SCHEMA_VERSION,
         "project": project.organisation,
         "period": period,
-        "reports": {n: e.to_json() for n, e in mine.items()},
+        # without the email's packaging (a burst row's recipients stay out of the archive)
+        "reports": {
+            n: {k: v for k, v in e.to_json().items() if k != "email"} for n, e in mine.items()
+        },
     }
     store.put(f"{run.key}/manifest.json", json.dumps(manifest, indent=1).encode() + b"\n")
     store.put(f"{run.key}/{RUN_FILE}", json.dumps(run.to_json(), indent=1).encode() + b"\n")

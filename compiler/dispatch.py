@@ -32,8 +32,8 @@ import jinja2
 
 from .addresses import address_problem, bare_address, mask
 from .archive import snapshot, values_digest
-from .bind import BindResult, BoundReport, bind
-from .config.model import Project, ReportSpec
+from .bind import BoundReport
+from .config.model import Project, Recipients, ReportSpec
 from .delivery import (
     Ledger,
     OutboxTransport,
@@ -47,21 +47,23 @@ from .delivery import (
 )
 from .errors import ConfigError, DeliveryError, Location, Problem, ReportcError, did_you_mean
 from .formatting import TONE_COLOURS
-from .manifest import ReportEntry, ReportState
+from .manifest import ReportEntry
 from .mime import Attachment, Envelope, compose, rows_to_csv
 from .pipeline import (
+    FORMATS,
     Clock,
     build,
     choose_reports,
     default_clock,
-    html_digest,
+    intact,
     merged_manifest,
     output_dir,
     project_baselines,
+    report_inputs,
+    up_to_date,
     utc_now,
-    with_history,
 )
-from .render import RenderedReport, make_environment, render_report
+from .render import RenderedReport, make_environment
 
 #: progress(event, report, detail); events: sent, failed, skipped, uncertain, waiting
 SendProgress = Callable[[str, str, str], None]
@@ -112,9 +114,8 @@ class _Ready:
     spec: ReportSpec
     rendered: RenderedReport
     pdf: bytes
-    bound_rows: Mapping[str, tuple[tuple[str, ...], tuple[Mapping[str, Any], ...]]] = field(
-        default_factory=dict
-    )
+    #: the CSV attachments by section name
+    csv: Mapping[str, bytes] = field(default_factory=dict)
     blocked: tuple[str, ...] = ()
     alerts: tuple[Any, ...] = ()
     values_sha256: str = ""
@@ -122,11 +123,18 @@ class _Ready:
     @classmethod
     def of(cls, report: BoundReport, rendered: RenderedReport, pdf: bytes) -> _Ready:
         """Everything packaging needs, from the bound report, its HTML and its PDF."""
+        sections = {s.spec.name: s for s in report.sections}
+        csv = {
+            a.section: rows_to_csv(sections[a.section].columns, sections[a.section].rows)
+            if a.section in sections
+            else rows_to_csv((), ())
+            for a in report.spec.attachments
+        }
         return cls(
             report.spec,
             rendered,
             pdf,
-            {s.spec.name: (s.columns, s.rows) for s in report.sections},
+            csv,
             report.blocked,
             report.alerts,
             values_digest(snapshot(report)),
@@ -150,68 +158,98 @@ def _pdf_if_current(out: Path, entry: ReportEntry | None) -> bytes | None:
 def prepare_reports(
     project: Project, names: Sequence[str], out: Path, clock: Clock
 ) -> tuple[dict[str, _Ready], dict[str, ReportcError], Mapping[str, str]]:
-    """Reuse up-to-date PDFs from ``out``; build the rest.
+    """Package from what the build made; build first what is not up to date.
 
-    Returns the ready reports, the failed ones, and each report's persona.
+    A persona whose inputs fingerprint matches the manifest (and whose files are
+    intact) is packaged from the manifest and ``out`` alone: no data is loaded and
+    nothing is rendered. The others are built once (like ``reportc build``), then
+    packaged the same way. Returns the ready reports, the failed ones, and each
+    report's persona, in the project's order.
     """
-    bound: BindResult = bind(project, names)
-    env = make_environment(project.root)
-    entries = merged_manifest(out)
-    baselines = project_baselines(project, names)
-
-    def built_at(name: str) -> dt.datetime:
-        entry = entries.get(name)
-        return (_parse_time(entry.built_at) if entry else None) or clock()
-
-    # The same baselines as when the report was built, so its HTML compares equal.
-    bound = with_history(project, bound, bound.order, baselines, built_at)
-    ready: dict[str, _Ready] = {}
-    failed: dict[str, ReportcError] = dict(bound.failures)
-    stale: list[str] = []
-    for name in bound.order:
-        if name in failed:
-            continue
-        entry = entries.get(name)
-        ok = entry is not None and entry.state is ReportState.OK
-        pdf = _pdf_if_current(out, entry) if ok else None
-        when = _parse_time(entry.built_at) if entry is not None else None
-        if entry is None or pdf is None or when is None or entry.period != project.period.label:
-            stale.append(name)
-            continue
-        try:
-            again = render_report(bound.reports[name], project, env=env, generated=when)
-        except ReportcError as exc:
-            failed[name] = exc
-            continue
-        if html_digest(again.html) != entry.html_sha256:
-            stale.append(name)
-            continue
-        ready[name] = _Ready.of(bound.reports[name], again, pdf)
+    now = clock()
+    ready, stale = _from_build(project, names, out, now)
+    failed: dict[str, ReportcError] = {}
     if stale:
-        result = build(
-            project,
-            reports=names,
-            out_dir=out,
-            clock=clock,
-            bound=bound,
-            only=stale,
-            force=True,
-            baselines=baselines,
+        result = build(project, reports=stale, out_dir=out, clock=lambda: now)
+        failed = {r.name: r.error for r in result.reports if r.error is not None}
+        again, _still = _from_build(project, stale, out, now, partial=True)
+        ready.update(again)
+    personas = {n: e.persona or n for n, e in merged_manifest(out).items()}
+    order = [n for p in names for n in personas if personas[n] == p]
+    return (
+        {n: ready[n] for n in order if n in ready},
+        failed,
+        {n: personas[n] for n in order if n in ready or n in failed},
+    )
+
+
+def _from_build(
+    project: Project, names: Sequence[str], out: Path, now: dt.datetime, *, partial: bool = False
+) -> tuple[dict[str, _Ready], list[str]]:
+    """The reports ``out`` holds up to date, and the personas that are not.
+
+    ``partial`` (right after building them): a persona's reports that built are ready
+    even if some of its rows failed (those are reported as failed by the build)."""
+    entries = merged_manifest(out)
+    inputs = report_inputs(project, names, FORMATS, now, project_baselines(project, names))
+    ready: dict[str, _Ready] = {}
+    stale: list[str] = []
+    for persona in names:
+        if partial:
+            got = [
+                n
+                for n, e in entries.items()
+                if (e.persona or n) == persona
+                and e.built
+                and e.inputs_sha256 == inputs[persona]
+                and intact(out, e)
+            ]
+        else:
+            got = up_to_date(out, entries, persona, inputs[persona], blocked_too=True)
+        items = [_ready_from(project, persona, n, entries[n], out) for n in got]
+        if not got or any(item is None for item in items):
+            stale.append(persona)
+            continue
+        ready.update((n, item) for n, item in zip(got, items, strict=True) if item is not None)
+    return ready, stale
+
+
+def _ready_from(
+    project: Project, persona: str, name: str, entry: ReportEntry, out: Path
+) -> _Ready | None:
+    """A report ready to package from its manifest entry and files (None: rebuild it)."""
+    email = entry.email
+    pdf = _pdf_if_current(out, entry)
+    if email is None or pdf is None or entry.period != project.period.label:
+        return None
+    spec = project.reports[persona]
+    if name != persona:  # a burst row: its title and recipients came from its row
+        recipients = email.get("recipients", {})
+        spec = dataclasses.replace(
+            spec,
+            name=name,
+            title=str(email.get("title", spec.title)),
+            subtitle=str(email.get("subtitle", "")),
+            recipients=Recipients(
+                tuple(recipients.get("to", ())),
+                tuple(recipients.get("cc", ())),
+                tuple(recipients.get("bcc", ())),
+            ),
+            persona=persona,
         )
-        entries = merged_manifest(out)
-        for r in result.reports:
-            if not r.ok:
-                assert r.error is not None
-                failed[r.name] = r.error
-                continue
-            when = _parse_time(entries[r.name].built_at)
-            again = render_report(bound.reports[r.name], project, env=env, generated=when)
-            pdf = _pdf_if_current(out, entries[r.name])
-            assert pdf is not None
-            ready[r.name] = _Ready.of(bound.reports[r.name], again, pdf)
-    # the project's order, whether reused or rebuilt
-    ordered = {name: ready[name] for name in bound.order if name in ready}
-    return ordered, failed, bound.personas
+    csv: dict[str, bytes] = {}
+    for kind, record in entry.files.items():
+        if kind.startswith("csv:"):
+            path = out / record.path
+            data = path.read_bytes() if path.is_file() else b""
+            if hashlib.sha256(data).hexdigest() != record.sha256:
+                return None
+            csv[kind[4:]] = data
+    rendered = RenderedReport(
+        name, spec.title, "", str(email.get("lang", "")), summary=email.get("summary", {})
+    )
+    alerts = tuple(spec.alerts[i] for i in email.get("alerts", ()) if i < len(spec.alerts))
+    return _Ready(spec, rendered, pdf, csv, entry.checks, alerts, entry.values_sha256)
 
 
 def _parse_time(value: Any) -> dt.datetime | None:
@@ -370,9 +408,9 @@ def _compose_one(
         subject_text = f"[TEST for {name}] {subject_text}"
     attachments = [Attachment(context["attachment_name"], item.pdf)]
     for att in spec.attachments:
-        columns, rows = item.bound_rows.get(att.section, ((), ()))
         filename = att.filename or f"{_safe_filename(att.section)}.csv"
-        attachments.append(Attachment(filename, rows_to_csv(columns, rows), "text", "csv"))
+        data = item.csv.get(att.section, rows_to_csv((), ()))
+        attachments.append(Attachment(filename, data, "text", "csv"))
     return compose(
         report=name,
         sender=delivery.sender,

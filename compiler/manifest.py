@@ -69,6 +69,10 @@ class ReportEntry:
     values_sha256: str = ""
     values: Mapping[str, Any] | None = None
     errors: tuple[str, ...] = ()
+    #: What packaging needs, so that sending an up-to-date build loads no data and
+    #: renders nothing: title, subtitle, lang, the email summary, the fired alerts
+    #: (indices into the persona's), and for a burst row its resolved recipients.
+    email: Mapping[str, Any] | None = None
 
     @property
     def built(self) -> bool:
@@ -91,6 +95,8 @@ class ReportEntry:
             out["html_sha256"] = self.html_sha256
             out["values_sha256"] = self.values_sha256
             out["values"] = dict(self.values or {})
+            if self.email is not None:
+                out["email"] = dict(self.email)
         else:
             out["errors"] = list(self.errors)
         return out
@@ -116,6 +122,7 @@ class ReportEntry:
             values_sha256=str(data.get("values_sha256", "")),
             values=data["values"] if isinstance(data.get("values"), dict) else None,
             errors=tuple(str(e) for e in data.get("errors", ()) or ()),
+            email=data["email"] if isinstance(data.get("email"), dict) else None,
         )
 
 

@@ -122,6 +122,8 @@ class ReportResult:
     blocked: tuple[str, ...] = ()
     #: The report's figures (metrics and KPI cards), for the archive and send_if.
     values: Mapping[str, Any] = field(default_factory=frozen_map)
+    #: What packaging its email needs (see :func:`packaging`).
+    email: Mapping[str, Any] = field(default_factory=frozen_map)
 
     @property
     def ok(self) -> bool:
@@ -304,7 +306,7 @@ def with_history(
     return dataclasses.replace(bound, reports=frozen_map(reports))
 
 
-def _intact(out: Path, entry: ReportEntry) -> bool:
+def intact(out: Path, entry: ReportEntry) -> bool:
     """The entry's files are there and have the recorded size (a cheap check)."""
     if not entry.files:
         return False
@@ -315,19 +317,52 @@ def _intact(out: Path, entry: ReportEntry) -> bool:
     return True
 
 
-def _up_to_date(
-    out: Path, entries: Mapping[str, ReportEntry], persona: str, inputs: str
+def up_to_date(
+    out: Path,
+    entries: Mapping[str, ReportEntry],
+    persona: str,
+    inputs: str,
+    *,
+    blocked_too: bool = False,
 ) -> list[str]:
-    """Names of the persona's reports if all are built from these inputs, else []."""
+    """Names of the persona's reports if all are built from these inputs, else [].
+
+    A report blocked by a failed check counts as up to date only with ``blocked_too``
+    (``send`` reports it as blocked; ``build`` builds it again)."""
     mine = {n: e for n, e in entries.items() if (e.persona or n) == persona}
     if not mine:
         return []
+    states = (ReportState.OK, ReportState.BLOCKED) if blocked_too else (ReportState.OK,)
     for entry in mine.values():
-        if entry.state is not ReportState.OK or entry.inputs_sha256 != inputs:
+        if entry.state not in states or entry.inputs_sha256 != inputs:
             return []
-        if not _intact(out, entry):
+        if not intact(out, entry):
             return []
     return sorted(mine)
+
+
+def report_inputs(
+    project: Project,
+    personas: Sequence[str],
+    formats: Sequence[str],
+    generated: dt.datetime,
+    baselines: Baselines | None,
+) -> dict[str, str]:
+    """Each persona's inputs fingerprint (config, data files, templates, versions, and
+    the archived baseline it compares against): equal fingerprints, equal reports."""
+    from .incremental import Fingerprinter
+
+    fingerprints = Fingerprinter(project, formats)
+    inputs = {p: fingerprints.report(project.reports[p]) for p in personas}
+    if baselines is not None:
+        from .archive import wanted_points
+
+        # A new archived run changes what the report compares against.
+        mark = baselines.digest(project.period, generated)
+        for p in personas:
+            if wanted_points(project.reports[p]):
+                inputs[p] = hashlib.sha256(f"{inputs[p]}:{mark}".encode()).hexdigest()
+    return inputs
 
 
 def build(
@@ -360,31 +395,20 @@ def build(
     - Reports that compare against the archive get their baseline runs from
       ``baselines`` (default: the project's archive).
     """
-    from .incremental import Fingerprinter
-
     chosen = choose_reports(project, reports)
     formats = tuple(f for f in FORMATS if f in set(formats))
     out = output_dir(project, out_dir)
     generated = (clock or default_clock(project))()
     manifest_path = out / (shard.manifest if shard else MANIFEST)
     previous = manifest_entries(manifest_path)
-    fingerprints = Fingerprinter(project, formats)
-    inputs = {p: fingerprints.report(project.reports[p]) for p in chosen}
     if baselines is None:
         baselines = project_baselines(project, chosen)
-    if baselines is not None:
-        from .archive import wanted_points
-
-        # A new archived run changes what the report compares against.
-        mark = baselines.digest(project.period, generated)
-        for p in chosen:
-            if wanted_points(project.reports[p]):
-                inputs[p] = hashlib.sha256(f"{inputs[p]}:{mark}".encode()).hexdigest()
+    inputs = report_inputs(project, chosen, formats, generated, baselines)
     results: list[ReportResult] = []
     unchanged: set[str] = set()
     if not force and only is None:
         for persona in chosen:
-            names = _up_to_date(out, previous, persona, inputs[persona])
+            names = up_to_date(out, previous, persona, inputs[persona])
             if names:
                 unchanged.add(persona)
                 results.extend(
@@ -477,6 +501,8 @@ def _make(
     done: dict[str, ReportResult] = {}
     html_files: dict[str, FileRecord] = {}
     meta: dict[str, tuple[str, str, str, Mapping[str, str]]] = {}
+    emails: dict[str, dict[str, Any]] = {}
+    csv_files: dict[str, dict[str, FileRecord]] = {}
 
     def fail(name: str, exc: ReportcError) -> None:
         persona = bound.personas.get(name, name)
@@ -505,6 +531,8 @@ def _make(
                 continue
             persona = spec.persona or name
             meta[name] = (spec.title, persona, html_digest(rendered.html), report.sources_used)
+            emails[name] = packaging(project, report, rendered)
+            csv_files[name] = _write_attachments(writer, name, report)
             if "html" in formats:
                 data = rendered.html.encode("utf-8")
                 writer.write(f"{name}.html", data)
@@ -535,6 +563,7 @@ def _make(
             files["html"] = html_files[name]
         if pdf is not None:
             files["pdf"] = FileRecord(f"{name}.pdf", pdf.sha256, pdf.size, pdf.pages)
+        files.update(csv_files.get(name, {}))
         done[name] = ReportResult(
             name,
             title,
@@ -547,6 +576,7 @@ def _make(
             state="built",
             blocked=bound.reports[name].blocked,
             values=frozen_map(values),
+            email=frozen_map(emails.get(name, {})),
         )
         if progress:
             pages = f"{pdf.pages} page{'s' if pdf.pages != 1 else ''}" if pdf else "html"
@@ -570,6 +600,50 @@ def _make(
     return [done[n] for n in names if n in done]
 
 
+def _json(value: Any) -> Any:
+    """Plain JSON values (mapping proxies and tuples of the rendered summary)."""
+    if isinstance(value, Mapping):
+        return {str(k): _json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    return value
+
+
+def packaging(project: Project, report: BoundReport, rendered: Any) -> dict[str, Any]:
+    """What ``send`` needs of a built report without binding or rendering it again."""
+    spec = report.spec
+    persona_alerts = project.reports[spec.persona or spec.name].alerts
+    return {
+        "title": spec.title,
+        "subtitle": spec.subtitle,
+        "lang": rendered.lang,
+        "summary": _json(rendered.summary),
+        "alerts": [i for i, a in enumerate(persona_alerts) if a in report.alerts],
+        "recipients": {
+            "to": list(spec.recipients.to),
+            "cc": list(spec.recipients.cc),
+            "bcc": list(spec.recipients.bcc),
+        },
+    }
+
+
+def _write_attachments(writer: Writer, name: str, report: BoundReport) -> dict[str, FileRecord]:
+    """The CSV attachments of a report's email (section rows, formulas defused)."""
+    from .mime import rows_to_csv
+
+    rows = {s.spec.name: s for s in report.sections}
+    out: dict[str, FileRecord] = {}
+    for att in report.spec.attachments:
+        section = rows.get(att.section)
+        data = rows_to_csv(section.columns if section else (), section.rows if section else ())
+        filename = f"{name}.{att.section}.csv"
+        writer.write(filename, data)
+        out[f"csv:{att.section}"] = FileRecord(
+            filename, hashlib.sha256(data).hexdigest(), len(data)
+        )
+    return out
+
+
 def _write_manifest(
     project: Project, path: Path, results: Sequence[ReportResult], generated: dt.datetime
 ) -> Path:
@@ -591,6 +665,7 @@ def _write_manifest(
             html_sha256=r.html_sha256 if r.ok else "",
             values_sha256=r.values_sha256 if r.ok else "",
             values=dict(r.values) if r.ok else None,
+            email=dict(r.email) if r.ok and r.email else None,
             errors=tuple(p.format() for p in r.error.problems) if r.error is not None else (),
         )
     Manifest(
