@@ -45,6 +45,20 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def _until(condition: Any, seconds: float = 30.0) -> None:
+    """Poll from Python (Playwright's own string predicates need eval, which the
+    preview's Content-Security-Policy rightly forbids)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if condition():
+                return
+        except Exception:  # the page is reloading under us
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the page did not reach the expected state in time")
+
+
 def _preview_process(root: Path, *args: str) -> Any:
     """``reportc preview --port 0`` in a subprocess, through the real entry point."""
     import subprocess
@@ -143,7 +157,7 @@ def test_preview_in_headless_chromium_follows_a_yaml_edit(
     with sync_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page()
+            page = browser.new_page()  # under the preview's own CSP: no eval in the page
             page.goto(server.url + "ceo.html")
             assert page.title() == "CEO Report — October 2026"
             assert "CEO Report" in page.locator("h1").first.inner_text()
@@ -151,28 +165,24 @@ def test_preview_in_headless_chromium_follows_a_yaml_edit(
 
             # Edit the YAML: the page reloads itself with the new title.
             _edit(config, "title: CEO Report", "title: Board Pack")
-            page.wait_for_function(
-                "document.title.startsWith('Board Pack')", timeout=30_000, polling=200
-            )
+            _until(lambda: page.title().startswith("Board Pack"))
             assert "Board Pack" in page.locator("h1").first.inner_text()
 
             # Break it: the problem and its position appear in the page, not a crash.
             _edit(config, "    format: integer", "    format: integr")
             # (the file may be caught half-written first; the next poll rebuilds again)
-            page.wait_for_function(
-                "(document.querySelector('#problems') || {}).innerText"
-                "?.includes('metrics.orders.format')",
-                timeout=30_000,
-                polling=200,
+            _until(
+                lambda: (
+                    page.locator("#problems").count() > 0
+                    and "metrics.orders.format" in page.inner_text("#problems")
+                )
             )
             problems = page.inner_text("#problems")
             assert "reports.yaml:19:13: metrics.orders.format:" in problems
 
             # Fix it: back to the report.
             _edit(config, "    format: integr", "    format: integer")
-            page.wait_for_function(
-                "document.title.startsWith('Board Pack')", timeout=30_000, polling=200
-            )
+            _until(lambda: page.title().startswith("Board Pack"))
             # The index and the email view render too.
             page.goto(server.url)
             assert page.locator("a[href='/ceo.pdf']").count() == 1
@@ -301,3 +311,13 @@ def test_a_rebuild_that_loops_is_stopped_and_the_next_edit_picked_up(
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert "Traceback" not in err
+
+
+def test_pages_forbid_remote_fetches(served: tuple[Path, PreviewServer]) -> None:
+    _, server = served
+    with urllib.request.urlopen(server.url + "ceo.html", timeout=30) as r:
+        policy = r.headers.get("Content-Security-Policy", "")
+        body = r.read()
+    assert policy.startswith("default-src 'none'")
+    assert "http" not in policy and "script-src 'unsafe-inline'" in policy
+    assert b'http-equiv="Content-Security-Policy"' not in body  # the report's own one is swapped
