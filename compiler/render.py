@@ -15,7 +15,7 @@ import datetime as dt
 import mimetypes
 import re
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +33,13 @@ from .formatting import FORMATS, TONE_COLOURS, Formatter
 from .limits import TimeLimitExceeded, time_limit
 from .resources import builtin_dir
 from .sandbox import BoundedSandbox
-from .sections import PREPARERS, STATUS_LABELS, prepare_generic
+from .section_types import plugin_type
+from .sections import PREPARERS, STATUS_LABELS, Prepared, prepare_generic
 
 LAYOUT = "report.html.j2"
+_BUILTIN_TEMPLATES = frozenset(
+    p.name.removesuffix(".html.j2") for p in builtin_dir("sections").glob("*.html.j2")
+)
 
 
 @dataclass(frozen=True)
@@ -76,12 +80,28 @@ class _ConfinedLoader(jinja2.FileSystemLoader):
         return source, filename, uptodate
 
 
+class _PluginTemplates(jinja2.BaseLoader):
+    """``<type>.html.j2`` of a section type an installed plugin adds (looked up last)."""
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        name = template.removesuffix(".html.j2")
+        plugin = plugin_type(name) if template.endswith(".html.j2") and "/" not in name else None
+        if plugin is None or not plugin.template.is_file():
+            raise jinja2.TemplateNotFound(template)
+        path = plugin.template
+        mtime = path.stat().st_mtime
+        return path.read_text("utf-8"), str(path), lambda: path.stat().st_mtime == mtime
+
+
 def make_environment(root: Path) -> SandboxedEnvironment:
     """The sandboxed environment: project templates first, built-ins second."""
     loader = jinja2.ChoiceLoader(
         [
             _ConfinedLoader([str(root / "templates"), str(root / "sections")]),
             _ConfinedLoader([str(builtin_dir("templates")), str(builtin_dir("sections"))]),
+            _PluginTemplates(),
         ]
     )
     env = BoundedSandbox(
@@ -250,10 +270,25 @@ class _Renderer:
                 )
             ) from None
 
+    def preparer(self, type_name: str) -> Callable[[BoundSection, BoundReport, Formatter], Any]:
+        """The built-in preparer, a plugin's ``prepare``, or none (generic)."""
+        if type_name in PREPARERS:
+            return PREPARERS[type_name]
+        own = (self.root / "sections" / f"{type_name}.html.j2").is_file()
+        plugin = None if own or type_name in _BUILTIN_TEMPLATES else plugin_type(type_name)
+        if plugin is None or plugin.prepare is None:
+            return prepare_generic
+        prepare = plugin.prepare
+
+        def from_plugin(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Prepared:
+            return Prepared(dict(prepare(bound, report, fmt)))
+
+        return from_plugin
+
     def section(self, bound: BoundSection) -> Markup:
         spec = bound.spec
         template_name = f"{spec.type}.html.j2"
-        prepared = PREPARERS.get(spec.type, prepare_generic)(bound, self.bound, self.fmt)
+        prepared = self.preparer(spec.type)(bound, self.bound, self.fmt)
         self._collect_summary(spec.type, prepared.values)
         context = {
             **self.base,

@@ -27,6 +27,7 @@ from ..addresses import address_problem
 from ..errors import ConfigError, Location, Problem, byte_location, did_you_mean
 from ..graph import ROW_PREFIX, DependencyGraph
 from ..resources import builtin_dir, project_schema
+from ..section_types import plugin_type
 from ..sqlrefs import sql_params
 from .envfile import merged_environment, read_env_file
 from .model import (
@@ -270,6 +271,10 @@ def section_template_paths(root: Path, type_name: str) -> tuple[Path | None, Pat
             template = folder / f"{type_name}.html.j2"
         if schema is None and (folder / f"{type_name}.schema.json").is_file():
             schema = folder / f"{type_name}.schema.json"
+    if template is None:
+        plugin = plugin_type(type_name)
+        if plugin is not None and plugin.template.is_file():
+            return plugin.template, plugin.schema
     return template, schema
 
 
@@ -601,7 +606,8 @@ def _check_section_options(
             + ", ".join(BUILTIN_TYPES)
             + "; or add sections/"
             + type_name
-            + ".html.j2 to the project",
+            + ".html.j2 to the project, or install a plugin that adds it "
+            + "(entry point group reportc.section_types)",
         )
         return False
     before = len(c.problems)

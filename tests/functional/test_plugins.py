@@ -15,7 +15,7 @@ from reportc.cli import main
 from reportc.delivery.registry import GROUP, plugins
 from reportc.dispatch import send
 from reportc.errors import DeliveryError
-from tests.conftest import FIXED_NOW, SEND_YAML, MakeProject
+from tests.conftest import FIXED_NOW, MINIMAL_YAML, SEND_YAML, MakeProject, pdf_text
 
 PLUGIN = '''\
 """A transport that keeps each message as a file named after its recipients."""
@@ -98,3 +98,77 @@ def test_an_unknown_transport_is_a_positioned_error(make_project: MakeProject) -
     assert option.exit_code == 6
     assert "error: --transport: unknown transport 'smpt' (did you mean 'smtp'?)" in option.output
     assert "built in: ses, smtp, outbox" in problem.hint
+
+
+BADGE = '''\
+"""A section type that shows how many rows its source has, as a badge."""
+from pathlib import Path
+
+from reportc.section_types import SectionTypePlugin
+
+HERE = Path(__file__).parent
+
+
+def prepare(section, report, fmt):
+    suffix = section.spec.options.get("suffix", "rows")
+    return {"label": f"{len(section.rows)} {suffix}"}
+
+
+SECTION_TYPE = SectionTypePlugin(
+    name="badge",
+    template=HERE / "badge.html.j2",
+    schema=HERE / "badge.schema.json",
+    prepare=prepare,
+)
+'''
+
+
+@pytest.fixture
+def badge_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A section-type plugin installed the way pip leaves a package."""
+    site = tmp_path / "site"
+    package = site / "reportc_badge"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text(BADGE)
+    (package / "badge.html.j2").write_text('<p class="counted">Badge: {{ label }}</p>\n')
+    (package / "badge.schema.json").write_text('{"properties": {"suffix": {"type": "string"}}}')
+    info = site / "reportc_badge-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: reportc-badge\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(
+        "[reportc.section_types]\nbadge = reportc_badge:SECTION_TYPE\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    return site
+
+
+BADGE_YAML = MINIMAL_YAML.replace(
+    "sections:\n",
+    "sections:\n  count:\n    type: badge\n    title: Orders\n    source: sales\n"
+    "    suffix: orders on file\n",
+).replace("sections: [summary, sales_table]", "sections: [count, summary]")
+
+
+def test_a_plugin_section_type_renders_with_its_own_options(
+    make_project: MakeProject, badge_installed: Path
+) -> None:
+    root = make_project({"reports.yaml": BADGE_YAML})
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--jobs", "1"])
+    assert result.exit_code == 0, result.output
+    assert "Badge: 3 orders on file" in pdf_text(root / "dist/ceo.pdf")
+    # its schema fragment validates its options, with positions
+    bad = BADGE_YAML.replace("suffix: orders on file", "sufix: orders")
+    (root / "reports.yaml").write_text(bad)
+    result = CliRunner().invoke(main, ["-C", str(root), "validate"])
+    assert result.exit_code == 3
+    assert "sections.count: unknown key 'sufix' (did you mean 'suffix'?)" in result.output
+
+
+def test_an_unknown_section_type_names_the_plugin_route(make_project: MakeProject) -> None:
+    root = make_project({"reports.yaml": BADGE_YAML})
+    result = CliRunner().invoke(main, ["-C", str(root), "validate"])
+    assert result.exit_code == 3
+    assert "unknown section type 'badge'" in result.output
+    assert "install a plugin that adds it (entry point group reportc.section_types)" in (
+        result.output
+    )
