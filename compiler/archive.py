@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RUN_FILE = "run.json"
 VALUES_FILE = "values.json"
+#: version 2 added ``schema_version`` to run.json and values.json (whose reports moved
+#: under "reports"); version-1 files (without it) read as they are
+ARCHIVE_SCHEMA_VERSION = 2
 #: A run archived less than this before a build is the same cycle (a rebuild), not
 #: the previous one, for ``compare: previous_run``.
 BASELINE_GAP = dt.timedelta(hours=12)
@@ -289,6 +292,7 @@ class Run:
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "schema_version": ARCHIVE_SCHEMA_VERSION,
             "run_id": self.run_id,
             "period": self.period,
             "created_at": self.created_at.isoformat(),
@@ -298,6 +302,7 @@ class Run:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Run:
+        _check_version(data, RUN_FILE)
         return cls(
             run_id=str(data["run_id"]),
             period=str(data["period"]),
@@ -348,9 +353,24 @@ def resolve(runs: Sequence[Run], ref: str) -> Run:
     )
 
 
+def _check_version(data: Mapping[str, Any], what: str) -> None:
+    version = data.get("schema_version", 1)
+    if not isinstance(version, int) or version > ARCHIVE_SCHEMA_VERSION:
+        raise ValueError(
+            f"{what} has schema_version {version!r}, newer than this reportc reads "
+            f"({ARCHIVE_SCHEMA_VERSION}); upgrade reportc"
+        )
+
+
 def load_values(store: Store, run: Run) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(store.get(f"{run.key}/{VALUES_FILE}"))
-    return data
+    """Each report's figures in a run: version 2 under "reports", version 1 the file."""
+    data = json.loads(store.get(f"{run.key}/{VALUES_FILE}"))
+    if not isinstance(data, dict):
+        return {}
+    if "schema_version" in data and isinstance(data.get("reports"), dict):
+        _check_version(data, VALUES_FILE)
+        return dict(data["reports"])
+    return dict(data)
 
 
 # --------------------------------------------------------------------------- archiving
@@ -464,7 +484,8 @@ def archive_build(
     for filename, data in files.items():
         store.put(f"{run.key}/{filename}", data)
     values = {n: dict(e.values or {}) for n, e in mine.items()}
-    store.put(f"{run.key}/{VALUES_FILE}", json.dumps(values, indent=1).encode() + b"\n")
+    doc = {"schema_version": ARCHIVE_SCHEMA_VERSION, "reports": values}
+    store.put(f"{run.key}/{VALUES_FILE}", json.dumps(doc, indent=1).encode() + b"\n")
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "project": project.organisation,

@@ -89,7 +89,9 @@ def test_a_weekly_cycle_archives_compares_lists_and_diffs(
         ]
     )
     assert (folder / "ceo.pdf").read_bytes() == (root / "dist/ceo.pdf").read_bytes()
-    values = json.loads((folder / "values.json").read_text())
+    doc = json.loads((folder / "values.json").read_text())
+    assert doc["schema_version"] == 2
+    values = doc["reports"]
     assert values["ceo"]["metrics"]["total_sales"] == 2500
     assert values["ceo"]["kpis"]["by_region"] == {"North": 1700, "South": 800}
     # only the metrics a report shows (average_order is shown by none), and its tables

@@ -58,3 +58,31 @@ def test_a_build_over_a_version_1_manifest_keeps_working(make_project: MakeProje
     assert doc["schema_version"] == SCHEMA_VERSION
     assert doc["reports"]["ceo"]["status"] == "ok"
     assert "cfo" in doc["reports"]  # entries of other reports are kept, as before
+
+
+ARCHIVE_V1 = FIXTURE.parent / "archive-v1"
+
+
+def test_a_version_1_archive_run_reads_and_its_figures_load(tmp_path: Path) -> None:
+    """tests/fixtures/archive-v1 holds run.json and values.json of a run archived by
+    reportc before they carried a schema_version (47e21f5, the example project)."""
+    from reportc.archive import ARCHIVE_SCHEMA_VERSION, LocalStore, list_runs, load_values
+
+    store = LocalStore(ARCHIVE_V1)
+    (run,) = list_runs(store)
+    assert run.run_id == "20261201T225026Z-14f48c" and run.period == "2026-10"
+    assert sorted(run.reports) == ["accounting", "ceo", "cfo", "cmo", "cto"]
+    values = load_values(store, run)
+    assert "metrics" in values["cfo"]
+    assert run.to_json()["schema_version"] == ARCHIVE_SCHEMA_VERSION
+    newer = tmp_path / "2026-10" / "x"
+    newer.mkdir(parents=True)
+    data = json.loads((ARCHIVE_V1 / "2026-10" / run.run_id / "run.json").read_text())
+    (newer / "run.json").write_text(json.dumps(data | {"schema_version": 99}))
+    import pytest
+
+    from reportc.errors import ArchiveError
+
+    with pytest.raises(ArchiveError) as info:
+        list_runs(LocalStore(tmp_path))
+    assert "newer than this reportc reads (2); upgrade reportc" in info.value.problems[0].message
