@@ -26,13 +26,13 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .aws import aws_session
 from .config.model import Period, Point, Project, frozen_map
 from .errors import ArchiveError, Problem, did_you_mean
+from .figures import json_value
 from .graph import section_needs
 from .manifest import SCHEMA_VERSION, ReportEntry, ReportState
 from .writer import write_atomic
@@ -56,17 +56,7 @@ BASELINE_GAP = dt.timedelta(hours=12)
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, bool) or value is None:
-        return value
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    if isinstance(value, (int, float, str)):
-        return value
-    return str(value)
+    return json_value(value)
 
 
 def _strings(value: Any) -> set[str]:

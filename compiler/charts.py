@@ -25,6 +25,7 @@ from typing import Any
 
 from babel import numbers as babel_numbers
 
+from .figures import json_value
 from .formatting import TONE_COLOURS, Formatter
 
 STATUS_COLORS = TONE_COLOURS
@@ -39,11 +40,7 @@ class ChartError(ValueError):
 
 
 def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return float(value)
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
+    return json_value(value) if isinstance(value, (Decimal, dt.date)) else value
 
 
 def _axes(spec: Any) -> list[dict[str, Any]]:

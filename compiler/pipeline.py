@@ -32,6 +32,7 @@ from .errors import (
     RenderError,
     ReportcError,
 )
+from .figures import json_value
 from .manifest import FileRecord, Manifest, ReportEntry, ReportState, read_manifest
 from .writer import Writer
 
@@ -60,7 +61,7 @@ def data_files(report: BoundReport) -> list[DataFile]:
     files = [
         DataFile(
             "metrics.json",
-            (json.dumps(metrics, indent=2, default=str, sort_keys=True) + "\n").encode("utf-8"),
+            (json.dumps(json_value(metrics), indent=2, sort_keys=True) + "\n").encode("utf-8"),
             f"Metrics of {report.spec.title}, {report.period.title}",
         )
     ]
@@ -600,15 +601,6 @@ def _make(
     return [done[n] for n in names if n in done]
 
 
-def _json(value: Any) -> Any:
-    """Plain JSON values (mapping proxies and tuples of the rendered summary)."""
-    if isinstance(value, Mapping):
-        return {str(k): _json(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json(v) for v in value]
-    return value
-
-
 def packaging(project: Project, report: BoundReport, rendered: Any) -> dict[str, Any]:
     """What ``send`` needs of a built report without binding or rendering it again."""
     spec = report.spec
@@ -617,7 +609,7 @@ def packaging(project: Project, report: BoundReport, rendered: Any) -> dict[str,
         "title": spec.title,
         "subtitle": spec.subtitle,
         "lang": rendered.lang,
-        "summary": _json(rendered.summary),
+        "summary": json_value(rendered.summary),
         "alerts": [i for i, a in enumerate(persona_alerts) if a in report.alerts],
         "recipients": {
             "to": list(spec.recipients.to),
