@@ -37,6 +37,8 @@ from .section_types import plugin_type
 from .sections import PREPARERS, STATUS_LABELS, Prepared, prepare_generic
 
 LAYOUT = "report.html.j2"
+#: the longest a narrative text may grow to once its values are filled in
+MAX_TEXT = 200_000
 _BUILTIN_TEMPLATES = frozenset(
     p.name.removesuffix(".html.j2") for p in builtin_dir("sections").glob("*.html.j2")
 )
@@ -225,7 +227,18 @@ class _Renderer:
         can never become a link, an image or emphasis. Markdown itself escapes HTML.
         """
         env = self.env.overlay(autoescape=False, finalize=markdown_literal)
-        return Markup(_MARKDOWN.render(self._fill(source, section, key, env)))
+        text = self._fill(source, section, key, env)
+        if len(text) > MAX_TEXT:
+            raise RenderError(
+                Problem(
+                    f"report '{self.bound.spec.name}', section '{section.spec.name}': the "
+                    f"text in '{key}' grew to {len(text):,} characters (at most {MAX_TEXT:,})",
+                    section.spec.location,
+                    f"sections.{section.spec.name}.{key}",
+                    hint="a loop in the text repeats too much; show the rows as a table",
+                )
+            )
+        return Markup(_MARKDOWN.render(text))
 
     def inline(self, source: str, section: BoundSection, key: str) -> str:
         """A short YAML string (a section title) with values; escaped later, once."""
