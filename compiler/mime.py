@@ -215,21 +215,7 @@ def _compose(
     check_header(subject, f"report '{report}': the subject")
     sender_box = _mailboxes(report, "from", [sender])[0]
     reply_box = _mailboxes(report, "reply-to", [reply_to] if reply_to else [])
-    seen: set[str] = set()
-    boxes: dict[str, list[Mailbox]] = {}
-    for what, values in groups:
-        boxes[what] = []
-        for box in _mailboxes(report, what, values):
-            if box.key not in seen:  # one copy per address, in the first group naming it
-                seen.add(box.key)
-                boxes[what].append(box)
-    if not seen:
-        raise DeliveryError(
-            Problem(
-                f"report '{report}' has no recipients",
-                hint="add personas.<name>.recipients.to in reports.yaml",
-            )
-        )
+    boxes = _recipient_boxes(report, groups)
     if list_unsubscribe:
         check_header(list_unsubscribe, "delivery.list_unsubscribe")
     for att in attachments:
@@ -239,27 +225,19 @@ def _compose(
     key = idempotency_key(report, to, cc, bcc, pdf.sha256)
     domain = sender_box.addr.partition("@")[2] or "reportc.invalid"
     message_id = f"<{key[:20]}.{run_id}@{domain}>"
-
-    msg = EmailMessage(policy=MIME_POLICY)
-    msg["From"] = header_value(sender_box)
-    for what, header in (("to", "To"), ("cc", "Cc")):
-        if boxes[what]:
-            msg[header] = ", ".join(header_value(b) for b in boxes[what])
-    if reply_box:
-        msg["Reply-To"] = header_value(reply_box[0])
-    msg["Subject"] = subject
-    msg["Date"] = format_datetime(when)
-    msg["Message-ID"] = message_id
-    msg["X-Reportc-Run"] = run_id
-    msg["X-Reportc-Report"] = report
-    if list_unsubscribe:
-        msg["List-Unsubscribe"] = list_unsubscribe
-    msg.set_content(text)
-    msg.add_alternative(html, subtype="html")
-    for att in attachments:
-        msg.add_attachment(
-            att.content, maintype=att.maintype, subtype=att.subtype, filename=att.filename
-        )
+    headers = {
+        "From": header_value(sender_box),
+        "To": ", ".join(header_value(b) for b in boxes["to"]),
+        "Cc": ", ".join(header_value(b) for b in boxes["cc"]),
+        "Reply-To": header_value(reply_box[0]) if reply_box else "",
+        "Subject": subject,
+        "Date": format_datetime(when),
+        "Message-ID": message_id,
+        "X-Reportc-Run": run_id,
+        "X-Reportc-Report": report,
+        "List-Unsubscribe": list_unsubscribe,
+    }
+    msg = _message(headers, text, html, attachments)
     raw = msg.as_bytes()
     _check_wire(report, raw, boxes)
     return Envelope(
@@ -277,6 +255,49 @@ def _compose(
         redirected_to=redirected_to,
         tags=dict(tags or {}),
     )
+
+
+def _recipient_boxes(
+    report: str, groups: tuple[tuple[str, Sequence[str]], ...]
+) -> dict[str, list[Mailbox]]:
+    """Each group's mailboxes, one copy per address (in the first group naming it)."""
+    seen: set[str] = set()
+    boxes: dict[str, list[Mailbox]] = {}
+    for what, values in groups:
+        boxes[what] = []
+        for box in _mailboxes(report, what, values):
+            if box.key not in seen:
+                seen.add(box.key)
+                boxes[what].append(box)
+    if not seen:
+        raise DeliveryError(
+            Problem(
+                f"report '{report}' has no recipients",
+                hint="add personas.<name>.recipients.to in reports.yaml",
+            )
+        )
+    return boxes
+
+
+_OPTIONAL_HEADERS = frozenset({"To", "Cc", "Reply-To", "List-Unsubscribe"})
+
+
+def _message(
+    headers: Mapping[str, str], text: str, html: str, attachments: Sequence[Attachment]
+) -> EmailMessage:
+    """The MIME tree: headers (optional ones left out when empty), text + HTML, then
+    the attachments."""
+    msg = EmailMessage(policy=MIME_POLICY)
+    for name, value in headers.items():
+        if value or name not in _OPTIONAL_HEADERS:
+            msg[name] = value
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    for att in attachments:
+        msg.add_attachment(
+            att.content, maintype=att.maintype, subtype=att.subtype, filename=att.filename
+        )
+    return msg
 
 
 def _check_wire(report: str, raw: bytes, boxes: Mapping[str, list[Mailbox]]) -> None:
