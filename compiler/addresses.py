@@ -119,6 +119,12 @@ def bare_address(value: str) -> str:
         return ""
 
 
+def address_key(value: str) -> str:
+    """How two recipient values are compared (the ledger, suppressions, idempotency):
+    the bare address, lower-cased (``""`` if the value is not one mailbox)."""
+    return bare_address(value).lower()
+
+
 def display_value(box: Mailbox) -> str:
     """``box`` as readable text that :func:`parse_mailbox` reads back as the same mailbox."""
     if not box.name:

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from . import pipeline
-from .addresses import bare_address, mask
+from .addresses import address_key, mask
 from .config import DEFAULT_CONFIG, Project, load_project
 from .errors import DataError, DeliveryError, Location, Problem, ReportcError, SendFailed
 from .limits import DEFAULT_MEMORY_MB, limit_memory
@@ -648,7 +648,7 @@ def status(settings: Settings, persona: str | None, show_addresses: bool) -> Non
         for kind, addrs in (("to", row.to), ("cc", row.cc), ("bcc", row.bcc)):
             for addr in addrs:
                 shown = detail
-                outcome = delivered.get((row.message_id, bare_address(addr).lower()))
+                outcome = delivered.get((row.message_id, address_key(addr)))
                 if outcome is not None:  # what SES said happened (reportc events ingest)
                     shown = f"{row.message_id} — {outcome[0]}" + (
                         f" ({outcome[1]})" if outcome[1] else ""

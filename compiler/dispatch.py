@@ -30,7 +30,7 @@ from typing import Any
 
 import jinja2
 
-from .addresses import address_problem, bare_address, mask
+from .addresses import address_key, address_problem, mask
 from .archive import snapshot, values_digest
 from .bind import BoundReport
 from .config.model import Project, Recipients, ReportSpec
@@ -303,8 +303,8 @@ def prior_of(ledger: Ledger | None, report: str, pdf_sha256: str, redirected_to:
     uncertain: dict[str, str] = {}
     for row in ledger.copies(report, pdf_sha256, redirected_to):
         target = delivered if row.state == "sent" else uncertain
-        for addr in (*row.to, *row.cc, *row.bcc):
-            target.setdefault(bare_address(addr).lower(), row.updated_at)
+        for addr in row.recipients:
+            target.setdefault(addr, row.updated_at)
     return Prior(delivered, {a: w for a, w in uncertain.items() if a not in delivered})
 
 
@@ -323,7 +323,7 @@ def _recipients(
 
 
 def _without(groups: Sequence[list[str]], drop: Mapping[str, str]) -> list[list[str]]:
-    return [[a for a in group if bare_address(a).lower() not in drop] for group in groups]
+    return [[a for a in group if address_key(a) not in drop] for group in groups]
 
 
 def package(
@@ -719,7 +719,7 @@ def _audit_suppressed(
     project: Project, suppressed: Mapping[str, str], allow: bool, redirect_to: str | None
 ) -> str:
     """Stop before anything is sent when the audit copy would be dropped silently."""
-    gone = [a for a in project.delivery.audit_bcc if bare_address(a).lower() in suppressed]
+    gone = [a for a in project.delivery.audit_bcc if address_key(a) in suppressed]
     if not gone or redirect_to:
         return ""
     if allow:
@@ -728,7 +728,7 @@ def _audit_suppressed(
         [
             Problem(
                 f"the audit copy address {mask(a)} is suppressed "
-                f"({suppressed[bare_address(a).lower()]}); every report would go without it",
+                f"({suppressed[address_key(a)]}); every report would go without it",
                 hint="fix the audit mailbox, then 'reportc events unsuppress ADDRESS'; or "
                 "send without the audit copy with --allow-suppressed-audit (recorded in "
                 "the ledger)",

@@ -24,7 +24,7 @@ from typing import Any
 from .addresses import (
     AddressError,
     Mailbox,
-    bare_address,
+    address_key,
     display_value,
     header_addresses,
     header_value,
@@ -76,7 +76,7 @@ class Envelope:
         """Every envelope recipient (to, cc, bcc), bare addresses, de-duplicated."""
         seen: list[str] = []
         for addr in (*self.to, *self.cc, *self.bcc):
-            bare = bare_address(addr).lower()
+            bare = address_key(addr)
             if bare not in seen:
                 seen.append(bare)
         return tuple(seen)
@@ -101,9 +101,9 @@ def idempotency_key(
     """Same report, same recipients, same PDF -> same key; anything else -> a new key."""
     parts = [
         report,
-        "to=" + ",".join(sorted(bare_address(a).lower() for a in to)),
-        "cc=" + ",".join(sorted(bare_address(a).lower() for a in cc)),
-        "bcc=" + ",".join(sorted(bare_address(a).lower() for a in bcc)),
+        "to=" + ",".join(sorted(address_key(a) for a in to)),
+        "cc=" + ",".join(sorted(address_key(a) for a in cc)),
+        "bcc=" + ",".join(sorted(address_key(a) for a in bcc)),
         pdf_sha256,
     ]
     return hashlib.sha256("\n".join(parts).encode("utf-8")).hexdigest()

@@ -25,7 +25,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..addresses import bare_address
 from ..errors import DataError, Location, Problem, byte_location
 from .ledger import Ledger
 from .sns import SignatureError, Verifier
@@ -184,7 +183,7 @@ def _read(
         rows = list(_outcomes(str(kind), record))
     except (AttributeError, TypeError):
         return "malformed"
-    recipients = {bare_address(a).lower() for a in (*row.to, *row.cc, *row.bcc)}
+    recipients = set(row.recipients)
     return message_id, recipients, rows
 
 

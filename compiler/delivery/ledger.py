@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..addresses import bare_address
+from ..addresses import address_key
 from ..config.model import Project
 from ..errors import DeliveryError, Location, Problem
 from ..mime import Envelope
@@ -100,6 +100,11 @@ class LedgerRow:
     @property
     def uncertain(self) -> bool:
         return self.state == "sending"
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        """Every address the message went (or may have gone) to, as compared."""
+        return tuple(address_key(a) for a in (*self.to, *self.cc, *self.bcc))
 
 
 class LedgerError(DeliveryError):
@@ -293,7 +298,7 @@ class Ledger:
     def unsuppress(self, address: str) -> bool:
         with self._tx():
             cur = self.db.execute(
-                "DELETE FROM suppressions WHERE address = ?", (bare_address(address).lower(),)
+                "DELETE FROM suppressions WHERE address = ?", (address_key(address),)
             )
         return cur.rowcount > 0
 
