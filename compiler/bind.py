@@ -48,7 +48,7 @@ from .limits import TimeLimitExceeded, memory_budget, time_limit
 from .sandbox import BoundedSandbox
 from .sources import FILE_TYPES, LOADERS, SourceContext
 from .sources.sql import duck_message, one_value, query_params
-from .sqlrefs import absolute_paths, select_problem, sql_params
+from .sqlrefs import checked_select, sql_params
 
 
 @dataclass(frozen=True)
@@ -218,10 +218,6 @@ QUERY_SECONDS = 300.0
 WATCH_INTERVAL = 0.2
 
 
-class UnsafeSql(Exception):
-    """Project SQL that is not one read-only SELECT; reported like a failed query."""
-
-
 class Workspace:
     """One DuckDB database holding every loaded source for one build."""
 
@@ -293,11 +289,9 @@ class Workspace:
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Fetched:
         """Run one project SQL text: a single read-only SELECT, declared files only,
         stopped after ``query_seconds``; the rows are fetched within that limit."""
-        problem = select_problem(sql)
-        if problem:
-            raise UnsafeSql(problem)
+        checked = checked_select(sql, self.files)
         with self.deadline():
-            cur = self.con.execute(absolute_paths(sql, self.files), params)
+            cur = self.con.execute(checked, params)
             return Fetched(tuple(cur.description or ()), cur.fetchall())
 
     @contextlib.contextmanager

@@ -15,22 +15,18 @@ _PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
 _IDENT_RE = re.compile(r'(?<![\w$.])([A-Za-z_][A-Za-z0-9_]*)|"([^"]+)"')
 
 
-def _code(sql: str) -> str:
+def code_only(sql: str) -> str:
+    """The SQL text without its string literals and comments."""
     return _STRIP_RE.sub(" ", sql)
 
 
-def code_only(sql: str) -> str:
-    """The SQL text without its string literals and comments."""
-    return _code(sql)
-
-
 def sql_params(sql: str) -> set[str]:
-    return set(_PARAM_RE.findall(_code(sql)))
+    return set(_PARAM_RE.findall(code_only(sql)))
 
 
 def sql_identifiers(sql: str) -> set[str]:
     out = set()
-    for bare, quoted in _IDENT_RE.findall(_code(sql)):
+    for bare, quoted in _IDENT_RE.findall(code_only(sql)):
         out.add(bare or quoted)
     return out
 
@@ -58,6 +54,19 @@ def select_problem(sql: str) -> str | None:
     if kinds[0] != "SELECT":
         return f"it is a {kinds[0]} statement; SQL in reports.yaml is one read-only SELECT"
     return None
+
+
+class UnsafeSql(ValueError):
+    """Project SQL that is not one read-only SELECT; reported like a failed query."""
+
+
+def checked_select(sql: str, files: dict[str, str]) -> str:
+    """``sql`` ready for DuckDB: exactly one read-only SELECT (else :class:`UnsafeSql`),
+    with the declared data files it names by relative path made absolute."""
+    problem = select_problem(sql)
+    if problem:
+        raise UnsafeSql(problem)
+    return absolute_paths(sql, files)
 
 
 _LITERAL_RE = re.compile(r"'((?:[^']|'')*)'")

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..config.model import SourceSpec
 from ..errors import DataError, Location, Problem
-from ..sqlrefs import absolute_paths, select_problem, sql_params
+from ..sqlrefs import checked_select, sql_params
 
 if TYPE_CHECKING:
     from . import SourceContext
@@ -64,11 +64,8 @@ def load_sql(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     assert spec.query is not None
     try:
         query = spec.query.strip().rstrip(";")
-        problem = select_problem(query)
-        if problem:
-            raise ValueError(problem)
         con.execute(
-            f'CREATE OR REPLACE TABLE "{spec.name}" AS {absolute_paths(query, ctx.files)}',
+            f'CREATE OR REPLACE TABLE "{spec.name}" AS {checked_select(query, ctx.files)}',
             query_params(query, ctx.params),
         )
     except Exception as exc:
