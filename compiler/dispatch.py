@@ -52,10 +52,10 @@ from .mime import Attachment, Envelope, compose, rows_to_csv
 from .pipeline import (
     FORMATS,
     Clock,
+    attachment_csvs,
     build,
     choose_reports,
     default_clock,
-    intact,
     merged_manifest,
     output_dir,
     project_baselines,
@@ -123,18 +123,11 @@ class _Ready:
     @classmethod
     def of(cls, report: BoundReport, rendered: RenderedReport, pdf: bytes) -> _Ready:
         """Everything packaging needs, from the bound report, its HTML and its PDF."""
-        sections = {s.spec.name: s for s in report.sections}
-        csv = {
-            a.section: rows_to_csv(sections[a.section].columns, sections[a.section].rows)
-            if a.section in sections
-            else rows_to_csv((), ())
-            for a in report.spec.attachments
-        }
         return cls(
             report.spec,
             rendered,
             pdf,
-            csv,
+            attachment_csvs(report),
             report.blocked,
             report.alerts,
             values_digest(snapshot(report)),
@@ -167,14 +160,17 @@ def prepare_reports(
     report's persona, in the project's order.
     """
     now = clock()
-    ready, stale = _from_build(project, names, out, now)
+    inputs = report_inputs(project, names, FORMATS, now, project_baselines(project, names))
+    entries = merged_manifest(out)
+    ready, stale = _from_build(project, names, out, inputs, entries)
     failed: dict[str, ReportcError] = {}
     if stale:
         result = build(project, reports=stale, out_dir=out, clock=lambda: now)
         failed = {r.name: r.error for r in result.reports if r.error is not None}
-        again, _still = _from_build(project, stale, out, now, partial=True)
+        entries = merged_manifest(out)
+        again, _still = _from_build(project, stale, out, inputs, entries, partial=True)
         ready.update(again)
-    personas = {n: e.persona or n for n, e in merged_manifest(out).items()}
+    personas = {n: e.persona or n for n, e in entries.items()}
     order = [n for p in names for n in personas if personas[n] == p]
     return (
         {n: ready[n] for n in order if n in ready},
@@ -184,28 +180,22 @@ def prepare_reports(
 
 
 def _from_build(
-    project: Project, names: Sequence[str], out: Path, now: dt.datetime, *, partial: bool = False
+    project: Project,
+    names: Sequence[str],
+    out: Path,
+    inputs: Mapping[str, str],
+    entries: Mapping[str, ReportEntry],
+    *,
+    partial: bool = False,
 ) -> tuple[dict[str, _Ready], list[str]]:
     """The reports ``out`` holds up to date, and the personas that are not.
 
     ``partial`` (right after building them): a persona's reports that built are ready
     even if some of its rows failed (those are reported as failed by the build)."""
-    entries = merged_manifest(out)
-    inputs = report_inputs(project, names, FORMATS, now, project_baselines(project, names))
     ready: dict[str, _Ready] = {}
     stale: list[str] = []
     for persona in names:
-        if partial:
-            got = [
-                n
-                for n, e in entries.items()
-                if (e.persona or n) == persona
-                and e.built
-                and e.inputs_sha256 == inputs[persona]
-                and intact(out, e)
-            ]
-        else:
-            got = up_to_date(out, entries, persona, inputs[persona], blocked_too=True)
+        got = up_to_date(out, entries, persona, inputs[persona], blocked_too=True, partial=partial)
         items = [_ready_from(project, persona, n, entries[n], out) for n in got]
         if not got or any(item is None for item in items):
             stale.append(persona)
@@ -250,15 +240,6 @@ def _ready_from(
     )
     alerts = tuple(spec.alerts[i] for i in email.get("alerts", ()) if i < len(spec.alerts))
     return _Ready(spec, rendered, pdf, csv, entry.checks, alerts, entry.values_sha256)
-
-
-def _parse_time(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 # --------------------------------------------------------------------------- package

@@ -34,6 +34,7 @@ from .errors import (
 )
 from .figures import json_value
 from .manifest import FileRecord, Manifest, ReportEntry, ReportState, read_manifest
+from .mime import rows_to_csv
 from .writer import Writer
 
 if TYPE_CHECKING:  # the heavy stages are imported where used: a no-change build skips them
@@ -325,21 +326,22 @@ def up_to_date(
     inputs: str,
     *,
     blocked_too: bool = False,
+    partial: bool = False,
 ) -> list[str]:
     """Names of the persona's reports if all are built from these inputs, else [].
 
     A report blocked by a failed check counts as up to date only with ``blocked_too``
-    (``send`` reports it as blocked; ``build`` builds it again)."""
-    mine = {n: e for n, e in entries.items() if (e.persona or n) == persona}
-    if not mine:
-        return []
+    (``send`` reports it as blocked; ``build`` builds it again). With ``partial``, the
+    reports that are up to date even when some others of the persona are not (right
+    after a build in which some rows failed)."""
     states = (ReportState.OK, ReportState.BLOCKED) if blocked_too else (ReportState.OK,)
-    for entry in mine.values():
-        if entry.state not in states or entry.inputs_sha256 != inputs:
-            return []
-        if not intact(out, entry):
-            return []
-    return sorted(mine)
+    mine = {n: e for n, e in entries.items() if (e.persona or n) == persona}
+    good = sorted(
+        n
+        for n, e in mine.items()
+        if e.state in states and e.inputs_sha256 == inputs and intact(out, e)
+    )
+    return good if partial or len(good) == len(mine) else []
 
 
 def report_inputs(
@@ -619,20 +621,25 @@ def packaging(project: Project, report: BoundReport, rendered: Any) -> dict[str,
     }
 
 
-def _write_attachments(writer: Writer, name: str, report: BoundReport) -> dict[str, FileRecord]:
-    """The CSV attachments of a report's email (section rows, formulas defused)."""
-    from .mime import rows_to_csv
-
+def attachment_csvs(report: BoundReport) -> dict[str, bytes]:
+    """The CSV attachments of a report's email, by section (formulas defused)."""
     rows = {s.spec.name: s for s in report.sections}
-    out: dict[str, FileRecord] = {}
+    out: dict[str, bytes] = {}
     for att in report.spec.attachments:
         section = rows.get(att.section)
-        data = rows_to_csv(section.columns if section else (), section.rows if section else ())
-        filename = f"{name}.{att.section}.csv"
-        writer.write(filename, data)
-        out[f"csv:{att.section}"] = FileRecord(
-            filename, hashlib.sha256(data).hexdigest(), len(data)
+        out[att.section] = rows_to_csv(
+            section.columns if section else (), section.rows if section else ()
         )
+    return out
+
+
+def _write_attachments(writer: Writer, name: str, report: BoundReport) -> dict[str, FileRecord]:
+    """Write the CSV attachments beside the report; their records for the manifest."""
+    out: dict[str, FileRecord] = {}
+    for section, data in attachment_csvs(report).items():
+        filename = f"{name}.{section}.csv"
+        writer.write(filename, data)
+        out[f"csv:{section}"] = FileRecord(filename, hashlib.sha256(data).hexdigest(), len(data))
     return out
 
 
