@@ -27,6 +27,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from .bind import BoundReport, BoundSection
+from .config.loader import BUILTIN_TYPES
 from .config.model import Project, frozen_map
 from .errors import Location, Problem, RenderError, ReportcError
 from .formatting import FORMATS, TONE_COLOURS, Formatter
@@ -39,9 +40,6 @@ from .sections import PREPARERS, STATUS_LABELS, Prepared, prepare_generic
 LAYOUT = "report.html.j2"
 #: the longest a narrative text may grow to once its values are filled in
 MAX_TEXT = 200_000
-_BUILTIN_TEMPLATES = frozenset(
-    p.name.removesuffix(".html.j2") for p in builtin_dir("sections").glob("*.html.j2")
-)
 
 
 @dataclass(frozen=True)
@@ -288,7 +286,7 @@ class _Renderer:
         if type_name in PREPARERS:
             return PREPARERS[type_name]
         own = (self.root / "sections" / f"{type_name}.html.j2").is_file()
-        plugin = None if own or type_name in _BUILTIN_TEMPLATES else plugin_type(type_name)
+        plugin = None if own or type_name in BUILTIN_TYPES else plugin_type(type_name)
         if plugin is None or plugin.prepare is None:
             return prepare_generic
         prepare = plugin.prepare
