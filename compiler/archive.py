@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .aws import aws_session
+from .aws import aws_client
 from .config.model import Period, Point, Project, frozen_map
 from .errors import ArchiveError, Problem, did_you_mean
 from .figures import json_value
@@ -252,14 +252,8 @@ def open_store(project: Project, *, s3_client: Any = None) -> Store:
     if location.startswith("s3://"):
         bucket, _, prefix = location[len("s3://") :].partition("/")
         if s3_client is None:
-            env = project.env
-            url = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
-            region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
-            s3_client = aws_session(env).client(
-                "s3",
-                **({"endpoint_url": url} if url else {}),
-                **({"region_name": region} if region else {}),
-            )
+            # S3 keeps botocore's retries: a PutObject of the same key and bytes is idempotent
+            s3_client = aws_client(project.env, "s3")
         return S3Store(s3_client, bucket, prefix.strip("/"))
     root = Path(location).expanduser()
     return LocalStore(root if root.is_absolute() else project.root / root)

@@ -23,3 +23,30 @@ def aws_session(env: Mapping[str, str]) -> Any:
         if env.get("AWS_SESSION_TOKEN"):
             session_kwargs["aws_session_token"] = env["AWS_SESSION_TOKEN"]
     return boto3.Session(**session_kwargs)
+
+
+def aws_client(
+    env: Mapping[str, str],
+    service: str,
+    *,
+    region: str = "",
+    endpoint_url: str = "",
+    config: Any = None,
+) -> Any:
+    """A boto3 client: region from the argument, else ``AWS_REGION``/``AWS_DEFAULT_REGION``;
+    endpoint from the argument, else ``AWS_ENDPOINT_URL_<SERVICE>``, else
+    ``AWS_ENDPOINT_URL`` (how the tests point it at moto's server)."""
+    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
+    url = (
+        endpoint_url
+        or env.get(f"AWS_ENDPOINT_URL_{service.upper()}")
+        or env.get("AWS_ENDPOINT_URL")
+    )
+    kwargs: dict[str, Any] = {}
+    if region:
+        kwargs["region_name"] = region
+    if url:
+        kwargs["endpoint_url"] = url
+    if config is not None:
+        kwargs["config"] = config
+    return aws_session(env).client(service, **kwargs)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from ..addresses import bare_address
-from ..aws import aws_session
+from ..aws import aws_client
 from ..mime import Envelope
 from ..writer import write_atomic
 
@@ -254,34 +254,18 @@ def make_ses_clients(region: str, endpoint_url: str, env: Mapping[str, str]) -> 
     """
     from botocore.config import Config
 
-    session = aws_session(env)
-    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
     config = Config(
         retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=10,
         read_timeout=60,
     )
-    kwargs: dict[str, Any] = {"config": config}
-    if region:
-        kwargs["region_name"] = region
-    v2_url = endpoint_url or env.get("AWS_ENDPOINT_URL_SESV2") or env.get("AWS_ENDPOINT_URL")
-    v1_url = endpoint_url or env.get("AWS_ENDPOINT_URL_SES") or env.get("AWS_ENDPOINT_URL")
-    v2 = session.client("sesv2", **kwargs, **({"endpoint_url": v2_url} if v2_url else {}))
-    v1 = session.client("ses", **kwargs, **({"endpoint_url": v1_url} if v1_url else {}))
-    return v2, v1
+    where = {"region": region, "endpoint_url": endpoint_url, "config": config}
+    return aws_client(env, "sesv2", **where), aws_client(env, "ses", **where)
 
 
 def make_sqs_client(region: str, env: Mapping[str, str]) -> Any:
     """An SQS client for ``events pull`` (receiving and deleting are safe to retry)."""
-    session = aws_session(env)
-    region = region or env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or ""
-    url = env.get("AWS_ENDPOINT_URL_SQS") or env.get("AWS_ENDPOINT_URL")
-    kwargs: dict[str, Any] = {}
-    if region:
-        kwargs["region_name"] = region
-    if url:
-        kwargs["endpoint_url"] = url
-    return session.client("sqs", **kwargs)
+    return aws_client(env, "sqs", region=region)
 
 
 # --------------------------------------------------------------------------- SMTP
