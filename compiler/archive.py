@@ -35,6 +35,7 @@ from .errors import ArchiveError, Problem, did_you_mean
 from .figures import json_value
 from .graph import section_needs
 from .manifest import SCHEMA_VERSION, ReportEntry, ReportState
+from .section_types import behaviour
 from .writer import write_atomic
 
 if TYPE_CHECKING:
@@ -90,17 +91,13 @@ def snapshot(report: BoundReport) -> dict[str, Any]:
     kpis: dict[str, dict[str, Any]] = {}
     rows: dict[str, str] = {}
     for section in report.sections:
-        opts = section.spec.options
         if section.rows:
             data = [{k: _plain(v) for k, v in r.items()} for r in section.rows]
             rows[section.spec.name] = hashlib.sha256(canonical(data)).hexdigest()
-        if section.spec.type != "kpis" or "items" in opts:
-            continue
-        fields = dict(opts.get("fields") or {})
-        label, value = fields.get("label", "label"), fields.get("value", "value")
-        kpis[section.spec.name] = {
-            str(row.get(label)): _plain(row.get(value)) for row in section.rows
-        }
+        kind = behaviour(section.spec.type)
+        shown = kind.figures(section) if kind is not None else None
+        if shown is not None:
+            kpis[section.spec.name] = {label: _plain(v) for label, v in shown.items()}
     if kpis:
         values["kpis"] = kpis
     if rows:
@@ -117,19 +114,16 @@ def values_digest(values: Mapping[str, Any]) -> str:
 
 
 def wanted_points(spec: ReportSpec) -> int:
-    """How many archived runs a report shows: 1 for a comparison (or ``previous_run`` in
-    its narrative), N-1 for a trend of N."""
+    """How many archived runs a report shows: 1 for ``previous_run`` in its narrative,
+    and what its sections' types ask for (a comparison, a trend)."""
     want = 0
     for section in spec.sections:
         texts = (section.options.get(k) for k in ("text", "intro", "note"))
         if any(isinstance(s, str) and "previous_run" in s for s in texts):
             want = max(want, 1)
-        if section.type != "kpis":
-            continue
-        if section.options.get("compare") == "archive":
-            want = max(want, 1)
-        if section.options.get("trend"):
-            want = max(want, int(section.options["trend"]) - 1)
+        kind = behaviour(section.type)
+        if kind is not None:
+            want = max(want, kind.history(section.options))
     return want
 
 
@@ -535,13 +529,6 @@ class Baselines:
             if values is not None:
                 points.append(Point(run.run_id, run.period, run.created_at, frozen_map(values)))
         return tuple(points)
-
-
-def point_value(point: Point, section: str, metric: str | None, label: Any) -> Any:
-    """A card's value in an archived run: by metric name, or by section and label."""
-    if metric is not None:
-        return point.values.get("metrics", {}).get(metric)
-    return point.values.get("kpis", {}).get(section, {}).get(str(label))
 
 
 # --------------------------------------------------------------------------- diff

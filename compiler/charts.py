@@ -27,6 +27,7 @@ from babel import numbers as babel_numbers
 
 from .figures import json_value
 from .formatting import TONE_COLOURS, Formatter
+from .writer import write_atomic
 
 STATUS_COLORS = TONE_COLOURS
 PALETTE = ("#1f3a5f", "#4f86c6", "#c8102e", "#7fb069", "#e0a458", "#6c5b7b", "#2a9d8f", "#8d99ae")
@@ -389,8 +390,6 @@ def render_svg(
                 return cached.read_text("utf-8")
     svg = _render(spec, fmt, font_dirs)
     if cache_dir is not None:
-        from .writer import write_atomic
-
         try:
             write_atomic(cache_dir / f"{key}.svg", svg.encode("utf-8"))
         except OSError as exc:  # the cache is best-effort: a full disk is no failed build

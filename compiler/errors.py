@@ -33,6 +33,17 @@ from typing import Any
 import click
 
 
+def format_path(path: tuple[str | int, ...]) -> str:
+    """``('personas', 'cfo', 'sections', 2)`` -> ``personas.cfo.sections[2]``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
 @dataclass(frozen=True)
 class Location:
     """A place in a file; ``line`` and ``col`` are 1-based, either may be unknown."""

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Protocol
 
+from jinja2 import meta
+from jinja2.sandbox import SandboxedEnvironment
+
 from . import expr as expr_lang
+from .formatting import FORMATS
+from .section_types import behaviour
 from .sqlrefs import sql_identifiers, sql_params
 
 #: the prefix of the ``$row_<column>`` parameters a burst row binds
@@ -190,17 +195,16 @@ class DependencyGraph:
 
 def section_needs(section: Any, names: set[str]) -> set[str]:
     """Which of ``names`` a section (a SectionSpec) names directly: its source, the tables
-    of its query, its cards' values and targets, the names its texts use."""
+    of its query, the names its texts use, and what its type's own options name."""
     opts = section.options
     needs: set[str] = set()
     if "source" in opts:
         needs.add(opts["source"])
     if "query" in opts:
         needs |= set(sql_dependencies(opts["query"], names))
-    for item in opts.get("items", ()) if section.type in ("kpis", "digest") else ():
-        for key in ("value", "target"):
-            if isinstance(item.get(key), str):
-                needs.add(item[key])
+    kind = behaviour(section.type)
+    if kind is not None:
+        needs |= kind.needs(opts)
     for key in ("text", "intro", "note"):
         if isinstance(opts.get(key), str):
             needs |= _text_names(opts[key], names)
@@ -236,10 +240,6 @@ def _metric_edges(
 
 @cache
 def _introspection_env() -> Any:
-    from jinja2.sandbox import SandboxedEnvironment
-
-    from .formatting import FORMATS
-
     env = SandboxedEnvironment()
     for kind in FORMATS:
         env.filters[kind] = str
@@ -251,8 +251,6 @@ def _text_names(text: str, names: set[str]) -> set[str]:
     candidates = set(_WORD.findall(text)) & names
     if not candidates:
         return set()
-    from jinja2 import meta
-
     try:
         found = set(meta.find_undeclared_variables(_introspection_env().parse(text)))
     except Exception:

@@ -27,15 +27,15 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from .bind import BoundReport, BoundSection
-from .config.loader import BUILTIN_TYPES
 from .config.model import Project, frozen_map
 from .errors import Location, Problem, RenderError, ReportcError
 from .formatting import FORMATS, TONE_COLOURS, Formatter
 from .limits import TimeLimitExceeded, time_limit
 from .resources import builtin_dir
 from .sandbox import BoundedSandbox
-from .section_types import plugin_type
-from .sections import PREPARERS, STATUS_LABELS, Prepared, prepare_generic
+from .section_types import SectionType, Summary, plugin_type, section_type
+from .section_types.findings import DEFAULT_SEVERITIES
+from .section_types.kpis import STATUS_LABELS
 
 LAYOUT = "report.html.j2"
 #: the longest a narrative text may grow to once its values are filled in
@@ -88,9 +88,9 @@ class _PluginTemplates(jinja2.BaseLoader):
     ) -> tuple[str, str, Callable[[], bool]]:
         name = template.removesuffix(".html.j2")
         plugin = plugin_type(name) if template.endswith(".html.j2") and "/" not in name else None
-        if plugin is None or not plugin.template.is_file():
+        path = plugin.template if plugin is not None else None
+        if path is None or not path.is_file():
             raise jinja2.TemplateNotFound(template)
-        path = plugin.template
         mtime = path.stat().st_mtime
         return path.read_text("utf-8"), str(path), lambda: path.stat().st_mtime == mtime
 
@@ -162,8 +162,8 @@ class _Renderer:
         self.bound = bound
         spec = bound.spec
         self.fmt = Formatter(spec.locale, spec.currency)
-        self.highlights: list[dict[str, Any]] = []
-        self.findings: list[dict[str, Any]] = []
+        self.highlights: list[Mapping[str, Any]] = []
+        self.findings: list[Mapping[str, Any]] = []
         self.base: dict[str, Any] = {
             "report": {
                 "name": spec.name,
@@ -281,32 +281,22 @@ class _Renderer:
                 )
             ) from None
 
-    def preparer(self, type_name: str) -> Callable[[BoundSection, BoundReport, Formatter], Any]:
-        """The built-in preparer, a plugin's ``prepare``, or none (generic)."""
-        if type_name in PREPARERS:
-            return PREPARERS[type_name]
-        own = (self.root / "sections" / f"{type_name}.html.j2").is_file()
-        plugin = None if own or type_name in BUILTIN_TYPES else plugin_type(type_name)
-        if plugin is None or plugin.prepare is None:
-            return prepare_generic
-        prepare = plugin.prepare
-
-        def from_plugin(bound: BoundSection, report: BoundReport, fmt: Formatter) -> Prepared:
-            return Prepared(dict(prepare(bound, report, fmt)))
-
-        return from_plugin
+    def kind(self, type_name: str) -> SectionType:
+        """The section's type; an unknown one (already refused by validate) shows its rows."""
+        return section_type(type_name, self.root) or SectionType(type_name)
 
     def section(self, bound: BoundSection) -> Markup:
         spec = bound.spec
         template_name = f"{spec.type}.html.j2"
-        prepared = self.preparer(spec.type)(bound, self.bound, self.fmt)
-        self._collect_summary(spec.type, prepared.values)
+        kind = self.kind(spec.type)
+        prepared = dict(kind.prepare(bound, self.bound, self.fmt))
+        self.collect(kind.summary(prepared))
         context = {
             **self.base,
             "section": {"name": spec.name, "type": spec.type, **dict(spec.options)},
             "rows": list(bound.rows),
             "columns": list(bound.columns),
-            **prepared.values,
+            **prepared,
         }
         for key in ("intro", "note", "text"):
             if isinstance(spec.options.get(key), str):
@@ -325,42 +315,11 @@ class _Renderer:
         except Exception as exc:  # a bug in a project's template, e.g. a bad filter arg
             raise self.error(f"{type(exc).__name__}: {exc}", bound, exc) from None
 
-    def _collect_summary(self, type_name: str, values: Mapping[str, Any]) -> None:
-        if type_name == "digest":
-            for item in values["items"]:
-                self.highlights.append(
-                    {
-                        "label": item["label"],
-                        "value": item["value_text"],
-                        "unit": item["unit"],
-                        "status": "",
-                        "change": "",
-                        "tone": "",
-                    }
-                )
-        elif type_name == "kpis":
-            for card in values["cards"]:
-                self.highlights.append(
-                    {
-                        "label": card["label"],
-                        "value": card["value_text"],
-                        "unit": card["unit"],
-                        "status": card["status_label"],
-                        # "▲ 2.6% vs 23 Nov 2026", and whether that is good news
-                        "change": (
-                            f"{card['delta']['arrow']} {card['delta']['text']}"
-                            if card["delta"]
-                            else ""
-                        ),
-                        "tone": card["delta"]["tone"] if card["delta"] else "",
-                    }
-                )
-        elif type_name == "findings":
-            self.findings.extend(values["findings"])
+    def collect(self, summary: Summary) -> None:
+        self.highlights.extend(summary.highlights)
+        self.findings.extend(summary.findings)
 
     def summary(self) -> Mapping[str, Any]:
-        from .sections import DEFAULT_SEVERITIES
-
         order = {s: i for i, s in enumerate(DEFAULT_SEVERITIES)}
         top = sorted(self.findings, key=lambda f: order.get(f["severity"], len(order)))
         return frozen_map(

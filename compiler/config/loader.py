@@ -24,10 +24,10 @@ from typing import Any
 
 from .. import expr as expr_lang
 from ..addresses import address_problem
-from ..errors import ConfigError, Location, Problem, byte_location, did_you_mean
+from ..errors import ConfigError, Location, Problem, byte_location, did_you_mean, format_path
 from ..graph import ROW_PREFIX, DependencyGraph
 from ..resources import builtin_dir, project_schema
-from ..section_types import plugin_type
+from ..section_types import BUILTIN_TYPES, section_type
 from ..sqlrefs import sql_params
 from .envfile import merged_environment, read_env_file
 from .model import (
@@ -50,13 +50,12 @@ from .model import (
     Theme,
     frozen_map,
 )
-from .yamlpos import LoadedYaml, PathT, PositionMap, format_path, load_yaml
+from .yamlpos import LoadedYaml, PathT, PositionMap, load_yaml
 
 DEFAULT_CONFIG = "reports.yaml"
 DEFAULT_ENV_FILE = "repos.env"
 PERIOD_PARAMS = frozenset({"period", "period_start", "period_end"})
 #: Burst reports pass each row's columns as ``$row_<column>``.
-BUILTIN_TYPES = ("markdown", "kpis", "table", "findings", "actions", "digest", "chart")
 #: Section types whose rows come from ``source`` or ``query``.
 ROW_TYPES = frozenset({"table", "findings", "actions", "chart"})
 
@@ -263,18 +262,21 @@ def _explain(error: Any, positions: PositionMap, base: PathT) -> list[Problem]:
 # --------------------------------------------------------------------------- sections
 
 
-def section_template_paths(root: Path, type_name: str) -> tuple[Path | None, Path | None]:
-    """(template, schema fragment) for a section type: the project's own first."""
-    template = schema = None
-    for folder in (root / "sections", builtin_dir("sections")):
-        if template is None and (folder / f"{type_name}.html.j2").is_file():
-            template = folder / f"{type_name}.html.j2"
-        if schema is None and (folder / f"{type_name}.schema.json").is_file():
-            schema = folder / f"{type_name}.schema.json"
-    if template is None:
-        plugin = plugin_type(type_name)
-        if plugin is not None and plugin.template.is_file():
-            return plugin.template, plugin.schema
+def section_template_paths(
+    root: Path, type_name: str
+) -> tuple[Path | None, Mapping[str, Any] | Path | None]:
+    """(template, options schema) of a section type: the project's own files first."""
+    own = root / "sections"
+    template = own / f"{type_name}.html.j2"
+    kind = section_type(type_name, root)
+    schema: Mapping[str, Any] | Path | None = own / f"{type_name}.schema.json"
+    if not (own / f"{type_name}.schema.json").is_file():
+        schema = kind.schema if kind is not None else None
+    if not template.is_file():
+        if kind is None or (kind.template is not None and not kind.template.is_file()):
+            return None, schema
+        builtin = builtin_dir("sections") / f"{type_name}.html.j2"
+        template = kind.template or builtin
     return template, schema
 
 
@@ -294,11 +296,11 @@ def _common_section_props() -> dict[str, Any]:
     return {**COMMON_SECTION_PROPS, "checks": checks}
 
 
-def section_schema(fragment_path: Path | None) -> dict[str, Any]:
+def section_schema(options: Mapping[str, Any] | Path | None) -> dict[str, Any]:
     """The effective schema of a section: common keys + the type's own options."""
-    if fragment_path is None:
+    if options is None:
         return {"type": "object", "properties": _common_section_props()}
-    fragment = _fragment(fragment_path, fragment_path.stat().st_mtime)
+    fragment = _fragment(options, options.stat().st_mtime) if isinstance(options, Path) else options
     schema: dict[str, Any] = {
         "type": "object",
         "properties": {**_common_section_props(), **fragment.get("properties", {})},

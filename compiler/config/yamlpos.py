@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from ..errors import ConfigError, Location, Problem
+from ..errors import ConfigError, Location, Problem, format_path
 
 PathT = tuple[str | int, ...]
 
@@ -33,17 +33,6 @@ MAX_DEPTH = 100
 #: ``${NAME}``, ``${NAME:-default}``; ``$${`` is a literal ``${``. A lone ``$name``
 #: (a SQL parameter) is left alone.
 _VAR_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-
-
-def format_path(path: PathT) -> str:
-    """``('personas', 'cfo', 'sections', 2)`` -> ``personas.cfo.sections[2]``."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
 
 
 @dataclass(frozen=True)

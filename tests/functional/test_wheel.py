@@ -36,7 +36,7 @@ def test_wheel_installs_and_builds_a_project_elsewhere(tmp_path: Path) -> None:
         "reportc/__init__.py",
         "reportc/_builtin/schema/reportc-v1.schema.json",
         "reportc/_builtin/sections/table.html.j2",
-        "reportc/_builtin/sections/table.schema.json",
+        "reportc/_builtin/sections/table.html.j2",
         "reportc/_builtin/templates/report.html.j2",
     ):
         assert expected in names

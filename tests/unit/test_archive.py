@@ -20,7 +20,7 @@ from reportc.archive import (
 )
 from reportc.config.model import Period
 from reportc.delivery import Ledger
-from reportc.sections import sparkline
+from reportc.section_types.kpis import sparkline
 
 UTC = dt.timezone.utc
 

@@ -7,7 +7,9 @@ import datetime as dt
 import pytest
 
 from reportc.config.model import Period
-from reportc.sections import _currency_decimals, _priority_key, kpi_status
+from reportc.section_types.actions import _priority_key
+from reportc.section_types.kpis import kpi_status
+from reportc.section_types.table import _currency_decimals
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from reportc.config.yamlpos import format_path, load_yaml
+from reportc.config.yamlpos import load_yaml
+from reportc.errors import format_path
 from reportc.errors import ConfigError
 
 

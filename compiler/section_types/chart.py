@@ -1,0 +1,140 @@
+"""The ``chart`` section type: a Vega-Lite chart compiled from the options, as an SVG.
+
+See :mod:`reportc.charts` for the chart kinds, thresholds and rules.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..charts import ChartError, compile_chart, render_svg, svg_data_uri
+from ..formatting import Formatter
+from .base import ReportView, SectionType, SectionView, Values, section_problem
+
+
+def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
+    opts = section.spec.options
+    theme = report.spec.theme
+    font = theme.font_family or "DejaVu Sans"
+    try:
+        spec = compile_chart(
+            opts, section.rows, report.metrics, fmt, font=font, primary=theme.primary_color
+        )
+        svg = render_svg(spec, fmt, report.font_dirs, report.cache_dir)
+    except ChartError as exc:
+        raise section_problem(section, report, f"chart: {exc}") from None
+    legend = [{"style": t["style"], "label": t["label"]} for t in opts.get("thresholds", ())]
+    legend += [
+        {"style": r.get("style", "neutral"), "label": r["label"]}
+        for r in opts.get("rules", ())
+        if r.get("label")
+    ]
+    alt = opts.get("description") or f"Chart: {section.spec.title or section.spec.name}"
+    return {"chart": {"svg_uri": svg_data_uri(svg), "alt": alt, "legend": legend, "svg": svg}}
+
+
+SCHEMA: dict[str, Any] = {
+    "description": "A chart compiled to Vega-Lite and rendered to vector SVG at build time: "
+    "line, bar (grouped or stacked), area, or combo (bars plus a line on a second "
+    "axis). Give the short form (kind, x, y ...) or a full Vega-Lite spec in "
+    "vega_lite.",
+    "properties": {
+        "kind": {"enum": ["line", "bar", "area", "combo"]},
+        "x": {"$ref": "#/$defs/axis"},
+        "y": {
+            "oneOf": [
+                {"$ref": "#/$defs/axis"},
+                {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/axis"}},
+            ]
+        },
+        "line": {
+            "oneOf": [
+                {"$ref": "#/$defs/axis"},
+                {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/axis"}},
+            ],
+            "description": "combo: the column(s) drawn as a line on the right-hand axis.",
+        },
+        "series": {
+            "type": "string",
+            "description": "A column whose values become separately coloured series.",
+        },
+        "stack": {
+            "type": "boolean",
+            "description": "Stack bars/areas of several series (default: bars "
+            "side by side, areas stacked).",
+        },
+        "horizontal": {"type": "boolean", "description": "Bars along the horizontal axis."},
+        "y_title": {"type": "string"},
+        "height": {"type": "integer", "minimum": 80, "maximum": 800},
+        "rules": {
+            "type": "array",
+            "description": "Reference lines: a target (y) or a moment (x), by "
+            "value or metric name.",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "x": {"type": ["string", "number"]},
+                    "y": {"type": ["string", "number"]},
+                    "label": {"type": "string"},
+                    "style": {"enum": ["good", "warn", "critical", "neutral"]},
+                },
+            },
+        },
+        "thresholds": {
+            "type": "array",
+            "description": "Colour marks by value, each with a label shown "
+            "under the chart (not colour alone).",
+            "items": {
+                "type": "object",
+                "required": ["style", "label"],
+                "additionalProperties": False,
+                "properties": {
+                    "above": {"type": "number"},
+                    "below": {"type": "number"},
+                    "style": {"enum": ["good", "warn", "critical", "neutral"]},
+                    "label": {"type": "string"},
+                },
+            },
+        },
+        "description": {
+            "type": "string",
+            "description": "Text alternative for readers who cannot see the chart.",
+        },
+        "vega_lite": {
+            "type": "object",
+            "description": "A full Vega-Lite spec; its data defaults to the section's rows.",
+        },
+    },
+    "$defs": {
+        "axis": {
+            "oneOf": [
+                {"type": "string"},
+                {
+                    "type": "object",
+                    "required": ["field"],
+                    "additionalProperties": False,
+                    "properties": {
+                        "field": {"type": "string"},
+                        "title": {"type": "string"},
+                        "format": {
+                            "enum": [
+                                "text",
+                                "number",
+                                "integer",
+                                "currency",
+                                "percent",
+                                "date",
+                                "month",
+                                "compact",
+                            ]
+                        },
+                        "decimals": {"type": "integer", "minimum": 0, "maximum": 6},
+                    },
+                },
+            ]
+        }
+    },
+}
+
+TYPE = SectionType("chart", schema=SCHEMA, prepare=prepare)

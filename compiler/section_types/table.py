@@ -1,0 +1,240 @@
+"""The ``table`` section type: formatted columns, highlight rules, and a totals row.
+
+Columns default to the rows' own, each formatted by its declared or guessed format
+(currency columns choose cents once per column); ``highlight`` rules mark cells or rows
+(``equals``, ``above``, ``below``) with a style and a label; ``total:`` per column adds
+a totals row (sum of exact values, avg, min, max or count).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from ..errors import did_you_mean
+from ..formatting import Formatter
+from .base import ReportView, SectionType, SectionView, Values, in_range, section_problem, to_float
+
+
+def _guess_format(values: Sequence[Any]) -> str:
+    sample = [v for v in values if v is not None]
+    if sample and all(
+        isinstance(v, (int, float, Decimal)) and not isinstance(v, bool) for v in sample
+    ):
+        return "number"
+    if sample and all(isinstance(v, dt.date) for v in sample):
+        return "date"
+    return "text"
+
+
+def _matches(rule: Mapping[str, Any], value: Any) -> bool:
+    if "equals" in rule:
+        want = rule["equals"]
+        if isinstance(want, str) and value is not None:
+            return str(value).lower() == want.lower()
+        return bool(value == want)
+    v = to_float(value)
+    return v is not None and in_range(v, rule)
+
+
+def _currency_decimals(values: Sequence[Any]) -> int:
+    """One choice per column: cents only when every amount is small and some have cents."""
+    nums = [f for f in (to_float(v) for v in values) if f is not None]
+    if nums and all(abs(n) < 1000 for n in nums) and any(not n.is_integer() for n in nums):
+        return 2
+    return 0
+
+
+def _label(field: str) -> str:
+    return field.replace("_", " ").capitalize()
+
+
+def _columns(section: SectionView, report: ReportView) -> list[dict[str, Any]]:
+    spec_cols = section.spec.options.get("columns") or list(section.columns)
+    columns = []
+    for i, col in enumerate(spec_cols):
+        col = {"field": col} if isinstance(col, str) else dict(col)
+        if section.columns and col["field"] not in section.columns:
+            raise section_problem(
+                section,
+                report,
+                f"no column '{col['field']}'{did_you_mean(col['field'], section.columns)}; "
+                f"columns are: {', '.join(section.columns)}",
+                "columns",
+                i,
+            )
+        values = [r.get(col["field"]) for r in section.rows]
+        col.setdefault("label", _label(col["field"]))
+        col.setdefault("format", _guess_format(values))
+        numeric = col["format"] in ("number", "integer", "currency", "percent", "compact")
+        col.setdefault("align", "right" if numeric else "left")
+        col.setdefault("width", "")
+        if col["format"] == "currency" and col.get("decimals") is None:
+            col["decimals"] = _currency_decimals(values)
+        columns.append(col)
+    return columns
+
+
+def _rules(section: SectionView, report: ReportView) -> list[Mapping[str, Any]]:
+    rules = list(section.spec.options.get("highlight", ()))
+    for i, rule in enumerate(rules):
+        if section.columns and rule["column"] not in section.columns:
+            raise section_problem(
+                section,
+                report,
+                f"highlight rule names no column '{rule['column']}'"
+                f"{did_you_mean(rule['column'], section.columns)}",
+                "highlight",
+                i,
+                "column",
+            )
+    return rules
+
+
+def _body_row(
+    row: Mapping[str, Any],
+    columns: Sequence[Mapping[str, Any]],
+    rules: Sequence[Mapping[str, Any]],
+    fmt: Formatter,
+) -> dict[str, Any]:
+    row_cls = ""
+    flags: dict[str, tuple[str, str]] = {}
+    for rule in rules:
+        if _matches(rule, row.get(rule["column"])):
+            style, label = rule["style"], rule.get("label", "")
+            if rule.get("row"):
+                row_cls = style
+                flags.setdefault("__row__", (style, label))
+            else:
+                flags.setdefault(rule["column"], (style, label))
+    cells = []
+    for col in columns:
+        style, label = flags.get(col["field"], ("", ""))
+        cells.append(
+            {
+                "text": fmt.format(row.get(col["field"]), col["format"], col.get("decimals")),
+                "align": col["align"],
+                "style": style,
+                "flag": label,
+            }
+        )
+    return {"cells": cells, "style": row_cls, "flag": flags.get("__row__", ("", ""))[1]}
+
+
+def _aggregate(agg: str, values: Sequence[Any]) -> Any:
+    """``sum`` keeps exact integers and decimals exact; the others work on floats."""
+    exact = [v for v in values if v is not None]
+    present = [n for n in (to_float(v) for v in values) if n is not None]
+    if agg == "count":
+        return len(exact)
+    if not present:
+        return None
+    if agg == "sum":
+        return sum(exact) if all(isinstance(v, (int, Decimal)) for v in exact) else sum(present)
+    if agg == "avg":
+        return sum(present) / len(present)
+    return min(present) if agg == "min" else max(present)
+
+
+def _totals(
+    section: SectionView, columns: Sequence[Mapping[str, Any]], fmt: Formatter
+) -> list[dict[str, Any]] | None:
+    if not any("total" in c for c in columns):
+        return None
+    totals: list[dict[str, Any]] = []
+    for col in columns:
+        if "total" not in col:
+            totals.append({"text": "", "align": col["align"], "is_label": False})
+            continue
+        total = _aggregate(col["total"], [r.get(col["field"]) for r in section.rows])
+        kind = "integer" if col["total"] == "count" else col["format"]
+        totals.append(
+            {
+                "text": fmt.format(total, kind, col.get("decimals")),
+                "align": col["align"],
+                "value": total,
+                "is_label": False,
+            }
+        )
+    if totals and not totals[0]["text"]:
+        totals[0]["text"] = section.spec.options.get("totals_label", "Total")
+        totals[0]["is_label"] = True
+    return totals
+
+
+def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
+    columns = _columns(section, report)
+    rules = _rules(section, report)
+    body = [_body_row(row, columns, rules, fmt) for row in section.rows]
+    return {"table_columns": columns, "body": body, "totals": _totals(section, columns, fmt)}
+
+
+SCHEMA: dict[str, Any] = {
+    "description": "A table of rows from 'source' or 'query', with per-column formats, an "
+    "optional totals row and highlight rules.",
+    "properties": {
+        "columns": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "oneOf": [
+                    {"type": "string"},
+                    {
+                        "type": "object",
+                        "required": ["field"],
+                        "additionalProperties": False,
+                        "properties": {
+                            "field": {"type": "string"},
+                            "label": {"type": "string"},
+                            "format": {"$ref": "#/$defs/format"},
+                            "decimals": {"type": "integer", "minimum": 0, "maximum": 6},
+                            "align": {"enum": ["left", "right", "center"]},
+                            "width": {"type": "string", "pattern": "^[0-9.]+(%|mm|cm|in|pt|em)$"},
+                            "total": {"enum": ["sum", "avg", "count", "min", "max"]},
+                        },
+                    },
+                ]
+            },
+        },
+        "totals_label": {"type": "string"},
+        "highlight": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["column", "style"],
+                "additionalProperties": False,
+                "properties": {
+                    "column": {"type": "string"},
+                    "above": {"type": "number"},
+                    "below": {"type": "number"},
+                    "equals": {"type": ["string", "number", "boolean"]},
+                    "style": {"enum": ["good", "warn", "critical"]},
+                    "label": {
+                        "type": "string",
+                        "description": "Text shown "
+                        "next to a "
+                        "highlighted "
+                        "cell so "
+                        "colour is "
+                        "not the only "
+                        "signal.",
+                    },
+                    "row": {
+                        "type": "boolean",
+                        "description": "Highlight the whole row, not only the cell.",
+                    },
+                },
+            },
+        },
+        "empty": {"type": "string", "description": "Shown when there are no rows."},
+    },
+    "$defs": {
+        "format": {
+            "enum": ["text", "number", "integer", "currency", "percent", "date", "month", "compact"]
+        }
+    },
+}
+
+TYPE = SectionType("table", schema=SCHEMA, prepare=prepare)
