@@ -1,58 +1,186 @@
-"""reportc: a declarative report compiler.
+"""reportc: a declarative report compiler. This module is its public API.
 
-The public API, in one place:
+Projects and stages:
 
 - :func:`load_project` reads and validates ``reports.yaml`` -> :class:`Project`
 - :func:`validate` binds data and renders HTML without writing, raising every problem
-- :func:`build` writes HTML/PDF reports and ``manifest.json`` -> :class:`BuildResult`
-- :func:`archive_run` stores a build as a run in the archive (``reportc.archive``
-  reads runs back, and diffs them)
-- :func:`send` emails them exactly once (SES, SMTP or an outbox folder) -> :class:`SendResult`
+- :func:`plan_build` decides what is up to date; :func:`build` writes HTML/PDF reports
+  and ``manifest.json`` -> :class:`BuildResult`
+- :func:`archive_run` stores a build as a run; :func:`list_runs`, :func:`resolve_run`,
+  :func:`load_values` and :func:`diff_runs` read runs back and compare them
+- :func:`send` emails the reports exactly once (SES, SMTP, an outbox folder or a
+  plugin's transport) -> :class:`SendResult`; :func:`existing_ledger` reads what was
+  sent; :func:`ingest_events`, :func:`pull_events` and :func:`unsuppress` record SES
+  events
+- :func:`plan_schedules` and :func:`emit_schedule` say when reports go out
+- :class:`Preview` and :class:`PreviewServer` serve the live preview
 - :class:`ReportcError` and its subclasses are the only errors shown to users
 
-The CLI (:mod:`reportc.cli`) is a thin layer over these functions.
+The CLI (:mod:`reportc.cli`) uses nothing else. Names load on first use (PEP 562):
+``import reportc`` is cheap, and a command loads only the stages it calls, so a build
+with nothing to do never imports the binding, rendering or PDF stages.
 """
 
-from .config import Period, Project, load_project
-from .errors import (
-    ArchiveError,
-    BuildFailed,
-    ConfigError,
-    DataError,
-    DeliveryError,
-    Problem,
-    RenderError,
-    ReportcError,
-)
-from .pipeline import BuildResult, ReportResult, archive_run, build, validate
+from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING
 
-def __getattr__(name: str) -> object:
-    # ``send`` pulls in the delivery stack; load it only when asked for.
-    if name in ("send", "SendResult"):
-        from . import dispatch
+if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
+    from .addresses import address_key, mask
+    from .archive import diff as diff_runs
+    from .archive import list_runs, load_values, open_store
+    from .archive import resolve as resolve_run
+    from .config import DEFAULT_CONFIG, Period, Project, load_project
+    from .delivery.events import ingest_events, pull_events
+    from .delivery.ledger import existing_ledger, ledger_path, unsuppress
+    from .delivery.sns import Verifier
+    from .dispatch import SendResult, send
+    from .errors import (
+        ArchiveError,
+        BuildFailed,
+        ConfigError,
+        DataError,
+        DeliveryError,
+        Location,
+        Problem,
+        RenderError,
+        ReportcError,
+        SendFailed,
+    )
+    from .limits import DEFAULT_MEMORY_MB, limit_memory
+    from .pipeline import build, validate
+    from .plan import (
+        FORMATS,
+        MANIFEST,
+        BuildPlan,
+        BuildResult,
+        Progress,
+        ReportResult,
+        Shard,
+        archive_run,
+        default_jobs,
+        plan_build,
+        reportc_version,
+        utc_now,
+    )
+    from .preview import Preview, PreviewServer
+    from .resources import project_schema
+    from .schedule import emit_schedule
+    from .schedule import plan as plan_schedules
 
-        return getattr(dispatch, name)
-    raise AttributeError(name)
-
+#: public name -> (module, its name there)
+_EXPORTS: dict[str, tuple[str, str]] = {
+    **{n: ("addresses", n) for n in ("address_key", "mask")},
+    "diff_runs": ("archive", "diff"),
+    "resolve_run": ("archive", "resolve"),
+    **{n: ("archive", n) for n in ("list_runs", "load_values", "open_store")},
+    **{n: ("config", n) for n in ("DEFAULT_CONFIG", "Period", "Project", "load_project")},
+    **{n: ("delivery.events", n) for n in ("ingest_events", "pull_events")},
+    **{n: ("delivery.ledger", n) for n in ("existing_ledger", "ledger_path", "unsuppress")},
+    "Verifier": ("delivery.sns", "Verifier"),
+    **{n: ("dispatch", n) for n in ("SendResult", "send")},
+    **{
+        n: ("errors", n)
+        for n in (
+            "ArchiveError",
+            "BuildFailed",
+            "ConfigError",
+            "DataError",
+            "DeliveryError",
+            "Location",
+            "Problem",
+            "RenderError",
+            "ReportcError",
+            "SendFailed",
+        )
+    },
+    **{n: ("limits", n) for n in ("DEFAULT_MEMORY_MB", "limit_memory")},
+    **{n: ("pipeline", n) for n in ("build", "validate")},
+    **{
+        n: ("plan", n)
+        for n in (
+            "FORMATS",
+            "MANIFEST",
+            "BuildPlan",
+            "BuildResult",
+            "Progress",
+            "ReportResult",
+            "Shard",
+            "archive_run",
+            "default_jobs",
+            "plan_build",
+            "reportc_version",
+            "utc_now",
+        )
+    },
+    **{n: ("preview", n) for n in ("Preview", "PreviewServer")},
+    "project_schema": ("resources", "project_schema"),
+    "emit_schedule": ("schedule", "emit_schedule"),
+    "plan_schedules": ("schedule", "plan"),
+}
 
 __all__ = [
+    "DEFAULT_CONFIG",
+    "DEFAULT_MEMORY_MB",
+    "FORMATS",
+    "MANIFEST",
     "ArchiveError",
     "BuildFailed",
+    "BuildPlan",
     "BuildResult",
     "ConfigError",
     "DataError",
     "DeliveryError",
+    "Location",
     "Period",
+    "Preview",
+    "PreviewServer",
     "Problem",
+    "Progress",
     "Project",
     "RenderError",
     "ReportResult",
     "ReportcError",
+    "SendFailed",
     "SendResult",
+    "Shard",
+    "Verifier",
+    "address_key",
     "archive_run",
     "build",
+    "default_jobs",
+    "diff_runs",
+    "emit_schedule",
+    "existing_ledger",
+    "ingest_events",
+    "ledger_path",
+    "limit_memory",
+    "list_runs",
     "load_project",
+    "load_values",
+    "mask",
+    "open_store",
+    "plan_build",
+    "plan_schedules",
+    "project_schema",
+    "pull_events",
+    "reportc_version",
+    "resolve_run",
     "send",
+    "unsuppress",
+    "utc_now",
     "validate",
 ]
+
+
+def __getattr__(name: str) -> object:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'reportc' has no attribute '{name}'")
+    module, attr = _EXPORTS[name]
+    value = getattr(import_module(f".{module}", __name__), attr)
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -23,26 +23,19 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from .aws import aws_client
-from .config.model import Period, Point, Project, frozen_map
+from .config.model import Period, Point, Project, ReportSpec, frozen_map
 from .errors import ArchiveError, Problem, did_you_mean
-from .figures import json_value
-from .graph import section_needs
+from .figures import canonical
 from .manifest import SCHEMA_VERSION, ReportEntry, ReportState
 from .section_types import behaviour
 from .writer import write_atomic
 
-if TYPE_CHECKING:
-    from .bind import BoundReport
-    from .config.model import ReportSpec
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RUN_FILE = "run.json"
 VALUES_FILE = "values.json"
 #: version 2 added ``schema_version`` to run.json and values.json (whose reports moved
@@ -54,63 +47,6 @@ BASELINE_GAP = dt.timedelta(hours=12)
 
 
 # --------------------------------------------------------------------------- values
-
-
-def _plain(value: Any) -> Any:
-    return json_value(value)
-
-
-def _strings(value: Any) -> set[str]:
-    if isinstance(value, str):
-        return {value}
-    if isinstance(value, Mapping):
-        return set().union(*(_strings(v) for v in value.values())) if value else set()
-    if isinstance(value, (list, tuple)):
-        return set().union(*(_strings(v) for v in value)) if value else set()
-    return set()
-
-
-def shown_metrics(report: BoundReport) -> set[str]:
-    """The metrics a report shows: named by its sections (text, cards, chart rules) or alerts."""
-    names = set(report.metrics)
-    used: set[str] = set()
-    for section in report.sections:
-        used |= section_needs(section.spec, names)
-        used |= _strings(dict(section.spec.options)) & names
-    for alert in report.spec.alerts:
-        used |= set(_IDENT.findall(f"{alert.when} {alert.notice}")) & names
-    return used
-
-
-def snapshot(report: BoundReport) -> dict[str, Any]:
-    """The report's figures: the metrics it shows, its KPI cards built from rows, and a
-    digest of each section's rows (so a changed table counts as a change too)."""
-    values: dict[str, Any] = {
-        "metrics": {k: _plain(report.metrics[k]) for k in sorted(shown_metrics(report))}
-    }
-    kpis: dict[str, dict[str, Any]] = {}
-    rows: dict[str, str] = {}
-    for section in report.sections:
-        if section.rows:
-            data = [{k: _plain(v) for k, v in r.items()} for r in section.rows]
-            rows[section.spec.name] = hashlib.sha256(canonical(data)).hexdigest()
-        kind = behaviour(section.spec.type)
-        shown = kind.figures(section) if kind is not None else None
-        if shown is not None:
-            kpis[section.spec.name] = {label: _plain(v) for label, v in shown.items()}
-    if kpis:
-        values["kpis"] = kpis
-    if rows:
-        values["rows"] = rows
-    return values
-
-
-def canonical(values: Any) -> bytes:
-    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def values_digest(values: Mapping[str, Any]) -> str:
-    return hashlib.sha256(canonical(values)).hexdigest()
 
 
 def wanted_points(spec: ReportSpec) -> int:

@@ -46,7 +46,7 @@ from .formatting import as_date
 from .graph import ROW_PREFIX
 from .limits import TimeLimitExceeded, memory_budget, time_limit
 from .sandbox import BoundedSandbox
-from .sources import FILE_TYPES, LOADERS, SourceContext
+from .sources import FILE_TYPES, LOADERS, SourceContext, external
 from .sources.sql import duck_message, one_value, query_params
 from .sqlrefs import checked_select, sql_params
 
@@ -373,8 +373,6 @@ class Workspace:
     def engine(self, name: str) -> Any:
         """One SQLAlchemy engine per external database per build."""
         if name not in self.engines:
-            from .sources import external
-
             self.engines[name] = external.engine(self.project.databases[name])
         return self.engines[name]
 
@@ -416,8 +414,6 @@ class Workspace:
     def _load_source(self, name: str) -> None:
         spec = self.project.sources[name]
         if spec.database:
-            from .sources import external
-
             assert spec.query is not None
             self.fingerprints[name] = external.load_source(
                 self.engine(spec.database),
@@ -441,8 +437,6 @@ class Workspace:
     def _compute_metric(self, spec: MetricSpec) -> None:
         where = f"metrics.{spec.name}"
         if spec.sql is not None and spec.database:
-            from .sources import external
-
             value, _ = external.run_metric(
                 self.engine(spec.database),
                 spec.sql.strip().rstrip(";"),

@@ -31,7 +31,6 @@ from typing import Any
 import jinja2
 
 from .addresses import address_key, address_problem, mask
-from .archive import snapshot, values_digest
 from .bind import BoundReport
 from .config.model import Project, Recipients, ReportSpec
 from .delivery import (
@@ -43,17 +42,17 @@ from .delivery import (
     Transport,
     existing_ledger,
     ledger_path,
+    registry,
     send_lock,
 )
 from .errors import ConfigError, DeliveryError, Location, Problem, ReportcError, did_you_mean
 from .formatting import TONE_COLOURS
 from .manifest import ReportEntry
 from .mime import Attachment, Envelope, compose, rows_to_csv
-from .pipeline import (
+from .pipeline import attachment_csvs, build
+from .plan import (
     FORMATS,
     Clock,
-    attachment_csvs,
-    build,
     choose_reports,
     default_clock,
     merged_manifest,
@@ -64,6 +63,7 @@ from .pipeline import (
     utc_now,
 )
 from .render import RenderedReport, make_environment
+from .snapshot import snapshot, values_digest
 
 #: progress(event, report, detail); events: sent, failed, skipped, uncertain, waiting
 SendProgress = Callable[[str, str, str], None]
@@ -108,7 +108,7 @@ class SendResult:
 
 
 @dataclass(frozen=True)
-class _Ready:
+class ReadyReport:
     """A built report, ready to be packaged."""
 
     spec: ReportSpec
@@ -121,7 +121,7 @@ class _Ready:
     values_sha256: str = ""
 
     @classmethod
-    def of(cls, report: BoundReport, rendered: RenderedReport, pdf: bytes) -> _Ready:
+    def of(cls, report: BoundReport, rendered: RenderedReport, pdf: bytes) -> ReadyReport:
         """Everything packaging needs, from the bound report, its HTML and its PDF."""
         return cls(
             report.spec,
@@ -150,7 +150,7 @@ def _pdf_if_current(out: Path, entry: ReportEntry | None) -> bytes | None:
 
 def prepare_reports(
     project: Project, names: Sequence[str], out: Path, clock: Clock
-) -> tuple[dict[str, _Ready], dict[str, ReportcError], Mapping[str, str]]:
+) -> tuple[dict[str, ReadyReport], dict[str, ReportcError], Mapping[str, str]]:
     """Package from what the build made; build first what is not up to date.
 
     A persona whose inputs fingerprint matches the manifest (and whose files are
@@ -187,12 +187,12 @@ def _from_build(
     entries: Mapping[str, ReportEntry],
     *,
     partial: bool = False,
-) -> tuple[dict[str, _Ready], list[str]]:
+) -> tuple[dict[str, ReadyReport], list[str]]:
     """The reports ``out`` holds up to date, and the personas that are not.
 
     ``partial`` (right after building them): a persona's reports that built are ready
     even if some of its rows failed (those are reported as failed by the build)."""
-    ready: dict[str, _Ready] = {}
+    ready: dict[str, ReadyReport] = {}
     stale: list[str] = []
     for persona in names:
         got = up_to_date(out, entries, persona, inputs[persona], blocked_too=True, partial=partial)
@@ -206,7 +206,7 @@ def _from_build(
 
 def _ready_from(
     project: Project, persona: str, name: str, entry: ReportEntry, out: Path
-) -> _Ready | None:
+) -> ReadyReport | None:
     """A report ready to package from its manifest entry and files (None: rebuild it)."""
     email = entry.email
     pdf = _pdf_if_current(out, entry)
@@ -239,7 +239,7 @@ def _ready_from(
         name, spec.title, "", str(email.get("lang", "")), summary=email.get("summary", {})
     )
     alerts = tuple(spec.alerts[i] for i in email.get("alerts", ()) if i < len(spec.alerts))
-    return _Ready(spec, rendered, pdf, csv, entry.checks, alerts, entry.values_sha256)
+    return ReadyReport(spec, rendered, pdf, csv, entry.checks, alerts, entry.values_sha256)
 
 
 # --------------------------------------------------------------------------- package
@@ -290,7 +290,7 @@ def prior_of(ledger: Ledger | None, report: str, pdf_sha256: str, redirected_to:
 
 
 def _recipients(
-    project: Project, item: _Ready, redirect_to: str | None
+    project: Project, item: ReadyReport, redirect_to: str | None
 ) -> tuple[list[str], list[str], list[str]]:
     spec = item.spec
     to, cc = list(spec.recipients.to), list(spec.recipients.cc)
@@ -309,7 +309,7 @@ def _without(groups: Sequence[list[str]], drop: Mapping[str, str]) -> list[list[
 
 def package(
     project: Project,
-    ready: Mapping[str, _Ready],
+    ready: Mapping[str, ReadyReport],
     *,
     run_id: str,
     when: dt.datetime,
@@ -365,7 +365,7 @@ def package(
 def _compose_one(
     project: Project,
     env: jinja2.Environment,
-    item: _Ready,
+    item: ReadyReport,
     groups: Sequence[list[str]],
     *,
     run_id: str,
@@ -411,7 +411,7 @@ def _compose_one(
     )
 
 
-def _email_context(project: Project, item: _Ready) -> dict[str, Any]:
+def _email_context(project: Project, item: ReadyReport) -> dict[str, Any]:
     spec = item.spec
     period = project.period
     name = _safe_filename(f"{project.organisation} {spec.title} {period.title}") + ".pdf"
@@ -441,9 +441,7 @@ def make_transport(
 ) -> Transport:
     """The configured transport (``--transport`` overrides ``delivery.transport``):
     a built-in one or one a plugin adds (:mod:`reportc.delivery.registry`)."""
-    from .delivery.registry import make_transport as make
-
-    return make(
+    return registry.make_transport(
         project,
         name or project.delivery.transport,
         Path(outbox) if outbox else None,
@@ -460,7 +458,7 @@ def _suppressed(project: Project) -> dict[str, str]:
         return ledger.suppressed() if ledger is not None else {}
 
 
-def _unchanged_since_sent(project: Project, ready: Mapping[str, _Ready]) -> dict[str, str]:
+def _unchanged_since_sent(project: Project, ready: Mapping[str, ReadyReport]) -> dict[str, str]:
     """Reports with ``send_if: changed`` whose figures equal their last real send."""
     wanted = [n for n, item in ready.items() if item.spec.send_if == "changed"]
     held: dict[str, str] = {}
@@ -543,7 +541,7 @@ def _partial(names: Sequence[str] | None, instances: set[str], project: Project)
 
 
 def _only_instances(
-    ready: dict[str, _Ready],
+    ready: dict[str, ReadyReport],
     failed: dict[str, ReportcError],
     persona_of: Mapping[str, str],
     instances: set[str],
@@ -681,7 +679,7 @@ def _in_order(
 
 
 def _unblock(
-    ready: dict[str, _Ready], failed: dict[str, ReportcError], allow: bool
+    ready: dict[str, ReadyReport], failed: dict[str, ReportcError], allow: bool
 ) -> dict[str, str]:
     """Move reports blocked by a failed check to ``failed``, unless overridden."""
     overrides: dict[str, str] = {}
@@ -725,7 +723,7 @@ class _Plan:
     """Everything decided before the ledger is read; packaging reads the ledger."""
 
     project: Project
-    ready: Mapping[str, _Ready]
+    ready: Mapping[str, ReadyReport]
     failed: Mapping[str, ReportcError]
     held: Mapping[str, str]
     run_id: str

@@ -10,6 +10,8 @@ anything else its text.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
@@ -36,3 +38,11 @@ def json_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [json_value(v) for v in value]
     return str(value)
+
+
+def canonical(values: Any) -> bytes:
+    return json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def values_digest(values: Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(values)).hexdigest()

@@ -34,15 +34,19 @@ from email.message import EmailMessage
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .bind import bind
 from .config.model import Project, frozen_map
-from .errors import Problem, ReportcError
+from .dispatch import ReadyReport, package
+from .errors import DeliveryError, Problem, ReportcError
 from .limits import TimeLimitExceeded, time_limit
-
-if TYPE_CHECKING:
-    from .render import RenderedReport
+from .pdf import make_pdf
+from .pipeline import data_files, with_history
+from .plan import project_baselines
+from .render import RenderedReport, make_environment, render_report
+from .resources import builtin_dir
 
 #: Folders whose changes never trigger a rebuild (outputs, state, tooling).
 IGNORED_DIRS = {"dist", ".reportc", ".git", "__pycache__", "node_modules", ".venv", "outbox"}
@@ -90,10 +94,6 @@ class Snapshot:
 
 def build_snapshot(load: Loader, generation: int, clock: Callable[[], dt.datetime]) -> Snapshot:
     """Load, bind and render every report to HTML; problems are kept, never raised."""
-    from .bind import bind
-    from .pipeline import project_baselines, with_history
-    from .render import make_environment, render_report
-
     started = time.monotonic()
     now = clock()
     try:
@@ -268,9 +268,6 @@ class Preview:
         with self._lock:
             if key in self._pdfs:
                 return self._pdfs[key]
-        from .pdf import make_pdf
-        from .pipeline import data_files
-
         rendered = snap.pages[name].rendered
         assert snap.project is not None and rendered is not None
         report = snap.extras["bound"].reports[name]
@@ -296,14 +293,11 @@ class Preview:
         with self._lock:
             if key in self._emails:
                 return self._emails[key]
-        from .dispatch import _Ready, package
-        from .errors import DeliveryError
-
         rendered = snap.pages[name].rendered
         assert snap.project is not None and rendered is not None
         project = snap.project
         report = snap.extras["bound"].reports[name]
-        ready = _Ready.of(report, rendered, self.pdf(snap, name))
+        ready = ReadyReport.of(report, rendered, self.pdf(snap, name))
         packed = package(project, {name: ready}, run_id="preview", when=self.clock())
         if packed.problems:
             raise DeliveryError(packed.problems)
@@ -317,8 +311,6 @@ class Preview:
 
 
 def _asset(name: str) -> str:
-    from .resources import builtin_dir
-
     return (builtin_dir("templates") / name).read_text("utf-8")
 
 

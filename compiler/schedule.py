@@ -185,3 +185,19 @@ def emit_eventbridge(project: Project, env: Mapping[str, str]) -> str:
             }
         )
     return json.dumps({"Schedules": schedules}, indent=2) + "\n"
+
+
+#: what ``reportc schedule --emit`` can print
+EMITTERS = ("crontab", "systemd", "eventbridge")
+
+
+def emit_schedule(project: Project, kind: str) -> str:
+    """Ready-to-install definitions that run ``reportc send``: crontab, systemd or
+    eventbridge."""
+    if kind == "crontab":
+        return emit_crontab(project)
+    if kind == "systemd":
+        return emit_systemd(project)
+    if kind == "eventbridge":
+        return emit_eventbridge(project, project.env)
+    raise ValueError(f"unknown schedule format '{kind}'; use one of: {', '.join(EMITTERS)}")

@@ -32,6 +32,9 @@ from typing import IO, Any
 from .config.model import PdfOptions
 from .errors import Problem, RenderError, ReportcError
 from .limits import TimeLimitExceeded, time_limit
+from .pdf import make_pdf
+from .render import RenderedReport
+from .writer import write_atomic
 
 
 @dataclass(frozen=True)
@@ -60,10 +63,6 @@ class PdfDone:
 def run_task(task: PdfTask, timeout: float | None = None) -> PdfDone:
     """Make the PDF and write it atomically; in a worker or (bounded by ``timeout``)
     in this process."""
-    from .pdf import make_pdf
-    from .render import RenderedReport
-    from .writer import write_atomic
-
     try:
         rendered = RenderedReport(task.name, task.name, task.html, "")
         with time_limit(timeout, f"the PDF of report '{task.name}'"):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from pypdf import PdfReader
 
+import reportc
 from reportc import pipeline
 from reportc.config import load_project
 
@@ -96,7 +97,7 @@ def make_project(tmp_path: Path) -> MakeProject:
 
 
 @pytest.fixture(scope="session")
-def example_build(tmp_path_factory: pytest.TempPathFactory) -> pipeline.BuildResult:
+def example_build(tmp_path_factory: pytest.TempPathFactory) -> reportc.BuildResult:
     """The example project (a copy), built once for the whole session."""
     root = tmp_path_factory.mktemp("example")
     for name in ("reports.yaml", "data", "assets"):

@@ -24,6 +24,7 @@ from typing import Any
 
 from .. import expr as expr_lang
 from ..addresses import address_problem
+from ..cron import schedule_problem
 from ..errors import ConfigError, Location, Problem, byte_location, did_you_mean, format_path
 from ..graph import ROW_PREFIX, DependencyGraph
 from ..resources import builtin_dir, project_schema
@@ -813,8 +814,6 @@ def _check_databases(c: _Checker) -> dict[str, DatabaseSpec]:
 def _check_schedules(c: _Checker) -> None:
     if c.trusted:
         return
-    from ..cron import schedule_problem
-
     places: list[tuple[PathT, Any]] = [(("schedule",), c.data.get("schedule"))]
     for pname, persona in c.data.get("personas", {}).items():
         places.append((("personas", pname, "schedule"), persona.get("schedule")))

@@ -19,15 +19,20 @@ a crash.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import DataError, Location, Problem, byte_location
-from .ledger import Ledger
+from ..config.model import Project
+from ..errors import DataError, DeliveryError, Location, Problem, byte_location
+from .ledger import Ledger, ledger_path
 from .sns import SignatureError, Verifier
+from .transports import classify_ses_error, make_sqs_client
+
+Clock = Callable[[], dt.datetime]
 
 KINDS = ("Delivery", "Bounce", "Complaint", "Reject", "DeliveryDelay")
 
@@ -310,3 +315,53 @@ def merge(summaries: list[IngestSummary]) -> IngestSummary:
         sum(s.malformed for s in summaries),
         sum(s.foreign for s in summaries),
     )
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def ingest_events(
+    project: Project,
+    data: bytes | str,
+    source: str = "-",
+    *,
+    verifier: Verifier | None = None,
+    clock: Clock = _now,
+) -> tuple[IngestSummary, tuple[Problem, ...]]:
+    """Record the SES events of SNS notifications (``reportc events ingest``): the
+    summary, and the notifications refused (bad signature, not JSON, ...)."""
+    parsed = parse(data, source, verifier=verifier)
+    ledger = Ledger(ledger_path(project), clock)
+    try:
+        return ingest(ledger, parsed.records), tuple(parsed.refused)
+    finally:
+        ledger.close()
+
+
+def pull_events(
+    project: Project,
+    queue_url: str,
+    *,
+    wait: int = 1,
+    limit: int = 1000,
+    sqs: Any = None,
+    clock: Clock = _now,
+) -> PullSummary:
+    """Record the SES events waiting in an SQS queue (``reportc events pull``); the
+    client defaults to one for the project's region and credentials."""
+    if sqs is None:
+        sqs = make_sqs_client(project.delivery.region, project.env)
+    ledger = Ledger(ledger_path(project), clock)
+    try:
+        return pull(ledger, sqs, queue_url, wait=wait, limit=limit)
+    except DataError:
+        raise
+    except Exception as exc:
+        raise DeliveryError(
+            Problem(
+                f"cannot read the queue: {classify_ses_error(exc).message}", Location(queue_url)
+            )
+        ) from None
+    finally:
+        ledger.close()

@@ -17,7 +17,7 @@ import fcntl
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -377,6 +377,12 @@ def existing_ledger(project: Project) -> Iterator[Ledger | None]:
         yield ledger
     finally:
         ledger.close()
+
+
+def unsuppress(project: Project, addresses: Iterable[str]) -> list[str]:
+    """Take addresses off the suppression list; those that were on it."""
+    with existing_ledger(project) as ledger:
+        return [a for a in addresses if ledger is not None and ledger.unsuppress(a)]
 
 
 @contextlib.contextmanager

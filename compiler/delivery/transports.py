@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..addresses import bare_address
+from ..addresses import bare_address, mask
 from ..aws import aws_client
 from ..mime import Envelope
 from ..writer import write_atomic
@@ -443,8 +443,6 @@ def _text(value: bytes | str) -> str:
 
 
 def _refused(recipients: Mapping[str, tuple[int, bytes]]) -> str:
-    from ..addresses import mask
-
     return ", ".join(f"{mask(a)} ({code})" for a, (code, _) in sorted(recipients.items()))
 
 

@@ -12,28 +12,12 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..config.model import SourceSpec
-from ..errors import Location
-from . import files, sql
+from . import external, files, sql
+from .context import SourceContext
 
-Loader = Callable[[SourceSpec, Any, "SourceContext"], str]
+__all__ = ["FILE_TYPES", "LOADERS", "Loader", "SourceContext", "external", "files", "sql"]
 
-
-class SourceContext:
-    """What a loader may need besides its own spec: display paths and parameters."""
-
-    def __init__(
-        self,
-        root_display: Callable[[Any], str],
-        params: Mapping[str, Any],
-        fingerprints: Mapping[str, str],
-        at: Callable[..., Location],
-        files: Mapping[str, str] | None = None,
-    ) -> None:
-        self.files = dict(files or {})
-        self.display = root_display
-        self.params = params
-        self.fingerprints = fingerprints
-        self.at = at
+Loader = Callable[[SourceSpec, Any, SourceContext], str]
 
 
 LOADERS: Mapping[str, Loader] = {

@@ -13,15 +13,13 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..config.model import DatabaseSpec
 from ..errors import DataError, Location, Problem
 from ..sqlrefs import code_only
 from .files import create_table
 from .sql import one_value, query_params
-
-if TYPE_CHECKING:
-    from ..config.model import DatabaseSpec
 
 BATCH = 10_000
 _STRING_OR_PARAM = re.compile(r"('(?:[^']|'')*')|\$([A-Za-z_][A-Za-z0-9_]*)")

@@ -17,15 +17,13 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config.model import SourceSpec
 from ..config.yamlpos import load_yaml
 from ..errors import ConfigError, DataError, Location, Problem, byte_location
 from ..writer import file_sha256
-
-if TYPE_CHECKING:
-    from . import SourceContext
+from .context import SourceContext
 
 MAX_REPORTED_ROWS = 10
 _DUCK_ENCODING = {"utf-8": "utf-8", "utf-16": "utf-16", "latin-1": "latin-1"}

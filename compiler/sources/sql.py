@@ -9,14 +9,12 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..config.model import SourceSpec
 from ..errors import DataError, Location, Problem
 from ..sqlrefs import checked_select, sql_params
-
-if TYPE_CHECKING:
-    from . import SourceContext
+from .context import SourceContext
 
 
 def query_params(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:

@@ -254,11 +254,11 @@ def test_progress_is_shown_on_a_terminal_only(
 
     import click
 
-    from reportc import cli
+    from reportc.cli import build
 
     events: list[str] = []
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    printer = cli._progress_printer()
+    printer = build.progress_printer()
     assert printer is not None
     monkeypatch.setattr(click, "echo", lambda msg, err=False: events.append(msg))
     printer("start", "ceo", 1, 2, "CEO Report")
@@ -266,7 +266,7 @@ def test_progress_is_shown_on_a_terminal_only(
     printer("failed", "cfo", 2, 2, "boom")
     assert events == ["[1/2] ceo: rendering …", "[1/2] ceo: done (3 pages)", "[2/2] cfo: FAILED"]
     monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    assert cli._progress_printer() is None
+    assert build.progress_printer() is None
 
 
 def test_relative_project_and_output_dirs(

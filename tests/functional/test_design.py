@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 from pypdf import PdfReader
 
-from reportc import build, load_project, pipeline
+import reportc
+from reportc import build, load_project
 from reportc.charts import compile_chart, render_svg
 from reportc.cli import main
 from reportc.formatting import Formatter
@@ -39,7 +40,7 @@ CHART_YAML = MINIMAL_YAML.replace(
 ).replace("sections: [summary, sales_table]", "sections: [summary, sales_chart, sales_table]")
 
 
-def test_example_charts_are_vector_and_searchable(example_build: pipeline.BuildResult) -> None:
+def test_example_charts_are_vector_and_searchable(example_build: reportc.BuildResult) -> None:
     cfo = pdf_text(example_build.out_dir / "cfo.pdf")
     for label in (
         "Net burn per month",
@@ -119,7 +120,7 @@ def _bookmarks(reader: PdfReader, items: list[Any]) -> dict[str, int]:
     return out
 
 
-def test_contents_page_numbers_match_the_real_pages(example_build: pipeline.BuildResult) -> None:
+def test_contents_page_numbers_match_the_real_pages(example_build: reportc.BuildResult) -> None:
     for name in ("ceo", "cto", "cfo", "cmo", "accounting"):
         reader = PdfReader(str(example_build.out_dir / f"{name}.pdf"))
         pages = [p.extract_text() or "" for p in reader.pages]
@@ -132,7 +133,7 @@ def test_contents_page_numbers_match_the_real_pages(example_build: pipeline.Buil
             assert title in pages[real[title] - 1]
 
 
-def test_cover_page(example_build: pipeline.BuildResult) -> None:
+def test_cover_page(example_build: reportc.BuildResult) -> None:
     reader = PdfReader(str(example_build.out_dir / "cfo.pdf"))
     cover = reader.pages[0].extract_text()
     for text in (
@@ -149,7 +150,7 @@ def test_cover_page(example_build: pipeline.BuildResult) -> None:
     assert f"Page 2 of {len(reader.pages)}" in reader.pages[1].extract_text()
 
 
-def test_bundled_fonts_and_logo_are_embedded(example_build: pipeline.BuildResult) -> None:
+def test_bundled_fonts_and_logo_are_embedded(example_build: reportc.BuildResult) -> None:
     reader = PdfReader(str(example_build.out_dir / "cmo.pdf"))
     fonts = set()
     for page in reader.pages:
@@ -160,7 +161,7 @@ def test_bundled_fonts_and_logo_are_embedded(example_build: pipeline.BuildResult
     assert "data:image/svg+xml;base64," in (example_build.out_dir / "cmo.html").read_text()
 
 
-def test_kpi_deltas_and_threshold_labels(example_build: pipeline.BuildResult) -> None:
+def test_kpi_deltas_and_threshold_labels(example_build: reportc.BuildResult) -> None:
     types = {}
     with (REPO / "data/chart_of_accounts.csv").open() as fh:
         types = {r["account_code"]: r["account_type"] for r in csv.DictReader(fh)}
@@ -212,7 +213,7 @@ def test_source_date_epoch_fixes_the_generated_date(make_project: MakeProject) -
     assert "Nov 2, 2026" in pdf_text(root / "one/ceo.pdf")
 
 
-def test_pdfa_variant_embeds_the_data(example_build: pipeline.BuildResult) -> None:
+def test_pdfa_variant_embeds_the_data(example_build: reportc.BuildResult) -> None:
     reader = PdfReader(str(example_build.out_dir / "cfo.pdf"))
     xmp = reader.xmp_metadata
     assert xmp is not None
@@ -240,7 +241,7 @@ def test_tagged_pdf_for_accessibility(make_project: MakeProject) -> None:
 
 
 def test_table_threshold_classes_where_the_data_crosses_them(
-    example_build: pipeline.BuildResult,
+    example_build: reportc.BuildResult,
 ) -> None:
     html = (example_build.out_dir / "cto.html").read_text()
     assert html.count('class="left critical">critical') == 2

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 from pypdf import PdfReader
 
-from reportc import pipeline
+import reportc
 from tests.conftest import REPO, pdf_pages, pdf_text
 
 PERSONAS = ["ceo", "cto", "cfo", "cmo", "accounting"]
@@ -35,7 +35,7 @@ def _money(value: Decimal | float) -> str:
     return f"${Decimal(value).quantize(Decimal('1')):,}"
 
 
-def test_builds_five_reports(example_build: pipeline.BuildResult) -> None:
+def test_builds_five_reports(example_build: reportc.BuildResult) -> None:
     assert example_build.ok, [r.error for r in example_build.reports]
     assert [r.name for r in example_build.reports] == PERSONAS
     for name in PERSONAS:
@@ -46,7 +46,7 @@ def test_builds_five_reports(example_build: pipeline.BuildResult) -> None:
         assert pdf_pages(pdf) >= 2
 
 
-def test_manifest_records_files_and_sources(example_build: pipeline.BuildResult) -> None:
+def test_manifest_records_files_and_sources(example_build: reportc.BuildResult) -> None:
     import hashlib
 
     manifest = json.loads((example_build.out_dir / "manifest.json").read_text("utf-8"))
@@ -64,7 +64,7 @@ def test_manifest_records_files_and_sources(example_build: pipeline.BuildResult)
     assert "reportc_version" in manifest
 
 
-def test_cfo_figures_match_the_ledger(example_build: pipeline.BuildResult) -> None:
+def test_cfo_figures_match_the_ledger(example_build: reportc.BuildResult) -> None:
     text = pdf_text(example_build.out_dir / "cfo.pdf")
     months = _ledger_by_month()
     last3 = ["2026-08", "2026-09", "2026-10"]
@@ -92,7 +92,7 @@ def test_cfo_figures_match_the_ledger(example_build: pipeline.BuildResult) -> No
         assert _money(net) in text
 
 
-def test_ceo_digest_counts_match_the_data(example_build: pipeline.BuildResult) -> None:
+def test_ceo_digest_counts_match_the_data(example_build: reportc.BuildResult) -> None:
     text = pdf_text(example_build.out_dir / "ceo.pdf")
     findings = yaml.safe_load((REPO / "data/findings.yaml").read_text("utf-8"))["findings"]
     critical = sum(1 for f in findings if f["area"] == "shortfall" and f["severity"] == "critical")
@@ -123,7 +123,7 @@ def _outline_titles(items: list[Any]) -> list[str]:
     return out
 
 
-def test_each_report_has_its_sections_as_bookmarks(example_build: pipeline.BuildResult) -> None:
+def test_each_report_has_its_sections_as_bookmarks(example_build: reportc.BuildResult) -> None:
     expected = {
         "cto": [
             "Stack-by-stack technical audit",
@@ -152,7 +152,7 @@ def test_each_report_has_its_sections_as_bookmarks(example_build: pipeline.Build
             assert title in flat, (name, title, flat)
 
 
-def test_pdf_metadata(example_build: pipeline.BuildResult) -> None:
+def test_pdf_metadata(example_build: reportc.BuildResult) -> None:
     meta = PdfReader(str(example_build.out_dir / "cmo.pdf")).metadata
     assert meta is not None
     assert meta.title == "CMO Report — October 2026"
@@ -160,7 +160,7 @@ def test_pdf_metadata(example_build: pipeline.BuildResult) -> None:
     assert str(meta["/CreationDate"]).startswith("D:20261031")
 
 
-def test_running_header_and_page_numbers(example_build: pipeline.BuildResult) -> None:
+def test_running_header_and_page_numbers(example_build: reportc.BuildResult) -> None:
     reader = PdfReader(str(example_build.out_dir / "cto.pdf"))
     pages = len(reader.pages)
     last = reader.pages[-1].extract_text()
@@ -168,6 +168,6 @@ def test_running_header_and_page_numbers(example_build: pipeline.BuildResult) ->
     assert "JADA Group · CTO Report · October 2026" in reader.pages[1].extract_text()
 
 
-def test_no_temporary_files_left(example_build: pipeline.BuildResult) -> None:
+def test_no_temporary_files_left(example_build: reportc.BuildResult) -> None:
     leftovers = [p.name for p in Path(example_build.out_dir).iterdir() if p.name.startswith(".")]
     assert leftovers == []

@@ -7,11 +7,11 @@ to accept it after looking at every changed page, ``python -m tests.golden --upd
 
 from __future__ import annotations
 
-from reportc import pipeline
+import reportc
 from tests.golden import GOLDEN, compare
 
 
-def test_example_output_matches_the_golden_copy(example_build: pipeline.BuildResult) -> None:
+def test_example_output_matches_the_golden_copy(example_build: reportc.BuildResult) -> None:
     assert sorted(p.name for p in (GOLDEN / "html").glob("*.html")) == [
         "accounting.html",
         "ceo.html",
@@ -25,7 +25,7 @@ def test_example_output_matches_the_golden_copy(example_build: pipeline.BuildRes
     )
 
 
-def test_a_layout_change_is_caught(example_build: pipeline.BuildResult, tmp_path: object) -> None:
+def test_a_layout_change_is_caught(example_build: reportc.BuildResult, tmp_path: object) -> None:
     """The comparison is not blind: a page shifted by a few points fails it."""
     from PIL import Image, ImageChops
 

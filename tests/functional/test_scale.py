@@ -14,7 +14,7 @@ from reportc import build, load_project
 from reportc.cli import main
 from reportc.delivery import OutboxTransport
 from reportc.dispatch import send
-from reportc.pipeline import Shard
+from reportc.plan import Shard
 from reportc.workers import PdfPool, PdfTask
 from tests.conftest import FIXED_NOW, MINIMAL_YAML, REPO, MakeProject, pdf_text
 

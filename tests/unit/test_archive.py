@@ -12,14 +12,14 @@ from reportc.archive import (
     Baselines,
     LocalStore,
     Run,
-    _plain,
     diff,
     list_runs,
     resolve,
-    values_digest,
 )
 from reportc.config.model import Period
 from reportc.delivery import Ledger
+from reportc.figures import json_value as _plain
+from reportc.figures import values_digest
 from reportc.section_types.kpis import sparkline
 
 UTC = dt.timezone.utc

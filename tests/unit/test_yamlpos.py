@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reportc.config.yamlpos import load_yaml
-from reportc.errors import format_path
-from reportc.errors import ConfigError
+from reportc.errors import ConfigError, format_path
 
 
 def test_positions_of_values_and_keys() -> None:

@@ -1,0 +1,124 @@
+"""The ``reportc`` command: global options, one module per command, and ``run``.
+
+Each command module parses its options, calls the public API (:mod:`reportc`, and
+nothing else of the package) and prints. ``run`` is the console entry point: no
+Python traceback reaches a user, for any input.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+import reportc
+
+from . import (
+    archive,
+    build,
+    diff,
+    events,
+    history,
+    list_cmd,
+    preview,
+    schedule,
+    schema,
+    send,
+    status,
+    validate,
+)
+from .common import Settings
+
+#: exit code for a failure reportc did not foresee (a bug, or the machine: memory, disk)
+INTERNAL_ERROR = 70
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-C",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    help="Project directory (default: the current directory).",
+)
+@click.option(
+    "--config",
+    default=reportc.DEFAULT_CONFIG,
+    show_default=True,
+    help="Project file, relative to the project directory.",
+)
+@click.option(
+    "--env-file",
+    default=None,
+    help="Env file for ${VAR} values (default: repos.env in the project, if present).",
+)
+@click.version_option(reportc.reportc_version(), prog_name="reportc")
+@click.pass_context
+def main(ctx: click.Context, directory: Path, config: str, env_file: str | None) -> None:
+    """reportc: compile reports.yaml into PDF reports."""
+    if not directory.is_dir():
+        raise click.BadParameter(f"'{directory}' is not a directory", param_hint="-C")
+    ctx.obj = Settings(directory, config, env_file)
+
+
+for _command in (
+    validate.command,
+    build.command,
+    archive.command,
+    history.command,
+    diff.command,
+    send.command,
+    status.command,
+    schedule.command,
+    events.group,
+    preview.command,
+    list_cmd.command,
+    schema.command,
+):
+    main.add_command(_command)
+
+
+def run(argv: Sequence[str] | None = None) -> None:
+    """The ``reportc`` command: no Python traceback reaches a user, for any input.
+
+    Errors reportc knows are shown by click with their positions. Anything else (a
+    bug, memory or disk exhausted, input nested beyond Python's recursion limit) is
+    one line saying what happened and what to do; ``REPORTC_DEBUG=1`` shows the
+    traceback for a bug report.
+    """
+    try:
+        reportc.limit_memory(_memory_mb())
+        main.main(args=list(argv) if argv is not None else None, prog_name="reportc")
+    except SystemExit:
+        raise
+    except MemoryError:
+        _internal("out of memory", "lower the data or --max-memory, or use a bigger machine")
+    except RecursionError:
+        _internal(
+            "the input is nested too deeply to process",
+            "look for deeply nested YAML or JSON, or a template that includes itself",
+        )
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        _internal(f"{exc.strerror or exc}{where}", "check free disk space and permissions")
+    except Exception as exc:
+        _internal(
+            f"unexpected {type(exc).__name__}: {str(exc)[:300]}",
+            "this is a bug in reportc; run again with REPORTC_DEBUG=1 and report the output",
+        )
+
+
+def _memory_mb() -> int:
+    """REPORTC_MAX_MEMORY (MB, 0: no limit), else the default."""
+    value = os.environ.get("REPORTC_MAX_MEMORY", "").strip()
+    return int(value) if value.isdigit() else reportc.DEFAULT_MEMORY_MB
+
+
+def _internal(message: str, hint: str) -> None:
+    if os.environ.get("REPORTC_DEBUG"):
+        raise
+    click.echo(f"error: {message}\n    hint: {hint}", err=True)
+    sys.exit(INTERNAL_ERROR)

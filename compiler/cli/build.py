@@ -1,0 +1,189 @@
+"""``reportc build``: build the reports to HTML and PDF, write the manifest, archive.
+
+A build with nothing to do is decided by :func:`reportc.plan_build` and ends there,
+without loading the binding, rendering or PDF stages.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+import reportc
+
+from .common import (
+    Settings,
+    absolute,
+    echo_archived,
+    on_terminal,
+    out_option,
+    pass_settings,
+    period_option,
+    plural,
+)
+
+
+def progress_printer() -> reportc.Progress | None:
+    if not on_terminal():
+        return None
+
+    def show(event: str, name: str, index: int, total: int, detail: str) -> None:
+        if event == "start":
+            click.echo(f"[{index}/{total}] {name}: rendering …", err=True)
+        elif event == "done":
+            click.echo(f"[{index}/{total}] {name}: done ({detail})", err=True)
+        else:
+            click.echo(f"[{index}/{total}] {name}: FAILED", err=True)
+
+    return show
+
+
+@click.command(name="build")
+@click.option(
+    "--persona",
+    "personas",
+    multiple=True,
+    metavar="NAME",
+    help="Build only this persona's report (repeatable).",
+)
+@out_option("Output folder (default: dist/ in the project).")
+@click.option(
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(("html", "pdf")),
+    help="Output format (repeatable; default: html and pdf).",
+)
+@period_option
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="PDF worker processes (default: the number of cores).",
+)
+@click.option("--force", is_flag=True, help="Rebuild even reports whose inputs did not change.")
+@click.option(
+    "--allow-failed-checks",
+    is_flag=True,
+    help="Exit 0 even if quality checks failed (the reports stay blocked).",
+)
+@click.option(
+    "--no-archive",
+    is_flag=True,
+    help="Do not store this build in the project's archive.",
+)
+@click.option(
+    "--shard",
+    metavar="I/N",
+    default=None,
+    help="Build only shard I of N (a deterministic share of the reports).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=300.0,
+    show_default=True,
+    help="Seconds one report may take to render, and its PDF (0: no limit).",
+)
+@click.option(
+    "--max-memory",
+    type=click.IntRange(min=0),
+    default=2048,
+    show_default=True,
+    help="MB of memory for this build and for each PDF worker (0: no limit beyond "
+    "REPORTC_MAX_MEMORY).",
+)
+@pass_settings
+def command(
+    settings: Settings,
+    personas: tuple[str, ...],
+    out_dir: Path | None,
+    formats: tuple[str, ...],
+    period: str | None,
+    jobs: int | None,
+    force: bool,
+    shard: str | None,
+    timeout: float,
+    max_memory: int,
+    allow_failed_checks: bool,
+    no_archive: bool,
+) -> None:
+    """Build the reports to HTML and PDF, and write manifest.json.
+
+    With an archive: in reports.yaml, a successful build is then archived as a run
+    (not a sharded one: archive after the last shard with 'reportc archive').
+    """
+    reportc.limit_memory(max_memory)
+    project = settings.load(period)
+    out_dir = absolute(out_dir)
+    try:
+        chosen_shard = reportc.Shard.parse(shard) if shard else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--shard") from None
+    plan = reportc.plan_build(
+        project,
+        reports=personas or None,
+        out_dir=out_dir,
+        formats=formats or reportc.FORMATS,
+        force=force,
+        shard=chosen_shard,
+    )
+    if plan.to_build:
+        result = reportc.build(
+            project,
+            plan=plan,
+            progress=progress_printer(),
+            jobs=jobs or reportc.default_jobs(),
+            shard=chosen_shard,
+            timeout=timeout or None,
+            memory_mb=max_memory or None,
+        )
+    else:
+        result = plan.finish(project, (), ())
+    show(result, project)
+    blocked = any(r.blocked for r in result.reports)
+    if project.archive is not None and not no_archive and chosen_shard is None:
+        if result.ok and (allow_failed_checks or not blocked):
+            echo_archived(
+                reportc.archive_run(
+                    project, out_dir=out_dir, allow_failed_checks=allow_failed_checks
+                )
+            )
+        else:
+            click.echo("archive: not archived (the build failed or is blocked)", err=True)
+    result.raise_for_failures(allow_failed_checks)
+
+
+def show(result: reportc.BuildResult, project: reportc.Project) -> None:
+    """One line per report built or failed, a total, and what is blocked."""
+    shown = os.path.relpath(result.out_dir)
+    unchanged = [r for r in result.reports if r.state == "unchanged"]
+    if unchanged:
+        click.echo(
+            f"unchanged: {plural(len(unchanged), 'report')} up to date (use --force to rebuild)"
+        )
+    for r in result.reports:
+        if r.state == "unchanged":
+            continue
+        if r.ok:
+            pdf = r.files.get("pdf")
+            what = ", ".join(os.path.join(shown, f.path) for f in r.files.values())
+            pages = f" ({plural(pdf.pages, 'page')})" if pdf and pdf.pages else ""
+            click.echo(f"ok      {r.name:<12} {what}{pages}")
+            for url in r.refused_urls:
+                click.echo(f"warning: report '{r.name}': refused to fetch {url}", err=True)
+        else:
+            click.echo(f"FAILED  {r.name:<12} see below", err=True)
+    built = sum(1 for r in result.reports if r.ok and r.state == "built")
+    todo = sum(1 for r in result.reports if r.state != "unchanged")
+    manifest = result.manifest.name if result.manifest else reportc.MANIFEST
+    click.echo(
+        f"{built} of {plural(todo, 'report')} built for {project.period.title} "
+        f"into {shown}/ (manifest: {os.path.join(shown, manifest)})"
+    )
+    for r in result.reports:
+        for why in r.blocked:
+            click.echo(f"BLOCKED {r.name:<12} {why}", err=True)

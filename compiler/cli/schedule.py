@@ -1,0 +1,41 @@
+"""``reportc schedule``: when each report is sent, or definitions that send it."""
+
+from __future__ import annotations
+
+import click
+
+import reportc
+
+from .common import Settings, pass_settings
+
+
+@click.command(name="schedule")
+@click.option(
+    "--emit",
+    type=click.Choice(("crontab", "systemd", "eventbridge")),
+    default=None,
+    help="Print ready-to-install definitions that run 'reportc send'.",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1, max=50),
+    default=1,
+    show_default=True,
+    help="How many upcoming runs to list per report.",
+)
+@pass_settings
+def command(settings: Settings, emit: str | None, count: int) -> None:
+    """When each report is sent (schedule: in reports.yaml)."""
+    project = settings.load()
+    if emit is not None:
+        click.echo(reportc.emit_schedule(project, emit), nl=False)
+        return
+    planned = reportc.plan_schedules(project, reportc.utc_now(), count)
+    if not planned:
+        click.echo("no report has a schedule (add schedule: {cron: ..., timezone: ...})")
+        return
+    for item in planned:
+        runs = ", ".join(r.strftime("%Y-%m-%d %H:%M %Z") for r in item.next_runs)
+        click.echo(
+            f"{item.report:<12} {item.schedule.cron:<16} {item.schedule.timezone:<22} next: {runs}"
+        )

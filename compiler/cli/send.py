@@ -1,0 +1,194 @@
+"""``reportc send``: email the reports exactly once (building what is stale first)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import click
+
+import reportc
+
+from .common import (
+    Settings,
+    absolute,
+    addr,
+    on_terminal,
+    out_option,
+    pass_settings,
+    period_option,
+    plural,
+    relative,
+)
+
+
+def _send_progress() -> Callable[[str, str, str], None] | None:
+    if not on_terminal():
+        return None
+
+    def show(event: str, report: str, detail: str) -> None:
+        click.echo(f"{event:<9} {report}: {detail}", err=True)
+
+    return show
+
+
+@click.command(name="send")
+@click.option(
+    "--persona",
+    "personas",
+    multiple=True,
+    metavar="NAME",
+    help="Send only this persona's report (repeatable).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Build every message, write them to the outbox folder, contact nothing.",
+)
+@click.option(
+    "--transport",
+    default=None,
+    metavar="NAME",
+    help="Override delivery.transport from reports.yaml: ses, smtp, outbox, or a "
+    "transport a plugin adds.",
+)
+@click.option(
+    "--redirect-to",
+    metavar="ADDR",
+    default=None,
+    help="Send everything to this one address instead (recorded as such).",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=0), default=None, help="Send at most N messages in this run."
+)
+@click.option(
+    "--resend",
+    is_flag=True,
+    help="Send even what the ledger says was sent (or may have been), and reports that "
+    "send_if: changed would hold back.",
+)
+@click.option(
+    "--resend-uncertain",
+    is_flag=True,
+    help="Send again only to recipients a stopped run may not have reached (check first); "
+    "never to those the ledger says have it.",
+)
+@click.option(
+    "--allow-suppressed-audit",
+    is_flag=True,
+    help="Send although the audit BCC address is suppressed (recorded in the ledger).",
+)
+@click.option(
+    "--outbox",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for --dry-run and the outbox transport (default: dist/outbox).",
+)
+@out_option("Where the built reports are (default: dist/ in the project).")
+@click.option("--show-addresses", is_flag=True, help="Print full addresses (masked by default).")
+@click.option(
+    "--include-suppressed",
+    is_flag=True,
+    help="Also send to addresses that bounced permanently or complained.",
+)
+@click.option(
+    "--allow-failed-checks",
+    is_flag=True,
+    help="Send reports blocked by failed quality checks (recorded in the ledger).",
+)
+@period_option
+@pass_settings
+def command(
+    settings: Settings,
+    personas: tuple[str, ...],
+    dry_run: bool,
+    transport: str | None,
+    redirect_to: str | None,
+    limit: int | None,
+    resend: bool,
+    resend_uncertain: bool,
+    allow_suppressed_audit: bool,
+    outbox: Path | None,
+    out_dir: Path | None,
+    show_addresses: bool,
+    include_suppressed: bool,
+    allow_failed_checks: bool,
+    period: str | None,
+) -> None:
+    """Email the reports (builds what is missing or out of date first)."""
+    project = settings.load(period)
+    out_dir, outbox = absolute(out_dir), absolute(outbox)
+    result = reportc.send(
+        project,
+        reports=personas or None,
+        transport_name=transport,
+        dry_run=dry_run,
+        redirect_to=redirect_to,
+        limit=limit,
+        resend=resend,
+        resend_uncertain=resend_uncertain,
+        allow_suppressed_audit=allow_suppressed_audit,
+        out_dir=out_dir,
+        outbox=outbox,
+        progress=_send_progress(),
+        include_suppressed=include_suppressed,
+        allow_failed_checks=allow_failed_checks,
+    )
+    if result.dry_run:
+        _show_dry_run(result, project.delivery.sender, show_addresses)
+        return
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    for m in result.messages:
+        who = ", ".join(addr(a, show_addresses) for a in (*m.to, *m.cc))
+        bcc = f" +{m.bcc_count} bcc" if m.bcc_count else ""
+        line = f"{m.state:<10} {m.report:<12} {who}{bcc}"
+        if m.state == "sent":
+            line += f"  [{m.message_id}]"
+        elif m.detail:
+            line += f"  — {m.detail}"
+        click.echo(line, err=not m.ok)
+    counts = ", ".join(
+        f"{result.count(s)} {s}"
+        for s in ("sent", "skipped", "failed", "uncertain", "not-sent")
+        if result.count(s)
+    )
+    click.echo(f"run {result.run_id} via {result.transport}: {counts or 'nothing to send'}")
+    if not result.ok:
+        raise reportc.SendFailed(
+            [
+                reportc.Problem(f"report '{m.report}': {m.state}: {m.detail}")
+                for m in result.messages
+                if not m.ok
+            ]
+            + ([reportc.Problem(result.stopped)] if result.stopped else [])
+        )
+
+
+def _show_dry_run(result: reportc.SendResult, sender: str, show_addresses: bool) -> None:
+    """What would go out, message by message; what would not, and why."""
+    assert result.outbox is not None
+    drafts = [m for m in result.messages if m.state == "dry-run"]
+    click.echo(
+        f"DRY RUN: nothing was sent; {plural(len(drafts), 'message')} written to "
+        f"{relative(result.outbox)}/"
+    )
+    for m in drafts:
+        click.echo(f"{m.report}:")
+        click.echo(f"  from:    {addr(sender, show_addresses)}")
+        click.echo("  to:      " + ", ".join(addr(a, show_addresses) for a in m.to))
+        if m.cc:
+            click.echo("  cc:      " + ", ".join(addr(a, show_addresses) for a in m.cc))
+        click.echo(f"  bcc:     {m.bcc_count} (envelope only)")
+        click.echo(f"  subject: {m.subject}")
+        for name, size in m.attachments:
+            click.echo(f"  attach:  {name} ({size:,} bytes)")
+        click.echo(f"  size:    {m.size:,} bytes encoded -> {relative(m.path)}")
+    for m in result.messages:
+        if m.state != "dry-run":
+            click.echo(f"{m.state:<10} {m.report}: {m.detail}", err=m.state == "failed")
+    failed = [m for m in result.messages if m.state == "failed"]
+    if failed:
+        raise reportc.SendFailed(
+            [reportc.Problem(f"report '{m.report}': failed: {m.detail}") for m in failed]
+        )

@@ -1,0 +1,23 @@
+"""``reportc validate``: check reports.yaml, load the data, render every report."""
+
+from __future__ import annotations
+
+import click
+
+import reportc
+
+from .common import Settings, pass_settings, period_option, plural
+
+
+@click.command(name="validate")
+@period_option
+@pass_settings
+def command(settings: Settings, period: str | None) -> None:
+    """Check reports.yaml, load every data source, and render every report (no writes)."""
+    project = settings.load(period)
+    reportc.validate(project)
+    click.echo(
+        f"{project.config_name}: valid — {plural(len(project.reports), 'report')}, "
+        f"{plural(len(project.sources), 'source')}, {plural(len(project.metrics), 'metric')}, "
+        f"period {project.period.label}"
+    )

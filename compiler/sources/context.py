@@ -1,0 +1,26 @@
+"""What a source loader may need besides its own spec (:class:`SourceContext`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ..errors import Location
+
+
+class SourceContext:
+    """What a loader may need besides its own spec: display paths and parameters."""
+
+    def __init__(
+        self,
+        root_display: Callable[[Any], str],
+        params: Mapping[str, Any],
+        fingerprints: Mapping[str, str],
+        at: Callable[..., Location],
+        files: Mapping[str, str] | None = None,
+    ) -> None:
+        self.files = dict(files or {})
+        self.display = root_display
+        self.params = params
+        self.fingerprints = fingerprints
+        self.at = at
