@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from email.header import Header
+from email.headerregistry import HeaderRegistry
 
 _LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _DOMAIN_RE = re.compile(
@@ -142,16 +144,12 @@ def header_value(box: Mailbox) -> str:
         return f"{box.name} <{box.addr}>"
     if box.name.isascii() and box.name.isprintable():
         return f'"{box.name}" <{box.addr}>'
-    from email.header import Header  # stdlib; only names that need encoding
-
     encoded = Header(box.name, "utf-8", maxlinelen=10_000).encode(linesep=" ")
     return f"{encoded} <{box.addr}>"
 
 
 def header_addresses(value: str) -> list[str]:
     """The addr-specs a serialized address header names, lower-cased (strictly read)."""
-    from email.headerregistry import HeaderRegistry
-
     header = HeaderRegistry()("To", value)
     return [a.addr_spec.lower() for a in header.addresses]  # type: ignore[attr-defined]
 

@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import cache
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -402,8 +403,6 @@ def render_svg(
 
 
 def _cache_key(spec: Mapping[str, Any], fmt: Formatter, font_dirs: Sequence[Path]) -> str:
-    from importlib import metadata
-
     h = hashlib.sha256()
     h.update(json.dumps(spec, default=_plain, sort_keys=True).encode())
     h.update(f"{fmt.locale}|{fmt.currency}|{metadata.version('vl-convert-python')}".encode())

@@ -7,11 +7,11 @@ anything above the configuration layer.
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 
 def schedule_problem(cron: str, timezone: str) -> str | None:
     """Why this schedule is not usable, or None."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
     from croniter import croniter
 
     if not croniter.is_valid(cron) or len(cron.split()) != 5:

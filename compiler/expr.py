@@ -154,8 +154,6 @@ def _check_size(node: ast.BinOp, left: Any, right: Any) -> None:
 
 
 def _digits(value: Any) -> float:
-    import math
-
     return math.log10(abs(float(value))) if value else 0.0
 
 

@@ -11,6 +11,7 @@ data cell cannot put a secret into a PDF, read ``/etc/passwd`` or call the netwo
 from __future__ import annotations
 
 import contextlib
+import ctypes.util
 import datetime as dt
 import hashlib
 import logging
@@ -87,8 +88,6 @@ def _font_timestamps(when: dt.datetime | None) -> Iterator[None]:
 
 def harfbuzz_subset_missing() -> bool:
     """Whether WeasyPrint will subset fonts with fontTools (slow) instead of HarfBuzz."""
-    import ctypes.util
-
     return ctypes.util.find_library("harfbuzz-subset") is None
 
 

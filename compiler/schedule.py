@@ -18,6 +18,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from .config.model import Project, ScheduleSpec
 from .errors import ConfigError, Problem
@@ -35,8 +36,6 @@ class Planned:
 
 def plan(project: Project, now: dt.datetime, count: int = 1) -> list[Planned]:
     """The next ``count`` runs of every scheduled report, in the schedule's zone."""
-    from zoneinfo import ZoneInfo
-
     from croniter import croniter
 
     out = []

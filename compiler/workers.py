@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import os
 import pickle
 import struct
@@ -311,8 +312,6 @@ class PdfPool:
 
 if __name__ == "__main__":  # pragma: no cover - the worker process
     # Run the *imported* module's loop, so results pickle as reportc.workers classes.
-    import importlib
-
     importlib.import_module("reportc.workers").worker_main(
         int(sys.argv[1]) if len(sys.argv) > 1 else 0
     )
