@@ -12,503 +12,22 @@ per row; with ``sink`` each is handed over as it is made instead of kept.
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
-import datetime as dt
-import os
-import re
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-import jinja2
-
 from . import expr as expr_lang
-from .addresses import address_problem
+from .bound import BindResult, BoundReport
+from .burst import RowTexts, burst_rows, check_row_fields, instance_name
 from .config.model import (
     AlertSpec,
-    MetricSpec,
-    Period,
-    Point,
     Project,
-    Recipients,
     ReportSpec,
-    SectionSpec,
     frozen_map,
 )
-from .config.yamlpos import PositionMap
-from .errors import DataError, Location, Problem, ReportcError, did_you_mean
-from .formatting import as_date
+from .errors import DataError, Problem, ReportcError
 from .graph import ROW_PREFIX
-from .limits import TimeLimitExceeded, memory_budget, time_limit
-from .sandbox import BoundedSandbox
-from .sources import FILE_TYPES, LOADERS, SourceContext, external
-from .sources.sql import duck_message, one_value, query_params
-from .sqlrefs import checked_select, sql_params
-
-
-@dataclass(frozen=True)
-class BoundSection:
-    spec: SectionSpec
-    rows: tuple[Mapping[str, Any], ...] = ()
-    columns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class BoundReport:
-    """Everything rendering needs for one report; plain data only."""
-
-    spec: ReportSpec
-    period: Period
-    organisation: str
-    entities: tuple[str, ...]
-    metrics: Mapping[str, Any]
-    metric_specs: Mapping[str, MetricSpec]
-    sections: tuple[BoundSection, ...]
-    sources_used: Mapping[str, str] = field(default_factory=frozen_map)
-    report_titles: Mapping[str, str] = field(default_factory=frozen_map)
-    #: Folders of the project's font files (charts measure text with them).
-    font_dirs: tuple[Path, ...] = ()
-    #: Where rendered charts are cached by content (None: no cache).
-    cache_dir: Path | None = None
-    #: Failed quality checks of the sources and metrics this report uses: it is blocked.
-    blocked: tuple[str, ...] = ()
-    #: The report's alert rules that fire on this data.
-    alerts: tuple[AlertSpec, ...] = ()
-    #: The organisation's legal name (default: its name), on the cover and the last page.
-    legal_name: str = ""
-    #: Where each key of reports.yaml is, so later stages can point at it.
-    positions: PositionMap = field(default_factory=lambda: PositionMap("reports.yaml"))
-    #: Archived runs to compare against, oldest first (``compare: archive``, ``trend``).
-    history: tuple[Point, ...] = ()
-
-
-@dataclass(frozen=True)
-class BindResult:
-    reports: Mapping[str, BoundReport]
-    failures: Mapping[str, ReportcError]
-    fingerprints: Mapping[str, str]
-    #: Every source or metric that failed, used by a chosen report or not.
-    node_failures: Mapping[str, ReportcError] = field(default_factory=frozen_map)
-    #: Sources in the order they were loaded (each once, or once per row for $row_ ones).
-    loaded: tuple[str, ...] = ()
-    #: Every report (burst instances included) in build order, failed ones too.
-    order: tuple[str, ...] = ()
-    #: Report name -> the persona it comes from (itself, unless burst).
-    personas: Mapping[str, str] = field(default_factory=frozen_map)
-
-
-@dataclass(frozen=True)
-class RowStats:
-    """What the row checks need to know about a table: measured by SQL or in Python."""
-
-    count: int
-    nulls: Mapping[str, int] = field(default_factory=frozen_map)
-    newest: dt.date | None = None
-    out_of_range: int = 0
-
-
-def check_verdicts(
-    label: str, checks: Mapping[str, Any], stats: RowStats, period_end: dt.date
-) -> list[str]:
-    """The failed row checks (min/max rows, not null, freshness, range), as sentences."""
-    out: list[str] = []
-    if "min_rows" in checks and stats.count < checks["min_rows"]:
-        out.append(f"{label} has {stats.count} rows, fewer than {checks['min_rows']}")
-    if "max_rows" in checks and stats.count > checks["max_rows"]:
-        out.append(f"{label} has {stats.count} rows, more than {checks['max_rows']}")
-    for col in checks.get("not_null", ()):
-        if stats.nulls.get(col):
-            out.append(f"{label}: {stats.nulls[col]} rows have no '{col}'")
-    if "freshness" in checks:
-        col, days = checks["freshness"]["column"], checks["freshness"]["max_age_days"]
-        newest = stats.newest
-        if newest is None or (period_end - newest).days > days:
-            out.append(
-                f"{label}: newest '{col}' is {newest or 'missing'}, more than {days} days "
-                f"before the period end {period_end}"
-            )
-    if "range" in checks and stats.out_of_range:
-        rule = checks["range"]
-        out.append(
-            f"{label}: {stats.out_of_range} rows have '{rule['column']}' outside "
-            f"[{rule.get('min', '')}, {rule.get('max', '')}]"
-        )
-    return out
-
-
-def row_checks(
-    label: str,
-    rows: Sequence[Mapping[str, Any]],
-    columns: Sequence[str],
-    checks: Mapping[str, Any],
-    period_end: dt.date,
-) -> list[str]:
-    """A section's quality checks, over the rows it shows (the same rules as a source's)."""
-    named = [*checks.get("not_null", ())]
-    named += [checks[k]["column"] for k in ("freshness", "range") if k in checks]
-    missing = [c for c in named if columns and c not in columns]
-    if missing:
-        return [
-            f"{label}: a check names column '{c}'{did_you_mean(c, columns)}, which the "
-            "rows do not have"
-            for c in dict.fromkeys(missing)
-        ]
-    newest = None
-    if "freshness" in checks:
-        col = checks["freshness"]["column"]
-        dates = [d for d in (as_date(r.get(col)) for r in rows) if d is not None]
-        newest = max(dates) if dates else None
-    bad = 0
-    if "range" in checks:
-        col, lo, hi = (
-            checks["range"]["column"],
-            checks["range"].get("min"),
-            checks["range"].get("max"),
-        )
-        for r in rows:
-            value = r.get(col)
-            if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
-                continue
-            if (lo is not None and float(value) < float(lo)) or (
-                hi is not None and float(value) > float(hi)
-            ):
-                bad += 1
-    stats = RowStats(
-        count=len(rows),
-        nulls={c: sum(1 for r in rows if r.get(c) is None) for c in checks.get("not_null", ())},
-        newest=newest,
-        out_of_range=bad,
-    )
-    return check_verdicts(label, checks, stats, period_end)
-
-
-def plain(value: Any) -> Any:
-    """DuckDB values as template-friendly Python values (Decimal kept for money)."""
-    if isinstance(value, (str, int, float, Decimal, bool, dt.date)) or value is None:
-        return value
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    return str(value)
-
-
-@dataclass(frozen=True)
-class Fetched:
-    """A query's column descriptions and all its rows."""
-
-    description: tuple[Any, ...]
-    rows: list[tuple[Any, ...]]
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self.rows
-
-    def fetchone(self) -> tuple[Any, ...] | None:
-        return self.rows[0] if self.rows else None
-
-
-#: seconds one query may run (REPORTC_QUERY_TIMEOUT overrides)
-QUERY_SECONDS = 300.0
-#: how often the watchdog looks at the running query
-WATCH_INTERVAL = 0.2
-
-
-class Workspace:
-    """One DuckDB database holding every loaded source for one build."""
-
-    def __init__(self, project: Project) -> None:
-        import duckdb  # imported here: a no-change build never opens a database
-
-        self.project = project
-        self._deadline: float | None = None
-        self._watchdog: threading.Thread | None = None
-        self._closed = threading.Event()
-        env_limit = os.environ.get("REPORTC_QUERY_TIMEOUT", "")
-        self.query_seconds = (
-            float(env_limit) if env_limit.replace(".", "", 1).isdigit() else (QUERY_SECONDS)
-        )
-        self.con = duckdb.connect(
-            ":memory:",
-            config={"autoinstall_known_extensions": False, "autoload_known_extensions": False},
-        )
-        # DuckDB may read the declared data files and nothing else: not the env file,
-        # .reportc/, .git/, dist/ or reports.yaml. Locked, so no SQL can undo it.
-        self.files = {
-            str(spec.path.relative_to(project.root)): str(spec.path)
-            for spec in project.sources.values()
-            if spec.path is not None and spec.path.is_relative_to(project.root)
-        }
-        self.con.execute("SET allowed_paths = ?", [sorted(self.files.values())])
-        self.con.execute("SET enable_progress_bar = false")
-        budget = memory_budget()
-        if budget:  # DuckDB fails a query cleanly at its own limit, before the process cap
-            self.con.execute(f"SET memory_limit = '{max(budget // 2, 64 << 20)}B'")
-        self.con.execute("SET enable_external_access = false")
-        self.con.execute("SET lock_configuration = true")
-        self.values: dict[str, Any] = dict(project.period.params())
-        self.fingerprints: dict[str, str] = {}
-        self.failures: dict[str, ReportcError] = {}
-        self.loaded: list[str] = []
-        self.engines: dict[str, Any] = {}
-        self.check_failures: dict[str, list[str]] = {}
-
-    def close(self) -> None:
-        self._closed.set()
-        if self._watchdog is not None:
-            self._watchdog.join(timeout=5)
-        self.con.close()
-        for eng in self.engines.values():
-            eng.dispose()
-
-    def run_checks(self, nodes: Iterable[str]) -> None:
-        """Evaluate the quality checks of loaded sources and computed metrics."""
-        for node in nodes:
-            if node in self.failures:
-                continue
-            failed: list[str] = []
-            if node in self.project.sources:
-                spec = self.project.sources[node]
-                if spec.checks:
-                    failed = self._source_checks(node, spec.checks)
-            elif node in self.project.metrics and self.project.metrics[node].checks:
-                failed = self._metric_checks(node, self.project.metrics[node].checks)
-            if failed:
-                self.check_failures[node] = failed
-            else:
-                self.check_failures.pop(node, None)
-
-    def _scalar(self, sql: str) -> Any:
-        row = self.execute(sql).fetchone()
-        return row[0] if row else None
-
-    def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Fetched:
-        """Run one project SQL text: a single read-only SELECT, declared files only,
-        stopped after ``query_seconds``; the rows are fetched within that limit."""
-        checked = checked_select(sql, self.files)
-        with self.deadline():
-            cur = self.con.execute(checked, params)
-            return Fetched(tuple(cur.description or ()), cur.fetchall())
-
-    @contextlib.contextmanager
-    def deadline(self) -> Iterator[None]:
-        """Interrupt DuckDB (from the watchdog thread) if the work takes too long."""
-        self._deadline = time.monotonic() + self.query_seconds
-        if self._watchdog is None:
-            self._watchdog = threading.Thread(target=self._watch, daemon=True)
-            self._watchdog.start()
-        try:
-            yield
-        finally:
-            self._deadline = None
-
-    def _watch(self) -> None:
-        while not self._closed.wait(WATCH_INTERVAL):
-            deadline = self._deadline
-            if deadline is not None and time.monotonic() > deadline:
-                self._deadline = None
-                self.con.interrupt()
-
-    def _source_checks(self, name: str, checks: Mapping[str, Any]) -> list[str]:
-        table = f'"{name}"'
-        try:
-            nulls = {
-                col: self._scalar(f'SELECT count(*) FROM {table} WHERE "{col}" IS NULL')
-                for col in checks.get("not_null", ())
-            }
-            newest = None
-            if "freshness" in checks:
-                col = checks["freshness"]["column"]
-                newest = self._scalar(f'SELECT max("{col}")::DATE FROM {table}')
-            bad = 0
-            if "range" in checks:
-                rule = checks["range"]
-                col = rule["column"]
-                conds = []
-                if "min" in rule:
-                    conds.append(f'"{col}" < {float(rule["min"])}')
-                if "max" in rule:
-                    conds.append(f'"{col}" > {float(rule["max"])}')
-                if conds:
-                    bad = self._scalar(f"SELECT count(*) FROM {table} WHERE {' OR '.join(conds)}")
-            stats = RowStats(
-                count=self._scalar(f"SELECT count(*) FROM {table}"),
-                nulls=nulls,
-                newest=newest,
-                out_of_range=bad or 0,
-            )
-        except Exception as exc:
-            return [f"source '{name}': a check could not run: {duck_message(exc)}"]
-        return check_verdicts(f"source '{name}'", checks, stats, self.project.period.end)
-
-    def _metric_checks(self, name: str, checks: Mapping[str, Any]) -> list[str]:
-        value = self.values.get(name)
-        number = float(value) if isinstance(value, (int, float, Decimal)) else None
-        out = []
-        if ("min" in checks or "max" in checks) and number is None:
-            out.append(f"metric '{name}' has no value")
-        if number is not None and "min" in checks and number < float(checks["min"]):
-            out.append(f"metric '{name}' is {value}, below {checks['min']}")
-        if number is not None and "max" in checks and number > float(checks["max"]):
-            out.append(f"metric '{name}' is {value}, above {checks['max']}")
-        if "equals" in checks:
-            other = checks["equals"]["metric"]
-            tolerance = float(checks["equals"].get("tolerance", 0))
-            theirs = self.values.get(other)
-            if (
-                number is None
-                or not isinstance(theirs, (int, float, Decimal))
-                or abs(number - float(theirs)) > tolerance
-            ):
-                out.append(
-                    f"metric '{name}' ({value}) does not reconcile with '{other}' "
-                    f"({theirs}), tolerance {tolerance:g}"
-                )
-        return out
-
-    def engine(self, name: str) -> Any:
-        """One SQLAlchemy engine per external database per build."""
-        if name not in self.engines:
-            self.engines[name] = external.engine(self.project.databases[name])
-        return self.engines[name]
-
-    def at(self, *path: str) -> Location:
-        return self.project.positions.at(path)
-
-    def display(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.project.root))
-        except ValueError:
-            return str(path)
-
-    def load(self, nodes: set[str]) -> None:
-        order = self.project.graph.order(nodes)
-        # Files first (they depend on nothing), then SQL and metrics in order.
-        order.sort(key=lambda n: 0 if self._is_file(n) else 1)
-        self.load_nodes(order)
-
-    def load_nodes(self, order: Sequence[str]) -> None:
-        """Load sources and compute metrics in the given (dependency) order."""
-        edges = self.project.graph.edges
-        for node in order:
-            failed = [d for d in edges.get(node, ()) if d in self.failures]
-            if failed:
-                self.failures[node] = self.failures[failed[0]]
-                continue
-            try:
-                if node in self.project.sources:
-                    self._load_source(node)
-                else:
-                    self._compute_metric(self.project.metrics[node])
-            except ReportcError as exc:
-                self.failures[node] = exc
-
-    def _is_file(self, node: str) -> bool:
-        src = self.project.sources.get(node)
-        return src is not None and (src.type in FILE_TYPES or src.type == "inline")
-
-    def _load_source(self, name: str) -> None:
-        spec = self.project.sources[name]
-        if spec.database:
-            assert spec.query is not None
-            self.fingerprints[name] = external.load_source(
-                self.engine(spec.database),
-                self.con,
-                name,
-                spec.query.strip().rstrip(";"),
-                self.values,
-                spec.types,
-                self.at("sources", name, "query"),
-                f"sources.{name}.query",
-            )
-            self.loaded.append(name)
-            return
-        edges = self.project.graph.edges
-        deps = {d: self.fingerprints[d] for d in edges.get(name, ()) if d in self.fingerprints}
-        ctx = SourceContext(self.display, self.values, deps, self.at, self.files)
-        with self.deadline():
-            self.fingerprints[name] = LOADERS[spec.type](spec, self.con, ctx)
-        self.loaded.append(name)
-
-    def _compute_metric(self, spec: MetricSpec) -> None:
-        where = f"metrics.{spec.name}"
-        if spec.sql is not None and spec.database:
-            value, _ = external.run_metric(
-                self.engine(spec.database),
-                spec.sql.strip().rstrip(";"),
-                self.values,
-                self.at("metrics", spec.name, "sql"),
-                where + ".sql",
-            )
-            value = plain(value)
-        elif spec.sql is not None:
-            sql = spec.sql.strip().rstrip(";")
-            try:
-                cur = self.execute(sql, query_params(sql, self.values))
-                rows = cur.fetchall()
-                width = len(cur.description or ())
-            except Exception as exc:
-                raise DataError(
-                    Problem(
-                        f"query failed: {duck_message(exc)}",
-                        self.at("metrics", spec.name, "sql"),
-                        where + ".sql",
-                    )
-                ) from None
-            value = plain(
-                one_value(rows, width, self.at("metrics", spec.name, "sql"), where + ".sql")
-            )
-        else:
-            assert spec.expr is not None
-            try:
-                value = expr_lang.parse(spec.expr).evaluate(self.values)
-            except expr_lang.ExprError as exc:
-                raise DataError(
-                    Problem(
-                        f"cannot compute: {exc}",
-                        self.at("metrics", spec.name, "expr"),
-                        where + ".expr",
-                        hint="guard it, e.g. 'a / b if b else None'",
-                    )
-                ) from None
-        self.values[spec.name] = value
-        self.fingerprints[spec.name] = repr(value)
-
-    def section_rows(self, report: ReportSpec, section: SectionSpec) -> BoundSection:
-        opts = section.options
-        if "source" in opts:
-            sql = f'SELECT * FROM "{opts["source"]}"'
-            if opts.get("where"):
-                sql += f" WHERE {opts['where']}"
-            if opts.get("order_by"):
-                sql += f" ORDER BY {opts['order_by']}"
-            if opts.get("limit"):
-                sql += f" LIMIT {int(opts['limit'])}"
-        elif "query" in opts:
-            sql = str(opts["query"]).strip().rstrip(";")
-        else:
-            return BoundSection(section)
-        try:
-            cur = self.execute(sql, query_params(sql, self.values))
-            columns = tuple(d[0] for d in cur.description or ())
-            rows = tuple(
-                {c: plain(v) for c, v in zip(columns, row, strict=True)} for row in cur.fetchall()
-            )
-        except Exception as exc:
-            key = "query" if "query" in opts else "source"
-            raise DataError(
-                Problem(
-                    f"report '{report.name}', section '{section.name}': query failed: "
-                    f"{duck_message(exc)}",
-                    self.at("sections", section.name, key),
-                    f"sections.{section.name}.{key}",
-                )
-            ) from None
-        return BoundSection(section, rows, columns)
+from .quality import row_checks, run_checks
+from .workspace import Workspace
 
 
 def _fires(alert: AlertSpec, values: Mapping[str, Any]) -> bool:
@@ -519,53 +38,6 @@ def _fires(alert: AlertSpec, values: Mapping[str, Any]) -> bool:
         raise
     except (expr_lang.ExprError, KeyError, TypeError):
         return False
-
-
-_ROW_FIELD_RE = re.compile(r"\brow\.([A-Za-z_][A-Za-z0-9_]*)|\brow\[['\"]([^'\"]+)['\"]\]")
-
-
-def _row_fields_used(spec: ReportSpec, project: Project, needs: set[str]) -> dict[str, str]:
-    """Row columns a burst report uses -> where (for 'no such column' messages)."""
-    used: dict[str, str] = {}
-    texts = [
-        ("title", spec.title),
-        ("subtitle", spec.subtitle),
-        ("prepared_for", spec.prepared_for),
-        ("filename", spec.filename),
-    ]
-    for kind in ("to", "cc", "bcc"):
-        texts += [(f"recipients.{kind}", a) for a in getattr(spec.recipients, kind)]
-    for section in spec.sections:
-        for key in ("text", "intro", "note", "title"):
-            value = section.options.get(key)
-            if isinstance(value, str):
-                texts.append((f"sections.{section.name}.{key}", value))
-        if isinstance(section.options.get("query"), str):
-            for p in sql_params(section.options["query"]):
-                if p.startswith(ROW_PREFIX):
-                    used.setdefault(p[len(ROW_PREFIX) :], f"sections.{section.name}.query")
-    for where, text in texts:
-        for a, b in _ROW_FIELD_RE.findall(text):
-            used.setdefault(a or b, where)
-    for node in needs:
-        sql = project.sources[node].query if node in project.sources else project.metrics[node].sql
-        for p in sql_params(sql or ""):
-            if p.startswith(ROW_PREFIX):
-                kind = "sources" if node in project.sources else "metrics"
-                used.setdefault(p[len(ROW_PREFIX) :], f"{kind}.{node}")
-    return used
-
-
-_SAFE_NAME_RE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def instance_name(text: str) -> str:
-    """A file-system-safe report name: letters, digits, '.', '_' and '-'."""
-    return _SAFE_NAME_RE.sub("-", text).strip("-.")[:120]
-
-
-#: seconds a title, file name or recipient template may take for one row
-TEXT_SECONDS = 30.0
 
 
 class _Binder:
@@ -592,14 +64,14 @@ class _Binder:
         self.order: list[str] = []
         self.persona_of: dict[str, str] = {}
         self.titles: dict[str, str] = {n: r.title for n, r in project.reports.items()}
-        self.text_env = BoundedSandbox(undefined=jinja2.StrictUndefined, autoescape=False)
+        self.texts = RowTexts()
 
     def run(self) -> BindResult:
         wanted = set().union(*self.needs.values()) if self.needs else set()
         wanted = self.graph.closure(wanted | set(self.project.metrics)) - self.rowdep
         try:
             self.ws.load(wanted)
-            self.ws.run_checks(wanted)
+            run_checks(self.ws, wanted)
             global_values = dict(self.ws.values)
             for rname in self.chosen:
                 spec = self.project.reports[rname]
@@ -724,31 +196,12 @@ class _Binder:
                 ) from None
         return tuple(fired)
 
-    def _rows(self, spec: ReportSpec) -> tuple[list[str], list[dict[str, Any]]]:
-        fe = spec.for_each
-        assert fe is not None
-        sql = f'SELECT * FROM "{fe.source}"' if fe.source else fe.query.strip().rstrip(";")
-        key = "source" if fe.source else "query"
-        try:
-            cur = self.ws.execute(sql, query_params(sql, self.ws.values))
-            columns = [d[0] for d in cur.description or ()]
-            rows = [dict(zip(columns, (plain(v) for v in r), strict=True)) for r in cur.fetchall()]
-        except Exception as exc:
-            raise DataError(
-                Problem(
-                    f"report '{spec.name}': for_each query failed: {duck_message(exc)}",
-                    self.ws.at("personas", spec.name, "for_each", key),
-                    f"personas.{spec.name}.for_each.{key}",
-                )
-            ) from None
-        return columns, rows
-
     def _bind_burst(self, spec: ReportSpec, global_values: Mapping[str, Any]) -> None:
         assert spec.for_each is not None
         persona = spec.name
         try:
-            columns, rows = self._rows(spec)
-            self._check_row_fields(spec, columns)
+            columns, rows = burst_rows(self.ws, spec)
+            check_row_fields(self.project, spec, self.needs[persona], columns)
         except ReportcError as exc:
             self._add(persona, persona)
             self.failures[persona] = exc
@@ -767,7 +220,7 @@ class _Binder:
                 "period": self.project.period.params(),
             }
             try:
-                name, derived = self._instance(spec, row, context)
+                name, derived = self.texts.instance(spec, row, context)
             except ReportcError as exc:
                 name = instance_name(f"{persona}-{key_value}")
                 self._add(name, persona)
@@ -793,20 +246,31 @@ class _Binder:
                 self.failures[label] = taken
                 continue
             seen[name] = key_value
-            self._add(name, persona)
-            self.titles[name] = derived.title
-            # Reset to the global values, then compute this row's own sources and metrics.
-            self.ws.values = {**global_values, **{ROW_PREFIX + k: v for k, v in row.items()}}
-            for node in rowdep_needed:
-                self.ws.failures.pop(node, None)
-            self.ws.load_nodes(rowdep_needed)
-            self.ws.run_checks(rowdep_needed)
-            failed = self._failed_needs(set(rowdep_needed))
-            if failed is not None:
-                self.failures[name] = failed
-                continue
-            self._finish(derived, name)
+            self._bind_row(name, persona, derived, row, global_values, rowdep_needed)
         self.ws.values = dict(global_values)
+
+    def _bind_row(
+        self,
+        name: str,
+        persona: str,
+        derived: ReportSpec,
+        row: Mapping[str, Any],
+        global_values: Mapping[str, Any],
+        rowdep_needed: Sequence[str],
+    ) -> None:
+        """One row's report: its own sources and metrics, on top of the global values."""
+        self._add(name, persona)
+        self.titles[name] = derived.title
+        self.ws.values = {**global_values, **{ROW_PREFIX + k: v for k, v in row.items()}}
+        for node in rowdep_needed:
+            self.ws.failures.pop(node, None)
+        self.ws.load_nodes(rowdep_needed)
+        run_checks(self.ws, rowdep_needed)
+        failed = self._failed_needs(set(rowdep_needed))
+        if failed is not None:
+            self.failures[name] = failed
+            return
+        self._finish(derived, name)
 
     def _taken(self, name: str, persona: str, key_value: Any) -> DataError | None:
         """A row's report name that is already another persona's or another report's."""
@@ -824,90 +288,6 @@ class _Binder:
                 f"'{persona}-{{{{ row.<key> }}}}'",
             )
         )
-
-    def _check_row_fields(self, spec: ReportSpec, columns: list[str]) -> None:
-        assert spec.for_each is not None
-        used = _row_fields_used(spec, self.project, self.needs[spec.name])
-        used.setdefault(spec.for_each.key, "for_each.key")
-        problems = [
-            Problem(
-                f"report '{spec.name}': no column '{col}' in the for_each rows"
-                f"{did_you_mean(col, columns)} (used in {where}); columns are: "
-                f"{', '.join(columns)}",
-                spec.location,
-                f"personas.{spec.name}",
-            )
-            for col, where in sorted(used.items())
-            if col not in columns
-        ]
-        if problems:
-            raise DataError(problems)
-
-    def _text(self, template: str, context: Mapping[str, Any], spec: ReportSpec, what: str) -> str:
-        if "{{" not in template and "{%" not in template:
-            return template
-        try:
-            with time_limit(TEXT_SECONDS, f"report '{spec.name}': {what}"):
-                return self.text_env.from_string(template).render(context).strip()
-        except (
-            jinja2.TemplateError,
-            ArithmeticError,
-            ValueError,
-            TypeError,
-            TimeLimitExceeded,
-        ) as exc:
-            raise DataError(
-                Problem(
-                    f"report '{spec.name}': {what}: {exc}",
-                    spec.location,
-                    f"personas.{spec.name}.{what}",
-                )
-            ) from None
-
-    def _instance(
-        self, spec: ReportSpec, row: Mapping[str, Any], context: Mapping[str, Any]
-    ) -> tuple[str, ReportSpec]:
-        assert spec.for_each is not None
-        default = f"{spec.name}-{{{{ row.{spec.for_each.key} }}}}"
-        name = instance_name(self._text(spec.filename or default, context, spec, "filename"))
-        if not name:
-            raise DataError(
-                Problem(
-                    f"report '{spec.name}': the file name is empty for row "
-                    f"{row.get(spec.for_each.key)!r}",
-                    spec.location,
-                )
-            )
-        recipients = {}
-        for kind in ("to", "cc", "bcc"):
-            addrs = []
-            for addr in getattr(spec.recipients, kind):
-                value = self._text(addr, context, spec, f"recipients.{kind}")
-                if not value:
-                    continue
-                problem = address_problem(value)
-                if problem:
-                    raise DataError(
-                        Problem(
-                            f"report '{name}' (row {row.get(spec.for_each.key)!r}): "
-                            f"{kind} address: {problem}",
-                            spec.location,
-                            f"personas.{spec.name}.recipients.{kind}",
-                        )
-                    )
-                addrs.append(value)
-            recipients[kind] = tuple(addrs)
-        derived = dataclasses.replace(
-            spec,
-            name=name,
-            title=self._text(spec.title, context, spec, "title"),
-            subtitle=self._text(spec.subtitle, context, spec, "subtitle"),
-            prepared_for=self._text(spec.prepared_for, context, spec, "prepared_for"),
-            recipients=Recipients(**recipients),
-            persona=spec.name,
-            row=frozen_map(row),
-        )
-        return name, derived
 
 
 def bind(
@@ -939,4 +319,4 @@ def data_problems(result: BindResult) -> list[Problem]:
     return out
 
 
-__all__ = ["BindResult", "BoundReport", "BoundSection", "bind", "data_problems"]
+__all__ = ["bind", "data_problems"]

@@ -31,7 +31,7 @@ from typing import Any
 import jinja2
 
 from .addresses import address_key, address_problem, mask
-from .bind import BoundReport
+from .bound import BoundReport
 from .config.model import Project, Recipients, ReportSpec
 from .delivery import (
     Ledger,

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from .archive import Baselines, wanted_points
-from .bind import BindResult, BoundReport, bind, data_problems
+from .bind import bind, data_problems
+from .bound import BindResult, BoundReport
 from .config.model import Project, frozen_map
 from .errors import DataError, Problem, RenderError, ReportcError
 from .figures import json_value

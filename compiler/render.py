@@ -26,7 +26,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from .bind import BoundReport, BoundSection
+from .bound import BoundReport, BoundSection
 from .config.model import Project, frozen_map
 from .errors import Location, Problem, RenderError, ReportcError
 from .formatting import FORMATS, TONE_COLOURS, Formatter

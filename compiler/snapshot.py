@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .bind import BoundReport
+from .bound import BoundReport
 from .figures import canonical, json_value, values_digest
 from .graph import section_needs
 from .section_types import behaviour
