@@ -602,7 +602,8 @@ def bench_weekly(runs: int) -> None:
     """The archive step's cost against the build it follows; preview edit-to-reload time."""
     print("7. archive and preview", flush=True)
     from reportc import load_project
-    from reportc.preview import Preview, PreviewServer
+    from reportc.preview import Preview
+    from reportc.preview_server import PreviewServer
 
     with tempfile.TemporaryDirectory() as tmp:
         root = copy_example(Path(tmp))

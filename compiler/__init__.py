@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .addresses import address_key, mask
     from .archive import diff as diff_runs
-    from .archive import list_runs, load_values, open_store
+    from .archive import list_runs, load_values
     from .archive import resolve as resolve_run
     from .config import DEFAULT_CONFIG, Period, Project, load_project
     from .delivery.events import ingest_events, pull_events
@@ -64,17 +64,20 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
         reportc_version,
         utc_now,
     )
-    from .preview import Preview, PreviewServer
+    from .preview import Preview
+    from .preview_server import PreviewServer
     from .resources import project_schema
     from .schedule import emit_schedule
     from .schedule import plan as plan_schedules
+    from .stores import open_store
 
 #: public name -> (module, its name there)
 _EXPORTS: dict[str, tuple[str, str]] = {
     **{n: ("addresses", n) for n in ("address_key", "mask")},
     "diff_runs": ("archive", "diff"),
     "resolve_run": ("archive", "resolve"),
-    **{n: ("archive", n) for n in ("list_runs", "load_values", "open_store")},
+    **{n: ("archive", n) for n in ("list_runs", "load_values")},
+    "open_store": ("stores", "open_store"),
     **{n: ("config", n) for n in ("DEFAULT_CONFIG", "Period", "Project", "load_project")},
     **{n: ("delivery.events", n) for n in ("ingest_events", "pull_events")},
     **{n: ("delivery.ledger", n) for n in ("existing_ledger", "ledger_path", "unsuppress")},
@@ -114,7 +117,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
             "utc_now",
         )
     },
-    **{n: ("preview", n) for n in ("Preview", "PreviewServer")},
+    "Preview": ("preview", "Preview"),
+    "PreviewServer": ("preview_server", "PreviewServer"),
     "project_schema": ("resources", "project_schema"),
     "emit_schedule": ("schedule", "emit_schedule"),
     "plan_schedules": ("schedule", "plan"),

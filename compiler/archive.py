@@ -26,17 +26,15 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from .aws import aws_client
 from .config.model import Period, Point, Project, ReportSpec, frozen_map
 from .errors import ArchiveError, Problem, did_you_mean
 from .figures import canonical
 from .manifest import SCHEMA_VERSION, ReportEntry, ReportState
 from .section_types import behaviour
-from .writer import write_atomic
+from .stores import RUN_FILE, Store
 
-RUN_FILE = "run.json"
 VALUES_FILE = "values.json"
 #: version 2 added ``schema_version`` to run.json and values.json (whose reports moved
 #: under "reports"); version-1 files (without it) read as they are
@@ -64,129 +62,6 @@ def wanted_points(spec: ReportSpec) -> int:
 
 
 # --------------------------------------------------------------------------- stores
-
-
-class Store(Protocol):
-    """Where runs are kept. Keys are ``/``-separated and relative to the location."""
-
-    @property
-    def url(self) -> str: ...
-
-    def put(self, key: str, data: bytes) -> None: ...
-
-    def get(self, key: str) -> bytes: ...
-
-    def run_keys(self) -> list[str]: ...
-
-
-@dataclass(frozen=True)
-class LocalStore:
-    root: Path
-
-    @property
-    def url(self) -> str:
-        return str(self.root)
-
-    def put(self, key: str, data: bytes) -> None:
-        try:
-            write_atomic(self.root / key, data)
-        except OSError as exc:
-            raise ArchiveError(Problem(f"cannot write {self.root / key}: {exc.strerror}")) from exc
-
-    def get(self, key: str) -> bytes:
-        try:
-            return (self.root / key).read_bytes()
-        except OSError as exc:
-            raise ArchiveError(Problem(f"cannot read {self.root / key}: {exc.strerror}")) from exc
-
-    def run_keys(self) -> list[str]:
-        if not self.root.is_dir():
-            return []
-        return sorted(
-            p.relative_to(self.root).as_posix() for p in self.root.glob(f"*/*/{RUN_FILE}")
-        )
-
-
-@dataclass(frozen=True)
-class S3Store:
-    client: Any = field(repr=False)
-    bucket: str
-    prefix: str = ""
-
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
-
-    def _key(self, key: str) -> str:
-        return f"{self.prefix}/{key}" if self.prefix else key
-
-    def _fail(self, what: str, exc: Exception) -> ArchiveError:
-        detail = getattr(exc, "response", {}).get("Error", {}).get("Message") or str(exc)
-        return ArchiveError(
-            Problem(
-                f"{what} {self.url}: {detail}",
-                hint="check the bucket, the AWS credentials in the environment or env file, "
-                "and AWS_ENDPOINT_URL_S3",
-            )
-        )
-
-    def put(self, key: str, data: bytes) -> None:
-        kind = {"json": "application/json", "pdf": "application/pdf", "html": "text/html"}
-        try:
-            self.client.put_object(
-                Bucket=self.bucket,
-                Key=self._key(key),
-                Body=data,
-                ContentType=kind.get(key.rsplit(".", 1)[-1], "application/octet-stream"),
-            )
-        except Exception as exc:  # botocore raises many unrelated classes
-            raise self._fail(f"cannot write {key} to", exc) from exc
-
-    def get(self, key: str) -> bytes:
-        try:
-            body: bytes = self.client.get_object(Bucket=self.bucket, Key=self._key(key))[
-                "Body"
-            ].read()
-        except Exception as exc:
-            raise self._fail(f"cannot read {key} from", exc) from exc
-        return body
-
-    def run_keys(self) -> list[str]:
-        start = f"{self.prefix}/" if self.prefix else ""
-        keys: list[str] = []
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=start
-            )
-            for page in pages:
-                for obj in page.get("Contents", ()):
-                    key = obj["Key"][len(start) :]
-                    if key.count("/") == 2 and key.endswith(f"/{RUN_FILE}"):
-                        keys.append(key)
-        except Exception as exc:
-            raise self._fail("cannot list", exc) from exc
-        return sorted(keys)
-
-
-def open_store(project: Project, *, s3_client: Any = None) -> Store:
-    """The project's archive; S3 clients come from the environment unless injected."""
-    if project.archive is None:
-        raise ArchiveError(
-            Problem(
-                "the project has no archive",
-                hint="add 'archive: {location: .reportc/archive}' (or s3://bucket/prefix) "
-                f"to {project.config_name}",
-            )
-        )
-    location = project.archive.location
-    if location.startswith("s3://"):
-        bucket, _, prefix = location[len("s3://") :].partition("/")
-        if s3_client is None:
-            # S3 keeps botocore's retries: a PutObject of the same key and bytes is idempotent
-            s3_client = aws_client(project.env, "s3")
-        return S3Store(s3_client, bucket, prefix.strip("/"))
-    root = Path(location).expanduser()
-    return LocalStore(root if root.is_absolute() else project.root / root)
 
 
 # --------------------------------------------------------------------------- runs

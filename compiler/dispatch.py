@@ -24,15 +24,11 @@ import random
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import jinja2
 
 from .addresses import address_key, address_problem, mask
-from .bound import BoundReport
-from .config.model import Project, Recipients, ReportSpec
+from .config.model import Project
 from .delivery import (
     Ledger,
     OutboxTransport,
@@ -45,25 +41,16 @@ from .delivery import (
     registry,
     send_lock,
 )
-from .errors import ConfigError, DeliveryError, Location, Problem, ReportcError, did_you_mean
-from .formatting import TONE_COLOURS
-from .manifest import ReportEntry
-from .mime import Attachment, Envelope, compose, rows_to_csv
-from .pipeline import attachment_csvs, build
+from .errors import DeliveryError, Problem, ReportcError
+from .mime import Envelope
+from .packaging import Packaged, Prior, package, prior_of
 from .plan import (
-    FORMATS,
     Clock,
-    choose_reports,
     default_clock,
-    merged_manifest,
     output_dir,
-    project_baselines,
-    report_inputs,
-    up_to_date,
     utc_now,
 )
-from .render import RenderedReport, make_environment
-from .snapshot import snapshot, values_digest
+from .ready import ReadyReport, only_instances, partial_selection, prepare_reports, select_reports
 
 #: progress(event, report, detail); events: sent, failed, skipped, uncertain, waiting
 SendProgress = Callable[[str, str, str], None]
@@ -107,330 +94,10 @@ class SendResult:
         return sum(1 for m in self.messages if m.state == state)
 
 
-@dataclass(frozen=True)
-class ReadyReport:
-    """A built report, ready to be packaged."""
-
-    spec: ReportSpec
-    rendered: RenderedReport
-    pdf: bytes
-    #: the CSV attachments by section name
-    csv: Mapping[str, bytes] = field(default_factory=dict)
-    blocked: tuple[str, ...] = ()
-    alerts: tuple[Any, ...] = ()
-    values_sha256: str = ""
-
-    @classmethod
-    def of(cls, report: BoundReport, rendered: RenderedReport, pdf: bytes) -> ReadyReport:
-        """Everything packaging needs, from the bound report, its HTML and its PDF."""
-        return cls(
-            report.spec,
-            rendered,
-            pdf,
-            attachment_csvs(report),
-            report.blocked,
-            report.alerts,
-            values_digest(snapshot(report)),
-        )
-
-
 # --------------------------------------------------------------------------- build
 
 
-def _pdf_if_current(out: Path, entry: ReportEntry | None) -> bytes | None:
-    pdf = entry.files.get("pdf") if entry is not None else None
-    if pdf is None:
-        return None
-    path = out / pdf.path
-    if not path.is_file():
-        return None
-    data = path.read_bytes()
-    return data if hashlib.sha256(data).hexdigest() == pdf.sha256 else None
-
-
-def prepare_reports(
-    project: Project, names: Sequence[str], out: Path, clock: Clock
-) -> tuple[dict[str, ReadyReport], dict[str, ReportcError], Mapping[str, str]]:
-    """Package from what the build made; build first what is not up to date.
-
-    A persona whose inputs fingerprint matches the manifest (and whose files are
-    intact) is packaged from the manifest and ``out`` alone: no data is loaded and
-    nothing is rendered. The others are built once (like ``reportc build``), then
-    packaged the same way. Returns the ready reports, the failed ones, and each
-    report's persona, in the project's order.
-    """
-    now = clock()
-    inputs = report_inputs(project, names, FORMATS, now, project_baselines(project, names))
-    entries = merged_manifest(out)
-    ready, stale = _from_build(project, names, out, inputs, entries)
-    failed: dict[str, ReportcError] = {}
-    if stale:
-        result = build(project, reports=stale, out_dir=out, clock=lambda: now)
-        failed = {r.name: r.error for r in result.reports if r.error is not None}
-        entries = merged_manifest(out)
-        again, _still = _from_build(project, stale, out, inputs, entries, partial=True)
-        ready.update(again)
-    personas = {n: e.persona or n for n, e in entries.items()}
-    order = [n for p in names for n in personas if personas[n] == p]
-    return (
-        {n: ready[n] for n in order if n in ready},
-        failed,
-        {n: personas[n] for n in order if n in ready or n in failed},
-    )
-
-
-def _from_build(
-    project: Project,
-    names: Sequence[str],
-    out: Path,
-    inputs: Mapping[str, str],
-    entries: Mapping[str, ReportEntry],
-    *,
-    partial: bool = False,
-) -> tuple[dict[str, ReadyReport], list[str]]:
-    """The reports ``out`` holds up to date, and the personas that are not.
-
-    ``partial`` (right after building them): a persona's reports that built are ready
-    even if some of its rows failed (those are reported as failed by the build)."""
-    ready: dict[str, ReadyReport] = {}
-    stale: list[str] = []
-    for persona in names:
-        got = up_to_date(out, entries, persona, inputs[persona], blocked_too=True, partial=partial)
-        items = [_ready_from(project, persona, n, entries[n], out) for n in got]
-        if not got or any(item is None for item in items):
-            stale.append(persona)
-            continue
-        ready.update((n, item) for n, item in zip(got, items, strict=True) if item is not None)
-    return ready, stale
-
-
-def _ready_from(
-    project: Project, persona: str, name: str, entry: ReportEntry, out: Path
-) -> ReadyReport | None:
-    """A report ready to package from its manifest entry and files (None: rebuild it)."""
-    email = entry.email
-    pdf = _pdf_if_current(out, entry)
-    if email is None or pdf is None or entry.period != project.period.label:
-        return None
-    spec = project.reports[persona]
-    if name != persona:  # a burst row: its title and recipients came from its row
-        recipients = email.get("recipients", {})
-        spec = dataclasses.replace(
-            spec,
-            name=name,
-            title=str(email.get("title", spec.title)),
-            subtitle=str(email.get("subtitle", "")),
-            recipients=Recipients(
-                tuple(recipients.get("to", ())),
-                tuple(recipients.get("cc", ())),
-                tuple(recipients.get("bcc", ())),
-            ),
-            persona=persona,
-        )
-    csv: dict[str, bytes] = {}
-    for kind, record in entry.files.items():
-        if kind.startswith("csv:"):
-            path = out / record.path
-            data = path.read_bytes() if path.is_file() else b""
-            if hashlib.sha256(data).hexdigest() != record.sha256:
-                return None
-            csv[kind[4:]] = data
-    rendered = RenderedReport(
-        name, spec.title, "", str(email.get("lang", "")), summary=email.get("summary", {})
-    )
-    alerts = tuple(spec.alerts[i] for i in email.get("alerts", ()) if i < len(spec.alerts))
-    return ReadyReport(spec, rendered, pdf, csv, entry.checks, alerts, entry.values_sha256)
-
-
 # --------------------------------------------------------------------------- package
-
-
-def _safe_filename(text: str) -> str:
-    keep = "".join(ch if ch.isalnum() or ch in " -_.,()–—'" else "-" for ch in text)
-    return " ".join(keep.split())[:150] or "report"
-
-
-@dataclass(frozen=True)
-class Prior:
-    """Who already has this very PDF of a report (from the ledger), by address.
-
-    ``delivered``: a message naming the address was sent; ``uncertain``: a run
-    stopped while sending one (it may have arrived). Values are when.
-    """
-
-    delivered: Mapping[str, str] = field(default_factory=dict)
-    uncertain: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Packaged:
-    """What packaging made of the ready reports: messages, and why the rest are not."""
-
-    envelopes: dict[str, Envelope] = field(default_factory=dict)
-    failed: dict[str, DeliveryError] = field(default_factory=dict)
-    held: dict[str, str] = field(default_factory=dict)
-    uncertain: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def problems(self) -> list[Problem]:
-        return [p for exc in self.failed.values() for p in exc.problems]
-
-
-def prior_of(ledger: Ledger | None, report: str, pdf_sha256: str, redirected_to: str) -> Prior:
-    """Who already has (or may have) this PDF of ``report``, per the ledger."""
-    if ledger is None:
-        return Prior()
-    delivered: dict[str, str] = {}
-    uncertain: dict[str, str] = {}
-    for row in ledger.copies(report, pdf_sha256, redirected_to):
-        target = delivered if row.state == "sent" else uncertain
-        for addr in row.recipients:
-            target.setdefault(addr, row.updated_at)
-    return Prior(delivered, {a: w for a, w in uncertain.items() if a not in delivered})
-
-
-def _recipients(
-    project: Project, item: ReadyReport, redirect_to: str | None
-) -> tuple[list[str], list[str], list[str]]:
-    spec = item.spec
-    to, cc = list(spec.recipients.to), list(spec.recipients.cc)
-    for alert in item.alerts:  # alert-only recipients, when the rule fires
-        to = list(dict.fromkeys([*to, *alert.to]))
-        cc = list(dict.fromkeys([*cc, *alert.cc]))
-    bcc = list(dict.fromkeys([*spec.recipients.bcc, *project.delivery.audit_bcc]))
-    if redirect_to:
-        return [redirect_to], [], []
-    return to, cc, bcc
-
-
-def _without(groups: Sequence[list[str]], drop: Mapping[str, str]) -> list[list[str]]:
-    return [[a for a in group if address_key(a) not in drop] for group in groups]
-
-
-def package(
-    project: Project,
-    ready: Mapping[str, ReadyReport],
-    *,
-    run_id: str,
-    when: dt.datetime,
-    redirect_to: str | None = None,
-    suppressed: Mapping[str, str] | None = None,
-    prior: Mapping[str, Prior] | None = None,
-) -> Packaged:
-    """Compose one message per report; a report that cannot be composed fails alone.
-
-    Addresses in ``suppressed`` are left out, and so are those that ``prior`` says
-    already have this PDF: a message goes only to who does not have it yet.
-    """
-    out = Packaged()
-    if not project.delivery.sender:
-        raise DeliveryError(
-            Problem(
-                "delivery.from is not set",
-                hint="declare the verified sender under delivery: in reports.yaml",
-            )
-        )
-    env = make_environment(project.root)
-    for name, item in ready.items():
-        groups = list(_recipients(project, item, redirect_to))
-        if suppressed and not redirect_to:
-            kept = _without(groups, suppressed)
-            if not kept[0] and not kept[1]:
-                out.held[name] = "every recipient is suppressed (bounced or complained): " + (
-                    ", ".join(mask(a) for a in (*groups[0], *groups[1]))
-                )
-                continue
-            groups = kept
-        seen = (prior or {}).get(name, Prior())
-        if seen.uncertain:
-            out.uncertain[name] = (
-                f"a previous run stopped while sending this report to "
-                f"{len(seen.uncertain)} recipient(s) ({max(seen.uncertain.values())}); it may "
-                "have been delivered — check, then use --resend-uncertain to send it again"
-            )
-        fresh = _without(groups, {**seen.delivered, **seen.uncertain})
-        if not any(fresh):
-            if not seen.uncertain:
-                out.held[name] = f"already sent {max(seen.delivered.values(), default='')}"
-            continue
-        try:
-            out.envelopes[name] = _compose_one(
-                project, env, item, fresh, run_id=run_id, when=when, redirect_to=redirect_to
-            )
-        except DeliveryError as exc:
-            out.failed[name] = exc
-    return out
-
-
-def _compose_one(
-    project: Project,
-    env: jinja2.Environment,
-    item: ReadyReport,
-    groups: Sequence[list[str]],
-    *,
-    run_id: str,
-    when: dt.datetime,
-    redirect_to: str | None,
-) -> Envelope:
-    spec, delivery = item.spec, project.delivery
-    name = spec.name
-    context = _email_context(project, item)
-    try:
-        subject = env.overlay(autoescape=False).from_string(spec.subject or delivery.subject)
-        subject_text = subject.render(context)
-        subject_text = (
-            " ".join(subject_text.split()) if "\n" not in subject_text.strip() else subject_text
-        )
-        html = env.get_template("email.html.j2").render(context)
-        text = env.get_template("email.txt.j2").render(context)
-    except jinja2.TemplateError as exc:
-        raise DeliveryError(Problem(f"report '{name}': email template: {exc}")) from None
-    if redirect_to:
-        subject_text = f"[TEST for {name}] {subject_text}"
-    attachments = [Attachment(context["attachment_name"], item.pdf)]
-    for att in spec.attachments:
-        filename = att.filename or f"{_safe_filename(att.section)}.csv"
-        data = item.csv.get(att.section, rows_to_csv((), ()))
-        attachments.append(Attachment(filename, data, "text", "csv"))
-    return compose(
-        report=name,
-        sender=delivery.sender,
-        to=groups[0],
-        cc=groups[1],
-        bcc=groups[2],
-        reply_to=delivery.reply_to,
-        subject=subject_text,
-        text=text,
-        html=html,
-        attachments=attachments,
-        run_id=run_id,
-        when=when,
-        list_unsubscribe=delivery.list_unsubscribe,
-        redirected_to=redirect_to or "",
-        tags={"persona": name, "run": run_id.replace(":", "-")},
-    )
-
-
-def _email_context(project: Project, item: ReadyReport) -> dict[str, Any]:
-    spec = item.spec
-    period = project.period
-    name = _safe_filename(f"{project.organisation} {spec.title} {period.title}") + ".pdf"
-    return {
-        "report": {"name": spec.name, "title": spec.title, "subtitle": spec.subtitle},
-        "org": {"name": project.organisation},
-        "period": {
-            "label": period.label,
-            "title": period.title,
-            "start": period.start,
-            "end": period.end,
-        },
-        "summary": item.rendered.summary,
-        "theme": spec.theme,
-        "tones": TONE_COLOURS,
-        "lang": item.rendered.lang,
-        "attachment_name": name,
-        "extra_attachments": [a.filename or f"{a.section}.csv" for a in spec.attachments],
-    }
 
 
 # --------------------------------------------------------------------------- transports
@@ -506,71 +173,6 @@ def _result(
     )
 
 
-def select_reports(project: Project, names: Sequence[str] | None) -> tuple[list[str], set[str]]:
-    """Personas to prepare, and the burst instances asked for by name (empty: all).
-
-    ``--persona territory-T005`` names one row's report of a burst persona: its
-    persona is prepared and only that instance is sent.
-    """
-    if not names:
-        return choose_reports(project, None), set()
-    bursts = [n for n, r in project.reports.items() if r.for_each is not None]
-    personas: list[str] = []
-    instances: set[str] = set()
-    for name in names:
-        if name in project.reports:
-            personas.append(name)
-            continue
-        owners = [p for p in bursts if name.startswith(p + "-")] or [
-            p for p in bursts if project.reports[p].filename
-        ]
-        if not owners:
-            personas.append(name)  # unknown: choose_reports says so, with a suggestion
-            continue
-        personas.extend(owners)
-        instances.add(name)
-    return choose_reports(project, list(dict.fromkeys(personas))), instances
-
-
-def _partial(names: Sequence[str] | None, instances: set[str], project: Project) -> set[str]:
-    """Burst personas chosen only through some of their rows' report names."""
-    if not instances:
-        return set()
-    named = set(names or ())
-    return {p for p, r in project.reports.items() if r.for_each is not None and p not in named}
-
-
-def _only_instances(
-    ready: dict[str, ReadyReport],
-    failed: dict[str, ReportcError],
-    persona_of: Mapping[str, str],
-    instances: set[str],
-    partial: set[str],
-) -> None:
-    """Keep, of the personas chosen for some of their rows, only those rows' reports."""
-    if not instances:
-        return
-    known = {n for n in (*ready, *failed) if persona_of.get(n, n) in partial}
-    missing = sorted(instances - known)
-    if missing:
-        raise ConfigError(
-            [
-                Problem(
-                    f"no report '{m}'{did_you_mean(m, known)}",
-                    Location("--persona"),
-                    hint="a burst report is named by its persona's filename template "
-                    "(default <persona>-<key>); 'reportc build' lists them",
-                )
-                for m in missing
-            ]
-        )
-    for group in (ready, failed):
-        for name in list(group):
-            persona = persona_of.get(name, name)
-            if persona in partial and name != persona and name not in instances:
-                del group[name]
-
-
 def send(
     project: Project,
     *,
@@ -606,7 +208,9 @@ def send(
     ready, failed, persona_of = prepare_reports(
         project, chosen, out, clock or default_clock(project)
     )
-    _only_instances(ready, failed, persona_of, instances, _partial(reports, instances, project))
+    only_instances(
+        ready, failed, persona_of, instances, partial_selection(reports, instances, project)
+    )
     overrides = _unblock(ready, failed, allow_failed_checks)
     held: dict[str, str] = {}
     suppressed = {} if include_suppressed else _suppressed(project)

@@ -19,12 +19,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .archive import ArchiveResult, Baselines, archive_build, open_store, wanted_points
+from .archive import ArchiveResult, Baselines, archive_build, wanted_points
 from .config.model import Project, frozen_map
 from .errors import BuildFailed, ConfigError, Location, Problem, ReportcError, did_you_mean
 from .figures import values_digest
 from .incremental import Fingerprinter
 from .manifest import FileRecord, Manifest, ReportEntry, ReportState, read_manifest
+from .stores import open_store
 
 FORMATS = ("html", "pdf")
 MANIFEST = "manifest.json"

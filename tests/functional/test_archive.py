@@ -13,11 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from reportc import archive_run, build, load_project
-from reportc.archive import LocalStore, diff, list_runs, load_values, open_store, resolve
+from reportc.archive import diff, list_runs, load_values, resolve
 from reportc.cli import main
 from reportc.delivery import OutboxTransport
 from reportc.dispatch import send
 from reportc.errors import ArchiveError, ConfigError
+from reportc.stores import LocalStore, open_store
 from tests.conftest import SEND_YAML, MakeProject, MotoServer, pdf_text
 
 WEEK1 = dt.datetime(2026, 11, 16, 7, 0, tzinfo=dt.timezone.utc)

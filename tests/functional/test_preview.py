@@ -16,7 +16,8 @@ import pytest
 from pypdf import PdfReader
 
 from reportc.config import load_project
-from reportc.preview import Preview, PreviewServer
+from reportc.preview import Preview
+from reportc.preview_server import PreviewServer
 from tests.conftest import MakeProject
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -239,7 +240,7 @@ def test_an_unexpected_failure_is_shown_in_the_page_too(make_project: MakeProjec
 
 
 def test_the_index_says_which_reports_a_check_blocks(make_project: MakeProject) -> None:
-    from reportc.preview import index_page
+    from reportc.preview_server import index_page
 
     root = make_project()
     config = root / "reports.yaml"

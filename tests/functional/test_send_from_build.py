@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from reportc import build, load_project
-from reportc.dispatch import prepare_reports
+from reportc.ready import prepare_reports
 from tests.conftest import FIXED_NOW, REPO, MakeProject
 from tests.functional.test_scale import burst_project
 

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from reportc.archive import (
     Baselines,
-    LocalStore,
     Run,
     diff,
     list_runs,
@@ -21,6 +20,7 @@ from reportc.delivery import Ledger
 from reportc.figures import json_value as _plain
 from reportc.figures import values_digest
 from reportc.section_types.kpis import sparkline
+from reportc.stores import LocalStore
 
 UTC = dt.timezone.utc
 

@@ -66,7 +66,8 @@ ARCHIVE_V1 = FIXTURE.parent / "archive-v1"
 def test_a_version_1_archive_run_reads_and_its_figures_load(tmp_path: Path) -> None:
     """tests/fixtures/archive-v1 holds run.json and values.json of a run archived by
     reportc before they carried a schema_version (47e21f5, the example project)."""
-    from reportc.archive import ARCHIVE_SCHEMA_VERSION, LocalStore, list_runs, load_values
+    from reportc.archive import ARCHIVE_SCHEMA_VERSION, list_runs, load_values
+    from reportc.stores import LocalStore
 
     store = LocalStore(ARCHIVE_V1)
     (run,) = list_runs(store)

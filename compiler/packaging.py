@@ -1,0 +1,211 @@
+"""Packaging: each ready report as one MIME message per its recipients, minus those the
+ledger says already have this PDF (:class:`Prior`), those suppressed, and with the
+audit BCC; problems (bad addresses, an attachment too big) are collected, not raised."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+
+from .addresses import address_key, mask
+from .config.model import Project
+from .delivery import (
+    Ledger,
+)
+from .errors import DeliveryError, Problem
+from .formatting import TONE_COLOURS
+from .mime import Attachment, Envelope, compose, rows_to_csv
+from .ready import ReadyReport
+from .render import make_environment
+
+
+def _safe_filename(text: str) -> str:
+    keep = "".join(ch if ch.isalnum() or ch in " -_.,()–—'" else "-" for ch in text)
+    return " ".join(keep.split())[:150] or "report"
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Who already has this very PDF of a report (from the ledger), by address.
+
+    ``delivered``: a message naming the address was sent; ``uncertain``: a run
+    stopped while sending one (it may have arrived). Values are when.
+    """
+
+    delivered: Mapping[str, str] = field(default_factory=dict)
+    uncertain: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Packaged:
+    """What packaging made of the ready reports: messages, and why the rest are not."""
+
+    envelopes: dict[str, Envelope] = field(default_factory=dict)
+    failed: dict[str, DeliveryError] = field(default_factory=dict)
+    held: dict[str, str] = field(default_factory=dict)
+    uncertain: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[Problem]:
+        return [p for exc in self.failed.values() for p in exc.problems]
+
+
+def prior_of(ledger: Ledger | None, report: str, pdf_sha256: str, redirected_to: str) -> Prior:
+    """Who already has (or may have) this PDF of ``report``, per the ledger."""
+    if ledger is None:
+        return Prior()
+    delivered: dict[str, str] = {}
+    uncertain: dict[str, str] = {}
+    for row in ledger.copies(report, pdf_sha256, redirected_to):
+        target = delivered if row.state == "sent" else uncertain
+        for addr in row.recipients:
+            target.setdefault(addr, row.updated_at)
+    return Prior(delivered, {a: w for a, w in uncertain.items() if a not in delivered})
+
+
+def _recipients(
+    project: Project, item: ReadyReport, redirect_to: str | None
+) -> tuple[list[str], list[str], list[str]]:
+    spec = item.spec
+    to, cc = list(spec.recipients.to), list(spec.recipients.cc)
+    for alert in item.alerts:  # alert-only recipients, when the rule fires
+        to = list(dict.fromkeys([*to, *alert.to]))
+        cc = list(dict.fromkeys([*cc, *alert.cc]))
+    bcc = list(dict.fromkeys([*spec.recipients.bcc, *project.delivery.audit_bcc]))
+    if redirect_to:
+        return [redirect_to], [], []
+    return to, cc, bcc
+
+
+def _without(groups: Sequence[list[str]], drop: Mapping[str, str]) -> list[list[str]]:
+    return [[a for a in group if address_key(a) not in drop] for group in groups]
+
+
+def package(
+    project: Project,
+    ready: Mapping[str, ReadyReport],
+    *,
+    run_id: str,
+    when: dt.datetime,
+    redirect_to: str | None = None,
+    suppressed: Mapping[str, str] | None = None,
+    prior: Mapping[str, Prior] | None = None,
+) -> Packaged:
+    """Compose one message per report; a report that cannot be composed fails alone.
+
+    Addresses in ``suppressed`` are left out, and so are those that ``prior`` says
+    already have this PDF: a message goes only to who does not have it yet.
+    """
+    out = Packaged()
+    if not project.delivery.sender:
+        raise DeliveryError(
+            Problem(
+                "delivery.from is not set",
+                hint="declare the verified sender under delivery: in reports.yaml",
+            )
+        )
+    env = make_environment(project.root)
+    for name, item in ready.items():
+        groups = list(_recipients(project, item, redirect_to))
+        if suppressed and not redirect_to:
+            kept = _without(groups, suppressed)
+            if not kept[0] and not kept[1]:
+                out.held[name] = "every recipient is suppressed (bounced or complained): " + (
+                    ", ".join(mask(a) for a in (*groups[0], *groups[1]))
+                )
+                continue
+            groups = kept
+        seen = (prior or {}).get(name, Prior())
+        if seen.uncertain:
+            out.uncertain[name] = (
+                f"a previous run stopped while sending this report to "
+                f"{len(seen.uncertain)} recipient(s) ({max(seen.uncertain.values())}); it may "
+                "have been delivered — check, then use --resend-uncertain to send it again"
+            )
+        fresh = _without(groups, {**seen.delivered, **seen.uncertain})
+        if not any(fresh):
+            if not seen.uncertain:
+                out.held[name] = f"already sent {max(seen.delivered.values(), default='')}"
+            continue
+        try:
+            out.envelopes[name] = _compose_one(
+                project, env, item, fresh, run_id=run_id, when=when, redirect_to=redirect_to
+            )
+        except DeliveryError as exc:
+            out.failed[name] = exc
+    return out
+
+
+def _compose_one(
+    project: Project,
+    env: jinja2.Environment,
+    item: ReadyReport,
+    groups: Sequence[list[str]],
+    *,
+    run_id: str,
+    when: dt.datetime,
+    redirect_to: str | None,
+) -> Envelope:
+    spec, delivery = item.spec, project.delivery
+    name = spec.name
+    context = _email_context(project, item)
+    try:
+        subject = env.overlay(autoescape=False).from_string(spec.subject or delivery.subject)
+        subject_text = subject.render(context)
+        subject_text = (
+            " ".join(subject_text.split()) if "\n" not in subject_text.strip() else subject_text
+        )
+        html = env.get_template("email.html.j2").render(context)
+        text = env.get_template("email.txt.j2").render(context)
+    except jinja2.TemplateError as exc:
+        raise DeliveryError(Problem(f"report '{name}': email template: {exc}")) from None
+    if redirect_to:
+        subject_text = f"[TEST for {name}] {subject_text}"
+    attachments = [Attachment(context["attachment_name"], item.pdf)]
+    for att in spec.attachments:
+        filename = att.filename or f"{_safe_filename(att.section)}.csv"
+        data = item.csv.get(att.section, rows_to_csv((), ()))
+        attachments.append(Attachment(filename, data, "text", "csv"))
+    return compose(
+        report=name,
+        sender=delivery.sender,
+        to=groups[0],
+        cc=groups[1],
+        bcc=groups[2],
+        reply_to=delivery.reply_to,
+        subject=subject_text,
+        text=text,
+        html=html,
+        attachments=attachments,
+        run_id=run_id,
+        when=when,
+        list_unsubscribe=delivery.list_unsubscribe,
+        redirected_to=redirect_to or "",
+        tags={"persona": name, "run": run_id.replace(":", "-")},
+    )
+
+
+def _email_context(project: Project, item: ReadyReport) -> dict[str, Any]:
+    spec = item.spec
+    period = project.period
+    name = _safe_filename(f"{project.organisation} {spec.title} {period.title}") + ".pdf"
+    return {
+        "report": {"name": spec.name, "title": spec.title, "subtitle": spec.subtitle},
+        "org": {"name": project.organisation},
+        "period": {
+            "label": period.label,
+            "title": period.title,
+            "start": period.start,
+            "end": period.end,
+        },
+        "summary": item.rendered.summary,
+        "theme": spec.theme,
+        "tones": TONE_COLOURS,
+        "lang": item.rendered.lang,
+        "attachment_name": name,
+        "extra_attachments": [a.filename or f"{a.section}.csv" for a in spec.attachments],
+    }
