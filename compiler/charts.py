@@ -18,6 +18,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from functools import cache
 from importlib import metadata
@@ -87,17 +88,8 @@ def _value_label(value: Any, fmt: Formatter, kind: str | None) -> Any:
     return _plain(value)
 
 
-def compile_chart(
-    options: Mapping[str, Any],
-    rows: Sequence[Mapping[str, Any]],
-    metrics: Mapping[str, Any],
-    fmt: Formatter,
-    *,
-    font: str = DEFAULT_FONT,
-    primary: str = PALETTE[0],
-) -> dict[str, Any]:
-    """The Vega-Lite spec for a chart section (short form or full spec)."""
-    config = {
+def _config(font: str, primary: str) -> dict[str, Any]:
+    return {
         "font": font,
         "view": {"stroke": None},
         "axis": {
@@ -111,15 +103,33 @@ def compile_chart(
         "legend": {"labelFontSize": 10, "titleFontSize": 10, "orient": "bottom"},
         "range": {"category": [primary, *[c for c in PALETTE if c != primary]]},
     }
-    if "vega_lite" in options:
-        full: dict[str, Any] = dict(options["vega_lite"])
-        if "data" not in full:
-            full["data"] = {"values": [{k: _plain(v) for k, v in r.items()} for r in rows]}
-        full["config"] = {**config, **full.get("config", {})}
-        full.setdefault("width", WIDTH)
-        full.setdefault("height", int(options.get("height", HEIGHT)))
-        return full
 
+
+def _full_spec(
+    options: Mapping[str, Any], rows: Sequence[Mapping[str, Any]], config: Mapping[str, Any]
+) -> dict[str, Any]:
+    """A full Vega-Lite spec (``vega_lite:``), given the rows and the house style."""
+    full: dict[str, Any] = dict(options["vega_lite"])
+    if "data" not in full:
+        full["data"] = {"values": [{k: _plain(v) for k, v in r.items()} for r in rows]}
+    full["config"] = {**config, **full.get("config", {})}
+    full.setdefault("width", WIDTH)
+    full.setdefault("height", int(options.get("height", HEIGHT)))
+    return full
+
+
+@dataclass(frozen=True)
+class _Axes:
+    """A short-form chart's columns: x, the y columns, the line columns, the series."""
+
+    kind: str
+    x: Mapping[str, Any]
+    ys: list[dict[str, Any]]
+    lines: list[dict[str, Any]]
+    series: str | None
+
+
+def _checked_axes(options: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> _Axes:
     kind = options.get("kind", "bar")
     x = dict(_axes(options.get("x"))[0]) if options.get("x") else None
     if x is None:
@@ -137,100 +147,73 @@ def compile_chart(
             raise ChartError(f"no column '{axis['field']}'; columns are: {', '.join(rows[0])}")
     if series and rows and series not in columns:
         raise ChartError(f"no column '{series}' for series; columns are: {', '.join(rows[0])}")
+    return _Axes(kind, x, ys, lines, series)
 
-    x_kind = x.get("format")
-    x_title = x.get("title", x["field"].replace("_", " ").capitalize())
+
+def _title(axis: Mapping[str, Any]) -> str:
+    return str(axis.get("title", axis["field"].replace("_", " ").capitalize()))
+
+
+def _chart_values(
+    rows: Sequence[Mapping[str, Any]], axes: _Axes, fmt: Formatter
+) -> tuple[list[dict[str, Any]], list[Any], list[str]]:
+    """(the long-form values, the x order, the series order) of a short-form chart."""
+    x, ys, series = axes.x, axes.ys, axes.series
     order: list[Any] = []
     series_order: list[str] = []
     values: list[dict[str, Any]] = []
     for row in rows:
-        label = _value_label(row.get(x["field"]), fmt, x_kind)
+        label = _value_label(row.get(x["field"]), fmt, x.get("format"))
         if label not in order:
             order.append(label)
         for axis in ys:
-            name = (
-                str(row.get(series))
-                if series and len(ys) == 1
-                else axis.get("title", axis["field"].replace("_", " ").capitalize())
-            )
+            name = str(row.get(series)) if series and len(ys) == 1 else _title(axis)
             if name not in series_order:
                 series_order.append(name)
-            values.append(
-                {
-                    "x": label,
-                    "series": name,
-                    "value": _plain(row.get(axis["field"])),
-                    "layer": "main",
-                }
-            )
-        for axis in lines:
-            values.append(
-                {
-                    "x": label,
-                    "series": axis.get("title", axis["field"]),
-                    "value": _plain(row.get(axis["field"])),
-                    "layer": "line",
-                }
-            )
+            value = _plain(row.get(axis["field"]))
+            values.append({"x": label, "series": name, "value": value, "layer": "main"})
+        for axis in axes.lines:
+            value = _plain(row.get(axis["field"]))
+            name = axis.get("title", axis["field"])
+            values.append({"x": label, "series": name, "value": value, "layer": "line"})
+    return values, order, series_order
 
-    y_kind = ys[0].get("format")
-    y_title = options.get("y_title") or (
-        ys[0].get("title", ys[0]["field"].replace("_", " ").capitalize())
-        if len(ys) == 1 and not series
-        else ""
-    )
+
+def _threshold_color(
+    thresholds: Sequence[Mapping[str, Any]], primary: str
+) -> dict[str, Any] | None:
+    """Bars coloured by the first threshold rule they meet (a Vega-Lite condition)."""
+    conditions = []
+    for rule in thresholds:
+        tests = []
+        if "above" in rule:
+            tests.append(f"datum.value > {float(rule['above'])}")
+        if "below" in rule:
+            tests.append(f"datum.value < {float(rule['below'])}")
+        if tests:
+            colour = STATUS_COLORS[rule.get("style", "neutral")]
+            conditions.append({"test": " && ".join(tests), "value": colour})
+    return {"condition": conditions, "value": primary} if conditions else None
+
+
+_MARKS: dict[str, dict[str, Any]] = {
+    "bar": {"type": "bar", "cornerRadiusEnd": 1},
+    "area": {"type": "area", "opacity": 0.75, "line": True},
+    "line": {"type": "line", "point": True, "strokeWidth": 2},
+    "combo": {"type": "bar", "opacity": 0.85},
+}
+
+
+def _encoding(
+    options: Mapping[str, Any],
+    axes: _Axes,
+    x_enc: dict[str, Any],
+    y_enc: dict[str, Any],
+    color: dict[str, Any] | None,
+    series_order: list[str],
+) -> dict[str, Any]:
+    kind, multi = axes.kind, len(axes.ys) > 1 or bool(axes.series)
     horizontal = bool(options.get("horizontal")) and kind == "bar"
-    x_enc: dict[str, Any] = {
-        "field": "x",
-        "type": "ordinal",
-        "sort": order,
-        "title": x_title,
-        "axis": {"labelAngle": 0 if horizontal or len(order) <= 8 else -40, "labelLimit": 160},
-    }
-    y_enc: dict[str, Any] = {
-        "field": "value",
-        "type": "quantitative",
-        "title": y_title,
-        "axis": {"format": _d3_format(y_kind, ys[0].get("decimals"))},
-    }
-    multi = len(ys) > 1 or bool(series)
-    color: dict[str, Any] | None = (
-        {
-            "field": "series",
-            "type": "nominal",
-            "title": None,
-            "sort": series_order,
-        }
-        if multi
-        else None
-    )
-    thresholds = list(options.get("thresholds", ()))
-    if thresholds and not multi:
-        conditions = []
-        for rule in thresholds:
-            tests = []
-            if "above" in rule:
-                tests.append(f"datum.value > {float(rule['above'])}")
-            if "below" in rule:
-                tests.append(f"datum.value < {float(rule['below'])}")
-            if tests:
-                conditions.append(
-                    {
-                        "test": " && ".join(tests),
-                        "value": STATUS_COLORS[rule.get("style", "neutral")],
-                    }
-                )
-        color = {"condition": conditions, "value": primary} if conditions else None
-
-    main_filter = {"filter": "datum.layer === 'main'"}
-    if kind == "bar":
-        mark: dict[str, Any] = {"type": "bar", "cornerRadiusEnd": 1}
-    elif kind == "area":
-        mark = {"type": "area", "opacity": 0.75, "line": True}
-    elif kind == "line":
-        mark = {"type": "line", "point": True, "strokeWidth": 2}
-    else:  # combo
-        mark = {"type": "bar", "opacity": 0.85}
     encoding: dict[str, Any] = {"x": x_enc, "y": y_enc}
     if horizontal:
         encoding = {"y": {**x_enc, "axis": {"labelLimit": 260}}, "x": y_enc}
@@ -241,43 +224,90 @@ def compile_chart(
     if kind == "area" and not options.get("stack", True):
         encoding["y"] = {**y_enc, "stack": None}
     if kind == "bar" and not options.get("stack", False) and multi:
-        encoding["y" if not horizontal else "x"] = {
-            **encoding["y" if not horizontal else "x"],
-            "stack": None,
-        }
+        value_axis = "x" if horizontal else "y"
+        encoding[value_axis] = {**encoding[value_axis], "stack": None}
     encoding["tooltip"] = [{"field": "x"}, {"field": "series"}, {"field": "value"}]
-    layers: list[dict[str, Any]] = [
-        {"transform": [main_filter], "mark": mark, "encoding": encoding}
+    return encoding
+
+
+def _line_layer(lines: Sequence[Mapping[str, Any]], x_enc: Mapping[str, Any]) -> dict[str, Any]:
+    """The line of a combo chart, on its own (right-hand) scale."""
+    first = lines[0]
+    return {
+        "transform": [{"filter": "datum.layer === 'line'"}],
+        "mark": {
+            "type": "line",
+            "point": True,
+            "strokeWidth": 2.5,
+            "color": STATUS_COLORS["critical"],
+        },
+        "encoding": {
+            "x": x_enc,
+            "y": {
+                "field": "value",
+                "type": "quantitative",
+                "title": first.get("title", first["field"]),
+                "axis": {
+                    "format": _d3_format(first.get("format"), first.get("decimals")),
+                    "orient": "right",
+                },
+            },
+        },
+    }
+
+
+def compile_chart(
+    options: Mapping[str, Any],
+    rows: Sequence[Mapping[str, Any]],
+    metrics: Mapping[str, Any],
+    fmt: Formatter,
+    *,
+    font: str = DEFAULT_FONT,
+    primary: str = PALETTE[0],
+) -> dict[str, Any]:
+    """The Vega-Lite spec for a chart section (short form or full spec)."""
+    config = _config(font, primary)
+    if "vega_lite" in options:
+        return _full_spec(options, rows, config)
+    axes = _checked_axes(options, rows)
+    values, order, series_order = _chart_values(rows, axes, fmt)
+    ys, multi = axes.ys, len(axes.ys) > 1 or bool(axes.series)
+    horizontal = bool(options.get("horizontal")) and axes.kind == "bar"
+    y_title = options.get("y_title") or (_title(ys[0]) if len(ys) == 1 and not axes.series else "")
+    x_enc: dict[str, Any] = {
+        "field": "x",
+        "type": "ordinal",
+        "sort": order,
+        "title": axes.x.get("title", axes.x["field"].replace("_", " ").capitalize()),
+        "axis": {"labelAngle": 0 if horizontal or len(order) <= 8 else -40, "labelLimit": 160},
+    }
+    y_enc: dict[str, Any] = {
+        "field": "value",
+        "type": "quantitative",
+        "title": y_title,
+        "axis": {"format": _d3_format(ys[0].get("format"), ys[0].get("decimals"))},
+    }
+    color: dict[str, Any] | None = (
+        {"field": "series", "type": "nominal", "title": None, "sort": series_order}
+        if multi
+        else None
+    )
+    thresholds = list(options.get("thresholds", ()))
+    if thresholds and not multi:
+        color = _threshold_color(thresholds, primary)
+    encoding = _encoding(options, axes, x_enc, y_enc, color, series_order)
+    main = {"filter": "datum.layer === 'main'"}
+    layers = [
+        {
+            "transform": [main],
+            "mark": dict(_MARKS.get(axes.kind, _MARKS["combo"])),
+            "encoding": encoding,
+        }
     ]
-    resolve = None
-    if lines:
-        line_kind = lines[0].get("format")
-        layers.append(
-            {
-                "transform": [{"filter": "datum.layer === 'line'"}],
-                "mark": {
-                    "type": "line",
-                    "point": True,
-                    "strokeWidth": 2.5,
-                    "color": STATUS_COLORS["critical"],
-                },
-                "encoding": {
-                    "x": x_enc,
-                    "y": {
-                        "field": "value",
-                        "type": "quantitative",
-                        "title": lines[0].get("title", lines[0]["field"]),
-                        "axis": {
-                            "format": _d3_format(line_kind, lines[0].get("decimals")),
-                            "orient": "right",
-                        },
-                    },
-                },
-            }
-        )
-        resolve = {"scale": {"y": "independent"}}
+    if axes.lines:
+        layers.append(_line_layer(axes.lines, x_enc))
     for rule in options.get("rules", ()):
-        layers.extend(_rule_layers(rule, metrics, fmt, x_kind, order, horizontal))
+        layers.extend(_rule_layers(rule, metrics, fmt, axes.x.get("format"), order, horizontal))
     spec: dict[str, Any] = {
         "$schema": "https://vega.github.io/schema/vega-lite/v5.json",
         "width": WIDTH,
@@ -286,8 +316,8 @@ def compile_chart(
         "layer": layers,
         "config": config,
     }
-    if resolve:
-        spec["resolve"] = resolve
+    if axes.lines:
+        spec["resolve"] = {"scale": {"y": "independent"}}
     return spec
 
 
