@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .delivery.events import ingest_events, pull_events
     from .delivery.ledger import existing_ledger, ledger_path, unsuppress
     from .delivery.sns import Verifier
-    from .dispatch import SendResult, send
+    from .deliver import SendResult
+    from .dispatch import send
     from .errors import (
         ArchiveError,
         BuildFailed,
@@ -82,7 +83,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     **{n: ("delivery.events", n) for n in ("ingest_events", "pull_events")},
     **{n: ("delivery.ledger", n) for n in ("existing_ledger", "ledger_path", "unsuppress")},
     "Verifier": ("delivery.sns", "Verifier"),
-    **{n: ("dispatch", n) for n in ("SendResult", "send")},
+    "SendResult": ("deliver", "SendResult"),
+    "send": ("dispatch", "send"),
     **{
         n: ("errors", n)
         for n in (

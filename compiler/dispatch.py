@@ -24,17 +24,21 @@ import random
 import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .addresses import address_key, address_problem, mask
 from .config.model import Project
+from .deliver import (
+    MessageResult,
+    SendProgress,
+    SendResult,
+    deliver_envelopes,
+    message_result,
+)
 from .delivery import (
     Ledger,
     OutboxTransport,
-    RateLimiter,
-    RetryPolicy,
-    SendFailure,
     Transport,
     existing_ledger,
     ledger_path,
@@ -42,7 +46,6 @@ from .delivery import (
     send_lock,
 )
 from .errors import DeliveryError, Problem, ReportcError
-from .mime import Envelope
 from .packaging import Packaged, Prior, package, prior_of
 from .plan import (
     Clock,
@@ -51,48 +54,6 @@ from .plan import (
     utc_now,
 )
 from .ready import ReadyReport, only_instances, partial_selection, prepare_reports, select_reports
-
-#: progress(event, report, detail); events: sent, failed, skipped, uncertain, waiting
-SendProgress = Callable[[str, str, str], None]
-
-
-@dataclass(frozen=True)
-class MessageResult:
-    report: str
-    state: str  # sent | failed | skipped | uncertain | not-sent | dry-run
-    detail: str = ""
-    key: str = ""
-    message_id: str = ""
-    subject: str = ""
-    to: tuple[str, ...] = ()
-    cc: tuple[str, ...] = ()
-    bcc_count: int = 0
-    size: int = 0
-    attachments: tuple[tuple[str, int], ...] = ()
-    path: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.state in ("sent", "skipped", "dry-run")
-
-
-@dataclass(frozen=True)
-class SendResult:
-    run_id: str
-    transport: str
-    messages: tuple[MessageResult, ...]
-    notes: tuple[str, ...] = ()
-    stopped: str = ""
-    dry_run: bool = False
-    outbox: Path | None = None
-
-    @property
-    def ok(self) -> bool:
-        return not self.stopped and all(m.ok for m in self.messages)
-
-    def count(self, state: str) -> int:
-        return sum(1 for m in self.messages if m.state == state)
-
 
 # --------------------------------------------------------------------------- build
 
@@ -154,25 +115,6 @@ def new_run_id(when: dt.datetime) -> str:
     return when.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
-def _result(
-    env: Envelope, state: str, detail: str = "", message_id: str = "", path: str = ""
-) -> MessageResult:
-    return MessageResult(
-        report=env.report,
-        state=state,
-        detail=detail,
-        key=env.key,
-        message_id=message_id,
-        subject=env.subject,
-        to=env.to,
-        cc=env.cc,
-        bcc_count=len(env.bcc),
-        size=env.size,
-        attachments=env.attachments,
-        path=path,
-    )
-
-
 def send(
     project: Project,
     *,
@@ -200,17 +142,69 @@ def send(
         problem = address_problem(redirect_to)
         if problem:
             raise DeliveryError(Problem(f"--redirect-to: {problem}"))
+    plan = _plan(
+        project,
+        reports,
+        output_dir(project, out_dir),
+        (clock or utc_now)(),
+        clock or default_clock(project),
+        redirect_to=redirect_to,
+        resend=resend,
+        resend_uncertain=resend_uncertain,
+        include_suppressed=include_suppressed,
+        allow_failed_checks=allow_failed_checks,
+        allow_suppressed_audit=allow_suppressed_audit,
+    )
+    if dry_run:
+        return _dry_run(project, plan, outbox)
+    transport = transport or make_transport(project, transport_name, outbox)
+    with send_lock(project.root / project.delivery.state_dir):
+        ledger = Ledger(ledger_path(project), clock or utc_now)
+        try:
+            packed = plan.package(ledger)
+            result = deliver_envelopes(
+                project,
+                list(packed.envelopes.values()),
+                transport,
+                ledger,
+                run_id=plan.run_id,
+                limit=limit,
+                resend=resend or resend_uncertain,
+                monotonic=monotonic,
+                sleep=sleep,
+                rng=rng or random.Random(),
+                progress=progress,
+                overrides=plan.overrides,
+                values={n: item.values_sha256 for n, item in plan.ready.items()},
+            )
+            messages = _in_order(result.messages + plan.others(packed), plan.persona_of)
+            return dataclasses.replace(result, messages=messages)
+        finally:
+            ledger.close()
+            transport.close()
+
+
+def _plan(
+    project: Project,
+    reports: Sequence[str] | None,
+    out: Path,
+    now: dt.datetime,
+    clock: Clock,
+    *,
+    redirect_to: str | None,
+    resend: bool,
+    resend_uncertain: bool,
+    include_suppressed: bool,
+    allow_failed_checks: bool,
+    allow_suppressed_audit: bool,
+) -> _Plan:
+    """Everything decided before the ledger is read: what is ready, failed, blocked,
+    held back by ``send_if``, suppressed, and what overrides are recorded."""
     chosen, instances = select_reports(project, reports)
     chosen = [n for n in chosen if project.reports[n].send]
-    now = (clock or utc_now)()
-    run_id = new_run_id(now)
-    out = output_dir(project, out_dir)
-    ready, failed, persona_of = prepare_reports(
-        project, chosen, out, clock or default_clock(project)
-    )
-    only_instances(
-        ready, failed, persona_of, instances, partial_selection(reports, instances, project)
-    )
+    ready, failed, persona_of = prepare_reports(project, chosen, out, clock)
+    partial = partial_selection(reports, instances, project)
+    only_instances(ready, failed, persona_of, instances, partial)
     overrides = _unblock(ready, failed, allow_failed_checks)
     held: dict[str, str] = {}
     suppressed = {} if include_suppressed else _suppressed(project)
@@ -221,57 +215,38 @@ def send(
         for name, why in _unchanged_since_sent(project, ready).items():
             del ready[name]
             held[name] = why
-    plan = _Plan(
+    return _Plan(
         project,
         ready,
         failed,
         held,
-        run_id,
+        new_run_id(now),
         now,
         redirect_to,
         suppressed,
         resend,
         resend_uncertain,
+        overrides,
+        persona_of,
     )
-    if dry_run:
-        with existing_ledger(project) as ledger:
-            packed = plan.package(ledger)
-        folder = Path(outbox) if outbox else project.root / project.delivery.outbox
-        box = OutboxTransport(folder if folder.is_absolute() else project.root / folder)
-        results = tuple(_result(e, "dry-run", path=box.send(e)) for e in packed.envelopes.values())
-        return SendResult(
-            run_id,
-            "dry-run",
-            _in_order(results + plan.others(packed), persona_of),
-            dry_run=True,
-            outbox=box.folder,
-        )
-    transport = transport or make_transport(project, transport_name, outbox)
-    with send_lock(project.root / project.delivery.state_dir):
-        ledger = Ledger(ledger_path(project), clock or utc_now)
-        try:
-            packed = plan.package(ledger)
-            result = _deliver(
-                project,
-                list(packed.envelopes.values()),
-                transport,
-                ledger,
-                run_id=run_id,
-                limit=limit,
-                resend=resend or resend_uncertain,
-                monotonic=monotonic,
-                sleep=sleep,
-                rng=rng or random.Random(),
-                progress=progress,
-                overrides=overrides,
-                values={n: item.values_sha256 for n, item in ready.items()},
-            )
-            return dataclasses.replace(
-                result, messages=_in_order(result.messages + plan.others(packed), persona_of)
-            )
-        finally:
-            ledger.close()
-            transport.close()
+
+
+def _dry_run(project: Project, plan: _Plan, outbox: Path | str | None) -> SendResult:
+    """Every message written to the outbox folder; nothing contacted, nothing recorded."""
+    with existing_ledger(project) as ledger:
+        packed = plan.package(ledger)
+    folder = Path(outbox) if outbox else project.root / project.delivery.outbox
+    box = OutboxTransport(folder if folder.is_absolute() else project.root / folder)
+    results = tuple(
+        message_result(e, "dry-run", path=box.send(e)) for e in packed.envelopes.values()
+    )
+    return SendResult(
+        plan.run_id,
+        "dry-run",
+        _in_order(results + plan.others(packed), plan.persona_of),
+        dry_run=True,
+        outbox=box.folder,
+    )
 
 
 def _in_order(
@@ -336,6 +311,10 @@ class _Plan:
     suppressed: Mapping[str, str]
     resend: bool
     resend_uncertain: bool
+    #: why each report goes out although a check or suppression would stop it
+    overrides: Mapping[str, str] = field(default_factory=dict)
+    #: report name -> the persona it comes from
+    persona_of: Mapping[str, str] = field(default_factory=dict)
 
     def package(self, ledger: Ledger | None) -> Packaged:
         prior: dict[str, Prior] = {}
@@ -375,159 +354,3 @@ class _Plan:
             for name, why in packed.uncertain.items()
         ]
         return tuple(out)
-
-
-def _deliver(
-    project: Project,
-    envelopes: Sequence[Envelope],
-    transport: Transport,
-    ledger: Ledger,
-    *,
-    run_id: str,
-    limit: int | None,
-    resend: bool,
-    monotonic: Callable[[], float],
-    sleep: Callable[[float], None],
-    rng: random.Random,
-    progress: SendProgress | None,
-    overrides: Mapping[str, str] | None = None,
-    values: Mapping[str, str] | None = None,
-) -> SendResult:
-    results: dict[str, MessageResult] = {}
-    overrides = overrides or {}
-    values = values or {}
-    todo: list[Envelope] = []
-    for env in envelopes:
-        row = ledger.get(env.key)
-        if row is not None and row.state == "sent" and not resend:
-            results[env.key] = _result(
-                env, "skipped", f"already sent {row.updated_at}", row.message_id
-            )
-        elif row is not None and row.state == "sending" and not resend:
-            results[env.key] = _result(
-                env,
-                "uncertain",
-                f"a previous run stopped while sending this message ({row.updated_at}); it may "
-                "have been delivered — check, then use --resend-uncertain to send it again",
-            )
-        elif env.size > transport.max_message_bytes:
-            ledger.plan(env, period=project.period.label, run_id=run_id, transport=transport.name)
-            reason = (
-                f"message is {env.size:,} bytes encoded; {transport.name} accepts at most "
-                f"{transport.max_message_bytes:,}"
-            )
-            ledger.mark(env.key, run_id, "failed", error=reason)
-            results[env.key] = _result(env, "failed", reason)
-        else:
-            todo.append(env)
-    if limit is not None:
-        for env in todo[limit:]:
-            results[env.key] = _result(env, "not-sent", f"--limit {limit}")
-        todo = todo[:limit]
-    notes: list[str] = []
-    stopped = ""
-    if todo:
-        needed = sum(len(e.recipients) for e in todo)
-        check = transport.preflight(project.delivery.sender, needed)
-        if not check.ok:
-            raise DeliveryError(
-                [Problem(p) for p in check.problems]
-                + [Problem("preflight failed: nothing was sent")]
-            )
-        notes.extend(check.notes)
-        rates = [r for r in (project.delivery.rate_limit, check.max_rate) if r]
-        limiter = RateLimiter(min(rates) if rates else None, monotonic, sleep)
-        policy = RetryPolicy(max_attempts=project.delivery.max_attempts)
-        for n, env in enumerate(todo):
-            override = "; ".join(
-                part
-                for part in (
-                    f"redirected to {env.redirected_to}" if env.redirected_to else "",
-                    "resend" if resend and ledger.get(env.key) else "",
-                    overrides.get(env.report, ""),
-                )
-                if part
-            )
-            ledger.plan(
-                env,
-                period=project.period.label,
-                run_id=run_id,
-                transport=transport.name,
-                override=override,
-                values_sha256=values.get(env.report, ""),
-            )
-            outcome = _send_one(
-                env, transport, ledger, limiter, policy, run_id, sleep, rng, progress
-            )
-            results[env.key] = outcome
-            if outcome.state == "not-sent":
-                stopped = outcome.detail
-                for later in todo[n + 1 :]:
-                    results[later.key] = _result(later, "not-sent", stopped)
-                break
-    ordered = tuple(results[e.key] for e in envelopes)
-    return SendResult(run_id, transport.name, ordered, tuple(notes), stopped)
-
-
-def _send_one(
-    env: Envelope,
-    transport: Transport,
-    ledger: Ledger,
-    limiter: RateLimiter,
-    policy: RetryPolicy,
-    run_id: str,
-    sleep: Callable[[float], None],
-    rng: random.Random,
-    progress: SendProgress | None,
-) -> MessageResult:
-    last = ""
-    for attempt in range(policy.max_attempts):
-        limiter.acquire(len(env.recipients))
-        ledger.mark(env.key, run_id, "sending")
-        try:
-            message_id = transport.send(env)
-        except SendFailure as failure:
-            limiter.done(len(env.recipients))
-            last = failure.message
-            if failure.kind == "retry" and attempt + 1 < policy.max_attempts:
-                ledger.mark(env.key, run_id, "pending", error=f"retrying: {last}")
-                delay = policy.delay(attempt, rng)
-                if progress:
-                    progress("waiting", env.report, f"{last}; retry in {delay:.1f}s")
-                sleep(delay)
-                continue
-            if failure.kind == "uncertain":
-                ledger.note(env.key, run_id, f"uncertain: {last}")
-                if progress:
-                    progress("uncertain", env.report, last)
-                return _result(
-                    env,
-                    "uncertain",
-                    f"{last}; it may have been delivered — check, then use --resend-uncertain",
-                )
-            if failure.kind in ("quota", "abort"):
-                ledger.mark(env.key, run_id, "pending", error=last)
-                what = (
-                    "daily sending quota reached"
-                    if failure.kind == "quota"
-                    else "the provider refused to continue"
-                )
-                reason = (
-                    f"{what} ({last}); run 'reportc send' again later to send the rest — "
-                    "what was sent will not be sent twice"
-                )
-                if progress:
-                    progress("failed", env.report, reason)
-                return _result(env, "not-sent", reason)
-            if failure.kind == "retry":  # no attempt left
-                last = f"gave up after {policy.max_attempts} attempts: {last}"
-            ledger.mark(env.key, run_id, "failed", error=last)
-            if progress:
-                progress("failed", env.report, last)
-            return _result(env, "failed", last)
-        limiter.done(len(env.recipients))
-        ledger.mark(env.key, run_id, "sent", message_id=message_id)
-        if progress:
-            progress("sent", env.report, message_id)
-        return _result(env, "sent", message_id=message_id)
-    return _result(env, "not-sent", "max_attempts is 0: nothing was tried")

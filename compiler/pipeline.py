@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +210,136 @@ def _chosen_names(
     return names
 
 
+@dataclass
+class _Made:
+    """What a report's render left for its PDF's finish: its manifest fields."""
+
+    title: str
+    persona: str
+    html_sha256: str
+    sources: Mapping[str, str]
+    email: Mapping[str, Any]
+    files: dict[str, FileRecord] = field(default_factory=dict)
+
+
+class _Maker:
+    """Renders the bound reports and makes their PDFs; one per build (its state is the
+    build's results so far)."""
+
+    def __init__(
+        self,
+        project: Project,
+        bound: BindResult,
+        names: Sequence[str],
+        plan: BuildPlan,
+        progress: Progress | None,
+        timeout: float | None,
+    ) -> None:
+        self.project, self.bound, self.names, self.plan = project, bound, names, plan
+        self.progress, self.timeout = progress, timeout
+        self.env = make_environment(project.root)
+        self.writer = Writer(plan.out)
+        self.when = dt.datetime.combine(project.period.end, dt.time(), dt.timezone.utc)
+        self.done: dict[str, ReportResult] = {}
+        self.made: dict[str, _Made] = {}
+
+    def tell(self, event: str, name: str, index: int, detail: str) -> None:
+        if self.progress:
+            self.progress(event, name, index, len(self.names), detail)
+
+    def fail(self, name: str, exc: ReportcError) -> None:
+        persona = self.bound.personas.get(name, name)
+        title = self.bound.reports[name].spec.title if name in self.bound.reports else name
+        inputs = self.plan.inputs.get(persona, "")
+        self.done[name] = ReportResult(
+            name, title, error=exc, persona=persona, inputs=inputs, state="failed"
+        )
+        self.tell("failed", name, len(self.done), exc.problems[0].format())
+
+    def tasks(self) -> Iterator[PdfTask]:
+        """Render each report (writing its HTML and CSV files); its PDF task if wanted."""
+        for index, name in enumerate(self.names, start=1):
+            if name in self.bound.failures:
+                self.fail(name, self.bound.failures[name])
+                continue
+            report = self.bound.reports[name]
+            self.tell("start", name, index, report.spec.title)
+            try:
+                rendered = render_report(
+                    report,
+                    self.project,
+                    env=self.env,
+                    generated=self.plan.generated,
+                    timeout=self.timeout,
+                )
+            except ReportcError as exc:
+                self.fail(name, exc)
+                continue
+            self.made[name] = self.write(name, report, rendered)
+            if "pdf" not in self.plan.formats:
+                self.finish(name, None)
+                continue
+            yield PdfTask(
+                name=name,
+                html=rendered.html,
+                project_root=self.project.root,
+                target=self.writer.reserve(f"{name}.pdf"),
+                options=report.spec.pdf,
+                data_files=tuple(data_files(report)) if report.spec.pdf.attach_data else (),
+                when=self.when,
+            )
+
+    def write(self, name: str, report: BoundReport, rendered: RenderedReport) -> _Made:
+        """The report's HTML and CSV attachments, written; what its manifest entry needs."""
+        spec = report.spec
+        made = _Made(
+            spec.title,
+            spec.persona or name,
+            html_digest(rendered.html),
+            report.sources_used,
+            packaging(self.project, report, rendered),
+        )
+        if "html" in self.plan.formats:
+            data = rendered.html.encode("utf-8")
+            self.writer.write(f"{name}.html", data)
+            made.files["html"] = FileRecord(
+                f"{name}.html", hashlib.sha256(data).hexdigest(), len(data)
+            )
+        made.files.update(_write_attachments(self.writer, name, report))
+        return made
+
+    def finish(self, name: str, pdf: PdfDone | None) -> None:
+        made = self.made[name]
+        if pdf is not None and pdf.error is not None:
+            self.fail(name, pdf.error)
+            return
+        files = dict(made.files)
+        if pdf is not None:
+            files["pdf"] = FileRecord(f"{name}.pdf", pdf.sha256, pdf.size, pdf.pages)
+        self.done[name] = ReportResult(
+            name,
+            made.title,
+            frozen_map(_file_order(files)),
+            made.sources,
+            refused_urls=pdf.refused_urls if pdf is not None else (),
+            html_sha256=made.html_sha256,
+            persona=made.persona,
+            inputs=self.plan.inputs.get(made.persona, ""),
+            state="built",
+            blocked=self.bound.reports[name].blocked,
+            values=frozen_map(snapshot(self.bound.reports[name])),
+            email=frozen_map(made.email),
+        )
+        pages = f"{pdf.pages} page{'s' if pdf.pages != 1 else ''}" if pdf else "html"
+        self.tell("done", name, len(self.done), pages)
+
+
+def _file_order(files: Mapping[str, FileRecord]) -> dict[str, FileRecord]:
+    """html, pdf, then the CSV attachments (the order the manifest and the CLI show)."""
+    first = [k for k in ("html", "pdf") if k in files]
+    return {k: files[k] for k in [*first, *(k for k in files if k not in first)]}
+
+
 def _make(
     project: Project,
     bound: BindResult,
@@ -219,109 +350,21 @@ def _make(
     pool: PdfPool | None = None,
     timeout: float | None = 300.0,
 ) -> list[ReportResult]:
-    out, formats, generated, inputs = plan.out, plan.formats, plan.generated, plan.inputs
-    env = make_environment(project.root)
-    writer = Writer(out)
-    total = len(names)
-    when = dt.datetime.combine(project.period.end, dt.time(), dt.timezone.utc)
-    done: dict[str, ReportResult] = {}
-    html_files: dict[str, FileRecord] = {}
-    meta: dict[str, tuple[str, str, str, Mapping[str, str]]] = {}
-    emails: dict[str, dict[str, Any]] = {}
-    csv_files: dict[str, dict[str, FileRecord]] = {}
-
-    def fail(name: str, exc: ReportcError) -> None:
-        persona = bound.personas.get(name, name)
-        title = bound.reports[name].spec.title if name in bound.reports else name
-        done[name] = ReportResult(
-            name, title, error=exc, persona=persona, inputs=inputs.get(persona, ""), state="failed"
-        )
-        if progress:
-            progress("failed", name, len(done), total, exc.problems[0].format())
-
-    def tasks() -> Iterator[PdfTask]:
-        for index, name in enumerate(names, start=1):
-            if name in bound.failures:
-                fail(name, bound.failures[name])
-                continue
-            report = bound.reports[name]
-            spec = report.spec
-            if progress:
-                progress("start", name, index, total, spec.title)
-            try:
-                rendered = render_report(
-                    report, project, env=env, generated=generated, timeout=timeout
-                )
-            except ReportcError as exc:
-                fail(name, exc)
-                continue
-            persona = spec.persona or name
-            meta[name] = (spec.title, persona, html_digest(rendered.html), report.sources_used)
-            emails[name] = packaging(project, report, rendered)
-            csv_files[name] = _write_attachments(writer, name, report)
-            if "html" in formats:
-                data = rendered.html.encode("utf-8")
-                writer.write(f"{name}.html", data)
-                html_files[name] = FileRecord(
-                    f"{name}.html", hashlib.sha256(data).hexdigest(), len(data)
-                )
-            if "pdf" not in formats:
-                finish(name, None)
-                continue
-            yield PdfTask(
-                name=name,
-                html=rendered.html,
-                project_root=project.root,
-                target=writer.reserve(f"{name}.pdf"),
-                options=spec.pdf,
-                data_files=tuple(data_files(report)) if spec.pdf.attach_data else (),
-                when=when,
-            )
-
-    def finish(name: str, pdf: PdfDone | None) -> None:
-        title, persona, html_sha, sources = meta[name]
-        if pdf is not None and pdf.error is not None:
-            fail(name, pdf.error)
-            return
-        values = snapshot(bound.reports[name])
-        files: dict[str, FileRecord] = {}
-        if name in html_files:
-            files["html"] = html_files[name]
-        if pdf is not None:
-            files["pdf"] = FileRecord(f"{name}.pdf", pdf.sha256, pdf.size, pdf.pages)
-        files.update(csv_files.get(name, {}))
-        done[name] = ReportResult(
-            name,
-            title,
-            frozen_map(files),
-            sources,
-            refused_urls=pdf.refused_urls if pdf is not None else (),
-            html_sha256=html_sha,
-            persona=persona,
-            inputs=inputs.get(persona, ""),
-            state="built",
-            blocked=bound.reports[name].blocked,
-            values=frozen_map(values),
-            email=frozen_map(emails.get(name, {})),
-        )
-        if progress:
-            pages = f"{pdf.pages} page{'s' if pdf.pages != 1 else ''}" if pdf else "html"
-            progress("done", name, len(done), total, pages)
-
+    maker = _Maker(project, bound, names, plan, progress, timeout)
     if pool is not None:
-        for result in pool.run(tasks()):
-            finish(result.name, result)
+        for result in pool.run(maker.tasks()):
+            maker.finish(result.name, result)
     else:
         # The bound data, templates and libraries stay alive for the whole build: keep
         # the collector from re-scanning them after every page laid out (~10% faster).
         gc.collect()
         gc.freeze()
         try:
-            for task in tasks():
-                finish(task.name, run_task(task, timeout))
+            for task in maker.tasks():
+                maker.finish(task.name, run_task(task, timeout))
         finally:
             gc.unfreeze()
-    return [done[n] for n in names if n in done]
+    return [maker.done[n] for n in names if n in maker.done]
 
 
 def packaging(project: Project, report: BoundReport, rendered: RenderedReport) -> dict[str, Any]:

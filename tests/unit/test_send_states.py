@@ -1,6 +1,6 @@
 """The send state machine, one message at a time: every transition, every failure kind.
 
-``dispatch._send_one`` with a scripted transport and a real (temporary) ledger:
+``deliver._send_one`` with a scripted transport and a real (temporary) ledger:
 the ledger must say ``sending`` before the transport is called, and afterwards
 exactly what happened.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from reportc.deliver import _send_one
 from reportc.delivery import Ledger, Preflight, RateLimiter, RetryPolicy, SendFailure
-from reportc.dispatch import _send_one
 from reportc.mime import Attachment, Envelope, compose
 
 NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
