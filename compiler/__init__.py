@@ -32,10 +32,10 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .archive import list_runs, load_values
     from .archive import resolve as resolve_run
     from .config import DEFAULT_CONFIG, Period, Project, load_project
+    from .deliver import SendResult
     from .delivery.events import ingest_events, pull_events
     from .delivery.ledger import existing_ledger, ledger_path, unsuppress
     from .delivery.sns import Verifier
-    from .deliver import SendResult
     from .dispatch import send
     from .errors import (
         ArchiveError,

@@ -212,40 +212,56 @@ def archive_build(
     mine = {n: e for n, e in sorted(entries.items()) if e.period == period}
     if not mine:
         raise ArchiveError(
-            Problem(
-                f"nothing was built for {period} in {out}",
-                hint="run 'reportc build' first",
-            )
+            Problem(f"nothing was built for {period} in {out}", hint="run 'reportc build' first")
         )
-    problems: list[Problem] = []
-    for name, entry in mine.items():
-        status = entry.state
-        if status is ReportState.FAILED:
-            problems.append(Problem(f"report '{name}' failed to build; nothing was archived"))
-        elif status is ReportState.BLOCKED and not allow_failed_checks:
-            problems.append(
-                Problem(
-                    f"report '{name}' is blocked by a failed check; nothing was archived",
-                    hint="fix the data, or archive anyway with --allow-failed-checks",
-                )
-            )
-        elif entry.values is None:
-            problems.append(
-                Problem(
-                    f"report '{name}' was built by an older reportc (no figures in the manifest)",
-                    hint="rebuild with 'reportc build --force'",
-                )
-            )
+    problems = [p for n, e in mine.items() for p in _unarchivable(n, e, allow_failed_checks)]
     if problems:
         raise ArchiveError(problems)
     summaries = {n: _summary(e) for n, e in mine.items()}
     content = _content(summaries)
-    runs = list_runs(store)
-    same = [r for r in runs if r.period == period]
+    same = [r for r in list_runs(store) if r.period == period]
     if same and _content(same[-1].reports) == content:
         return ArchiveResult(same[-1], "unchanged", store.url)
+    files = _built_files(out, mine)
+    now = now.astimezone(dt.timezone.utc).replace(microsecond=0)
+    run = Run(
+        run_id=f"{now:%Y%m%dT%H%M%SZ}-{content[:6]}",
+        period=period,
+        created_at=now,
+        reports=frozen_map(summaries),
+        project=project.organisation,
+    )
+    for filename, data in files.items():
+        store.put(f"{run.key}/{filename}", data)
+    _store_records(store, run, project, mine)
+    return ArchiveResult(run, "archived", store.url)
+
+
+def _unarchivable(name: str, entry: ReportEntry, allow_failed_checks: bool) -> list[Problem]:
+    """Why a report's build cannot be archived (failed, blocked, or without figures)."""
+    if entry.state is ReportState.FAILED:
+        return [Problem(f"report '{name}' failed to build; nothing was archived")]
+    if entry.blocked and not allow_failed_checks:
+        return [
+            Problem(
+                f"report '{name}' is blocked by a failed check; nothing was archived",
+                hint="fix the data, or archive anyway with --allow-failed-checks",
+            )
+        ]
+    if entry.values is None:
+        return [
+            Problem(
+                f"report '{name}' was built by an older reportc (no figures in the manifest)",
+                hint="rebuild with 'reportc build --force'",
+            )
+        ]
+    return []
+
+
+def _built_files(out: Path, entries: Mapping[str, ReportEntry]) -> dict[str, bytes]:
+    """Each entry's files, read back and checked against the manifest's digests."""
     files: dict[str, bytes] = {}
-    for entry in mine.values():
+    for entry in entries.values():
         for record in entry.files.values():
             path = out / record.path
             try:
@@ -262,31 +278,27 @@ def archive_build(
                     )
                 )
             files[Path(record.path).name] = data
-    now = now.astimezone(dt.timezone.utc).replace(microsecond=0)
-    run = Run(
-        run_id=f"{now:%Y%m%dT%H%M%SZ}-{content[:6]}",
-        period=period,
-        created_at=now,
-        reports=frozen_map(summaries),
-        project=project.organisation,
-    )
-    for filename, data in files.items():
-        store.put(f"{run.key}/{filename}", data)
-    values = {n: dict(e.values or {}) for n, e in mine.items()}
+    return files
+
+
+def _store_records(
+    store: Store, run: Run, project: Project, entries: Mapping[str, ReportEntry]
+) -> None:
+    """values.json, the manifest and, last (it completes the run), run.json."""
+    values = {n: dict(e.values or {}) for n, e in entries.items()}
     doc = {"schema_version": ARCHIVE_SCHEMA_VERSION, "reports": values}
     store.put(f"{run.key}/{VALUES_FILE}", json.dumps(doc, indent=1).encode() + b"\n")
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "project": project.organisation,
-        "period": period,
+        "period": run.period,
         # without the email's packaging (a burst row's recipients stay out of the archive)
         "reports": {
-            n: {k: v for k, v in e.to_json().items() if k != "email"} for n, e in mine.items()
+            n: {k: v for k, v in e.to_json().items() if k != "email"} for n, e in entries.items()
         },
     }
     store.put(f"{run.key}/manifest.json", json.dumps(manifest, indent=1).encode() + b"\n")
     store.put(f"{run.key}/{RUN_FILE}", json.dumps(run.to_json(), indent=1).encode() + b"\n")
-    return ArchiveResult(run, "archived", store.url)
 
 
 # --------------------------------------------------------------------------- baselines

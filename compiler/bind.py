@@ -26,7 +26,7 @@ from .config.model import (
 )
 from .errors import DataError, Problem, ReportcError
 from .graph import ROW_PREFIX
-from .quality import row_checks, run_checks
+from .quality import blocked_by, run_checks
 from .workspace import Workspace
 
 
@@ -155,22 +155,11 @@ class _Binder:
             font_dirs=tuple(sorted({(project.root / f.path).parent for f in spec.theme.fonts})),
             cache_dir=project.root / project.delivery.state_dir / "cache" / "charts",
             alerts=alerts,
-            blocked=tuple(
-                reason
-                for node in sorted(self.needs[spec.persona or spec.name])
-                for reason in self.ws.check_failures.get(node, ())
-            )
-            + tuple(
-                reason
-                for s in sections
-                if s.spec.options.get("checks")
-                for reason in row_checks(
-                    f"section '{s.spec.name}'",
-                    s.rows,
-                    s.columns,
-                    s.spec.options["checks"],
-                    project.period.end,
-                )
+            blocked=blocked_by(
+                self.needs[spec.persona or spec.name],
+                self.ws.check_failures,
+                sections,
+                project.period.end,
             ),
         )
         if self.sink is not None:

@@ -10,7 +10,7 @@ needs no change but the version. Unreadable or missing files read as empty.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -26,6 +26,14 @@ class ReportState(str, Enum):
 
     OK = "ok"
     BLOCKED = "blocked"  # built, but a quality check failed: must not be sent
+
+    @classmethod
+    def of(cls, ok: bool, blocked: Sequence[str]) -> ReportState:
+        """A report's state from its build: failed, else blocked if any check failed."""
+        if not ok:
+            return cls.FAILED
+        return cls.BLOCKED if blocked else cls.OK
+
     FAILED = "failed"
 
 
@@ -73,6 +81,11 @@ class ReportEntry:
     #: renders nothing: title, subtitle, lang, the email summary, the fired alerts
     #: (indices into the persona's), and for a burst row its resolved recipients.
     email: Mapping[str, Any] | None = None
+
+    @property
+    def blocked(self) -> bool:
+        """Built, but a quality check failed (``checks`` says which)."""
+        return self.state is ReportState.BLOCKED
 
     @property
     def built(self) -> bool:

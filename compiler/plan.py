@@ -261,9 +261,7 @@ def write_manifest(
 ) -> Path:
     entries = manifest_entries(path)
     for r in results:
-        state = (
-            (ReportState.BLOCKED if r.blocked else ReportState.OK) if r.ok else ReportState.FAILED
-        )
+        state = ReportState.of(r.ok, r.blocked)
         entries[r.name] = ReportEntry(
             title=r.title,
             persona=r.persona or r.name,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from .bound import BoundSection
 from .config.model import (
     frozen_map,
 )
@@ -184,3 +185,24 @@ def metric_verdicts(ws: Workspace, name: str, checks: Mapping[str, Any]) -> list
                 f"({theirs}), tolerance {tolerance:g}"
             )
     return out
+
+
+def blocked_by(
+    needs: Iterable[str],
+    check_failures: Mapping[str, Sequence[str]],
+    sections: Sequence[BoundSection],
+    period_end: dt.date,
+) -> tuple[str, ...]:
+    """Why a report is blocked: the failed checks of the sources and metrics it needs,
+    then those of its sections' rows. The one place that decides it; build, send, the
+    archive and the preview read these reasons (none means not blocked)."""
+    from_data = tuple(reason for node in sorted(needs) for reason in check_failures.get(node, ()))
+    from_rows = tuple(
+        reason
+        for s in sections
+        if s.spec.options.get("checks")
+        for reason in row_checks(
+            f"section '{s.spec.name}'", s.rows, s.columns, s.spec.options["checks"], period_end
+        )
+    )
+    return from_data + from_rows
