@@ -154,103 +154,113 @@ def email_page(snap: Snapshot, name: str, raw: bytes) -> str:
     return _frame(f"Email: {name}", body_html, snap)
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """One request: the index, a report (HTML, PDF, email view), the reload long-poll,
+    or a font or image of the project; only for this machine's own host names."""
+
+    server_version = "reportc-preview"
+    #: the preview state served (set per server by :func:`_handler`)
+    preview: Preview
+    timeout = IDLE_SECONDS  # a connection that sends nothing is closed
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return  # quiet: the preview logs builds, not requests
+
+    def _send(self, status: int, body: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Content-Security-Policy", PREVIEW_CSP)
+        self.end_headers()
+        if self.command != "HEAD":
+            # The browser may have gone away (a reload, say).
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body)
+
+    def _html(self, text: str, status: int = 200) -> None:
+        self._send(status, text.encode("utf-8"), "text/html; charset=utf-8")
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        # Only pages asked for by this machine's own name: a web page elsewhere cannot
+        # read the reports through a DNS name it points at 127.0.0.1 (DNS rebinding).
+        host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            self._send(403, b"forbidden host", "text/plain; charset=utf-8")
+            return
+        url = urlsplit(self.path)
+        path = unquote(url.path)
+        if any(ord(ch) < 0x20 for ch in path):  # %00 and other control characters
+            self._send(400, b"bad path", "text/plain; charset=utf-8")
+            return
+        snap = self.preview.snapshot
+        if path == "/__reportc/wait":
+            self._wait(url.query)
+            return
+        if path in ("/", "/index.html"):
+            self._html(index_page(snap))
+            return
+        stem, dot, kind = path[1:].rpartition(".")
+        if dot and "/" not in stem and kind in ("html", "pdf", "email"):
+            self._report(snap, stem, kind)
+            return
+        self._static(path)
+
+    def _wait(self, query: str) -> None:
+        """Long-poll: answer when a build newer than ``generation`` is ready."""
+        try:
+            since = int(parse_qs(query).get("generation", ["0"])[0])
+        except ValueError:
+            since = 0
+        generation = self.preview.wait(since)
+        self._send(200, json.dumps({"generation": generation}).encode(), "application/json")
+
+    def _report(self, snap: Snapshot, name: str, kind: str) -> None:
+        page = snap.pages.get(name)
+        if snap.problems:
+            self._html(index_page(snap))
+            return
+        if page is None:
+            body = "<p>No report named '" + html.escape(name) + "'.</p>"
+            self._html(_frame("not found", body, snap), HTTPStatus.NOT_FOUND)
+            return
+        if page.problems:
+            body = _problems_html(page.problems, f"Report '{name}' does not build")
+            self._html(_frame(page.title, body, snap))
+            return
+        if kind == "html":
+            self._html(report_page(snap, page))
+            return
+        try:
+            if kind == "pdf":
+                self._send(200, self.preview.pdf(snap, name), "application/pdf")
+            else:
+                self._html(email_page(snap, name, self.preview.email(snap, name)))
+        except ReportcError as exc:
+            heading = f"Report '{name}': the {kind.upper()} could not be made"
+            self._html(_frame(page.title, _problems_html(exc.problems, heading), snap))
+
+    def _static(self, path: str) -> None:
+        root = self.preview.root.resolve()
+        target = (root / path.lstrip("/")).resolve()
+        kind = STATIC_TYPES.get(target.suffix.lower())
+        # Only fonts and images, only inside the project, never hidden files.
+        inside = target.is_relative_to(root) and not any(
+            part.startswith(".") for part in target.relative_to(root).parts
+        )
+        if kind is None or not inside or not target.is_file():
+            self._send(404, b"not found", "text/plain; charset=utf-8")
+            return
+        self._send(200, target.read_bytes(), kind)
+
+
 def _handler(preview: Preview) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "reportc-preview"
-        timeout = IDLE_SECONDS  # a connection that sends nothing is closed
-
-        def log_message(self, format: str, *args: Any) -> None:
-            return  # quiet: the preview logs builds, not requests
-
-        def _send(self, status: int, body: bytes, kind: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.send_header("Cache-Control", "no-store")
-            self.send_header("X-Content-Type-Options", "nosniff")
-            self.send_header("Content-Security-Policy", PREVIEW_CSP)
-            self.end_headers()
-            if self.command != "HEAD":
-                # The browser may have gone away (a reload, say).
-                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                    self.wfile.write(body)
-
-        def _html(self, text: str, status: int = 200) -> None:
-            self._send(status, text.encode("utf-8"), "text/html; charset=utf-8")
-
-        def do_HEAD(self) -> None:
-            self.do_GET()
-
-        def do_GET(self) -> None:
-            # Only pages asked for by this machine's own name: a web page elsewhere cannot
-            # read the reports through a DNS name it points at 127.0.0.1 (DNS rebinding).
-            host = (self.headers.get("Host") or "").rsplit(":", 1)[0].strip("[]").lower()
-            if host not in ("127.0.0.1", "localhost", "::1"):
-                self._send(403, b"forbidden host", "text/plain; charset=utf-8")
-                return
-            url = urlsplit(self.path)
-            path = unquote(url.path)
-            if any(ord(ch) < 0x20 for ch in path):  # %00 and other control characters
-                self._send(400, b"bad path", "text/plain; charset=utf-8")
-                return
-            snap = preview.snapshot
-            if path == "/__reportc/wait":
-                try:
-                    since = int(parse_qs(url.query).get("generation", ["0"])[0])
-                except ValueError:
-                    since = 0
-                generation = preview.wait(since)
-                body = json.dumps({"generation": generation}).encode()
-                self._send(200, body, "application/json")
-                return
-            if path in ("/", "/index.html"):
-                self._html(index_page(snap))
-                return
-            stem, dot, kind = path[1:].rpartition(".")
-            if dot and "/" not in stem and kind in ("html", "pdf", "email"):
-                self._report(snap, stem, kind)
-                return
-            self._static(path)
-
-        def _report(self, snap: Snapshot, name: str, kind: str) -> None:
-            page = snap.pages.get(name)
-            if snap.problems:
-                self._html(index_page(snap))
-                return
-            if page is None:
-                body = "<p>No report named '" + html.escape(name) + "'.</p>"
-                self._html(_frame("not found", body, snap), HTTPStatus.NOT_FOUND)
-                return
-            if page.problems:
-                body = _problems_html(page.problems, f"Report '{name}' does not build")
-                self._html(_frame(page.title, body, snap))
-                return
-            if kind == "html":
-                self._html(report_page(snap, page))
-                return
-            try:
-                if kind == "pdf":
-                    self._send(200, preview.pdf(snap, name), "application/pdf")
-                else:
-                    self._html(email_page(snap, name, preview.email(snap, name)))
-            except ReportcError as exc:
-                heading = f"Report '{name}': the {kind.upper()} could not be made"
-                self._html(_frame(page.title, _problems_html(exc.problems, heading), snap))
-
-        def _static(self, path: str) -> None:
-            root = preview.root.resolve()
-            target = (root / path.lstrip("/")).resolve()
-            kind = STATIC_TYPES.get(target.suffix.lower())
-            # Only fonts and images, only inside the project, never hidden files.
-            inside = target.is_relative_to(root) and not any(
-                part.startswith(".") for part in target.relative_to(root).parts
-            )
-            if kind is None or not inside or not target.is_file():
-                self._send(404, b"not found", "text/plain; charset=utf-8")
-                return
-            self._send(200, target.read_bytes(), kind)
-
-    return Handler
+    """The handler class of one server, bound to its preview state."""
+    return type("Handler", (_Handler,), {"preview": preview})
 
 
 class _BoundedServer(ThreadingHTTPServer):
