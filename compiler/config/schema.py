@@ -5,12 +5,12 @@ type's own options)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ..errors import Problem, did_you_mean, format_path
+from ..errors import Location, Problem, did_you_mean, format_path
 from ..resources import builtin_dir, project_schema
 from ..section_types import section_type
 from .yamlpos import PathT, PositionMap
@@ -69,49 +69,60 @@ def schema_problems(
     return problems
 
 
-def _explain(error: Any, positions: PositionMap, base: PathT) -> list[Problem]:
-    """One jsonschema error (typed Any: its stub types every field as maybe-unset)."""
+Explainer = Callable[[Any, PositionMap, PathT], list[Problem] | None]
+
+
+def _at(error: Any, positions: PositionMap, base: PathT) -> tuple[PathT, Location, str]:
     path: PathT = (*base, *error.absolute_path)
-    where = positions.at(path)
-    shown = format_path(path)
-    v = error.validator
+    return path, positions.at(path), format_path(path)
+
+
+def _unknown_keys(error: Any, positions: PositionMap, base: PathT) -> list[Problem] | None:
+    if not isinstance(error.instance, dict):
+        return None
+    path, _, shown = _at(error, positions, base)
+    allowed = set(error.schema.get("properties", {}))
+    return [
+        Problem(
+            f"unknown key '{key}'{did_you_mean(key, allowed)}",
+            positions.at((*path, key), key=True),
+            shown,
+            "" if did_you_mean(key, allowed) else "allowed here: " + ", ".join(sorted(allowed)),
+        )
+        for key in sorted(set(error.instance) - allowed)
+    ]
+
+
+def _missing(error: Any, positions: PositionMap, base: PathT) -> list[Problem] | None:
+    _, where, shown = _at(error, positions, base)
+    missing = [r for r in error.validator_value if r not in error.instance]
+    return [Problem(f"missing required key '{key}'", where, shown) for key in missing]
+
+
+def _wrong_type(error: Any, positions: PositionMap, base: PathT) -> list[Problem] | None:
+    _, where, shown = _at(error, positions, base)
+    expected = error.validator_value
+    names = [expected] if isinstance(expected, str) else list(expected)
+    want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
+    return [Problem(f"expected {want}, got {_kind(error.instance)}", where, shown)]
+
+
+def _not_one_of(error: Any, positions: PositionMap, base: PathT) -> list[Problem] | None:
+    _, where, shown = _at(error, positions, base)
+    inst, options = error.instance, [str(o) for o in error.validator_value]
+    text = f"'{inst}' is not one of: {', '.join(options)}{did_you_mean(str(inst), options)}"
+    return [Problem(text, where, shown)]
+
+
+def _not_const(error: Any, positions: PositionMap, base: PathT) -> list[Problem] | None:
+    _, where, shown = _at(error, positions, base)
+    return [Problem(f"must be {error.validator_value!r}, got {error.instance!r}", where, shown)]
+
+
+def _bad_pattern(error: Any, positions: PositionMap, base: PathT) -> list[Problem] | None:
+    path, where, shown = _at(error, positions, base)
     inst = error.instance
-    if v == "additionalProperties" and isinstance(inst, dict):
-        allowed = set(error.schema.get("properties", {}))
-        extras = sorted(set(inst) - allowed)
-        return [
-            Problem(
-                f"unknown key '{key}'{did_you_mean(key, allowed)}",
-                positions.at((*path, key), key=True),
-                shown,
-                "" if did_you_mean(key, allowed) else "allowed here: " + ", ".join(sorted(allowed)),
-            )
-            for key in extras
-        ]
-    if v == "required":
-        missing = [r for r in error.validator_value if r not in inst]
-        return [Problem(f"missing required key '{key}'", where, shown) for key in missing]
-    if v == "type":
-        expected = error.validator_value
-        names = [expected] if isinstance(expected, str) else list(expected)
-        want = " or ".join(_TYPE_NAMES.get(n, n) for n in names)
-        return [Problem(f"expected {want}, got {_kind(inst)}", where, shown)]
-    if v == "enum":
-        options = [str(o) for o in error.validator_value]
-        return [
-            Problem(
-                f"'{inst}' is not one of: {', '.join(options)}{did_you_mean(str(inst), options)}",
-                where,
-                shown,
-            )
-        ]
-    if v == "const":
-        return [Problem(f"must be {error.validator_value!r}, got {inst!r}", where, shown)]
-    if (
-        v == "pattern"
-        and error.relative_schema_path
-        and "propertyNames" in (error.relative_schema_path)
-    ):
+    if error.relative_schema_path and "propertyNames" in error.relative_schema_path:
         return [
             Problem(
                 f"invalid name '{inst}': use lower-case letters, digits and underscores, "
@@ -120,34 +131,54 @@ def _explain(error: Any, positions: PositionMap, base: PathT) -> list[Problem]:
                 shown,
             )
         ]
-    if v == "pattern":
-        desc = error.schema.get("x-error") or error.schema.get("description", "")
-        return [
-            Problem(f"'{inst}' is not valid here" + (f": {desc}" if desc else ""), where, shown)
-        ]
-    if v == "oneOf" and error.context:
-        # Prefer the branch whose type matched: its errors say what is wrong.
-        branch_errors = [
-            e for e in error.context if e.validator not in ("type", "oneOf", "pattern")
-        ]
-        if branch_errors:
-            out: list[Problem] = []
-            for e in branch_errors:
-                out.extend(_explain(e, positions, base))
-            return out
-        kinds = []
-        for sub in error.validator_value:
-            t = sub.get("type")
-            if t:
-                kinds.append(_TYPE_NAMES.get(t, t))
-            elif "$ref" in sub:
-                kinds.append("a name")
-        return [Problem(f"expected {' or '.join(kinds)}, got {_kind(inst)}", where, shown)]
-    if v in ("minItems", "minProperties"):
-        return [Problem("must not be empty", where, shown)]
-    if v in ("minimum", "maximum", "minLength", "maxLength"):
-        return [Problem(f"{error.message}", where, shown)]
-    return [Problem(error.message, where, shown)]
+    desc = error.schema.get("x-error") or error.schema.get("description", "")
+    return [Problem(f"'{inst}' is not valid here" + (f": {desc}" if desc else ""), where, shown)]
+
+
+def _no_branch(error: Any, positions: PositionMap, base: PathT) -> list[Problem] | None:
+    """``oneOf``: prefer the branch whose type matched; its errors say what is wrong."""
+    if not error.context:
+        return None
+    branch_errors = [e for e in error.context if e.validator not in ("type", "oneOf", "pattern")]
+    if branch_errors:
+        return [p for e in branch_errors for p in _explain(e, positions, base)]
+    kinds = []
+    for sub in error.validator_value:
+        if sub.get("type"):
+            kinds.append(_TYPE_NAMES.get(sub["type"], sub["type"]))
+        elif "$ref" in sub:
+            kinds.append("a name")
+    _, where, shown = _at(error, positions, base)
+    return [Problem(f"expected {' or '.join(kinds)}, got {_kind(error.instance)}", where, shown)]
+
+
+def _empty(error: Any, positions: PositionMap, base: PathT) -> list[Problem] | None:
+    _, where, shown = _at(error, positions, base)
+    return [Problem("must not be empty", where, shown)]
+
+
+_EXPLAINERS: dict[str, Explainer] = {
+    "additionalProperties": _unknown_keys,
+    "required": _missing,
+    "type": _wrong_type,
+    "enum": _not_one_of,
+    "const": _not_const,
+    "pattern": _bad_pattern,
+    "oneOf": _no_branch,
+    "minItems": _empty,
+    "minProperties": _empty,
+}
+
+
+def _explain(error: Any, positions: PositionMap, base: PathT) -> list[Problem]:
+    """One jsonschema error in plain words, at its position (typed Any: its stub types
+    every field as maybe-unset)."""
+    explainer = _EXPLAINERS.get(error.validator)
+    found = explainer(error, positions, base) if explainer is not None else None
+    if found is not None:
+        return found
+    _, where, shown = _at(error, positions, base)
+    return [Problem(str(error.message), where, shown)]
 
 
 def section_template_paths(
