@@ -80,7 +80,7 @@ class _Builder:
         return Location(self.file, node.start_mark.line + 1, node.start_mark.column + 1)
 
     def build(self, node: yaml.Node, path: PathT) -> Any:
-        self.count += 1
+        self.count += 1  # bounded: an alias bomb or a deep nest stops here
         if self.count > MAX_NODES:
             raise ConfigError(
                 Problem(
@@ -95,40 +95,47 @@ class _Builder:
             )
         self.values.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
         if isinstance(node, yaml.MappingNode):
-            out: dict[str, Any] = {}
-            first_seen: dict[Any, yaml.Node] = {}
-            for key_node, value_node in node.value:
-                if key_node.tag == "tag:yaml.org,2002:merge":
-                    self.problems.append(
-                        Problem(
-                            "merge keys ('<<') are not supported",
-                            self.loc(key_node),
-                            format_path(path),
-                            "write the keys out, or reuse a whole section by name",
-                        )
-                    )
-                    continue
-                key = self.build_key(key_node, path)
-                if key in first_seen:
-                    prev = first_seen[key]
-                    self.problems.append(
-                        Problem(
-                            f"duplicate key '{key}' (first defined at line "
-                            f"{prev.start_mark.line + 1})",
-                            self.loc(key_node),
-                            format_path(path),
-                            "remove one of them; YAML would silently keep only the last",
-                        )
-                    )
-                    continue
-                first_seen[key] = key_node
-                child = (*path, key)
-                self.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                out[key] = self.build(value_node, child)
-            return out
+            return self.build_mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
         assert isinstance(node, yaml.ScalarNode)
+        return self.build_scalar(node, path)
+
+    def build_mapping(self, node: yaml.MappingNode, path: PathT) -> dict[str, Any]:
+        """A mapping; merge keys, complex keys and duplicate keys are problems."""
+        out: dict[str, Any] = {}
+        first_seen: dict[Any, yaml.Node] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                self.problems.append(
+                    Problem(
+                        "merge keys ('<<') are not supported",
+                        self.loc(key_node),
+                        format_path(path),
+                        "write the keys out, or reuse a whole section by name",
+                    )
+                )
+                continue
+            key = self.build_key(key_node, path)
+            if key in first_seen:
+                prev = first_seen[key]
+                self.problems.append(
+                    Problem(
+                        f"duplicate key '{key}' (first defined at line {prev.start_mark.line + 1})",
+                        self.loc(key_node),
+                        format_path(path),
+                        "remove one of them; YAML would silently keep only the last",
+                    )
+                )
+                continue
+            first_seen[key] = key_node
+            child = (*path, key)
+            self.keys[child] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+            out[key] = self.build(value_node, child)
+        return out
+
+    def build_scalar(self, node: yaml.ScalarNode, path: PathT) -> Any:
+        """A scalar (bounded in total text), with ``${VAR}`` interpolated in strings."""
         self.chars += len(node.value)
         if self.chars > MAX_CHARS:
             raise ConfigError(
@@ -221,6 +228,51 @@ def _snippet(text: str, line: int, col: int) -> str:
     return "\n".join(out)
 
 
+def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, file: str) -> Problem:
+    """A YAML syntax error at its line and column, with the lines around it."""
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    col = mark.column + 1 if mark else None
+    problem = exc.problem or "invalid YAML"
+    if "'\\t'" in problem or "\t" in problem:
+        message = "tab character used for indentation; YAML requires spaces"
+        hint = "replace the tab with spaces (most editors: 'convert indentation to spaces')"
+    else:
+        message = f"YAML syntax error: {problem}"
+        if exc.context:
+            message += f" ({exc.context}"
+            if (
+                exc.context_mark
+                and exc.problem_mark
+                and (exc.context_mark.line != exc.problem_mark.line)
+            ):
+                message += f" at line {exc.context_mark.line + 1}"
+            message += ")"
+        hint = "check the indentation and quoting on this line and the one before"
+    if line is not None and col is not None:
+        hint += "\n" + _snippet(text, line, col)
+    return Problem(message, Location(file, line, col), hint=hint)
+
+
+def _compose(text: str, file: str) -> yaml.Node | None:
+    """The document's node tree (libyaml, or the pure-Python parser for its errors)."""
+    try:
+        try:
+            # libyaml is ~10x faster; its errors are terser, so on an error we parse
+            # again with the pure-Python parser for the precise message and position.
+            return yaml.compose(text, Loader=_FAST_LOADER)
+        except yaml.MarkedYAMLError:
+            return yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:
+        raise ConfigError(
+            Problem(f"the document nests too deeply (over {MAX_DEPTH} levels)", Location(file))
+        ) from None
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError(_syntax_problem(exc, text, file)) from None
+    except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises Marked errors
+        raise ConfigError(Problem(f"YAML error: {exc}", Location(file))) from None
+
+
 def load_yaml(
     text: str, file: str, env: Mapping[str, str] | None = None, *, require_mapping: bool = True
 ) -> LoadedYaml:
@@ -240,42 +292,7 @@ def load_yaml(
                 "to see what goes in it",
             )
         )
-    try:
-        try:
-            # libyaml is ~10x faster; its errors are terser, so on an error we parse
-            # again with the pure-Python parser for the precise message and position.
-            node = yaml.compose(text, Loader=_FAST_LOADER)
-        except yaml.MarkedYAMLError:
-            node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except RecursionError:
-        raise ConfigError(
-            Problem(f"the document nests too deeply (over {MAX_DEPTH} levels)", Location(file))
-        ) from None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        col = mark.column + 1 if mark else None
-        problem = exc.problem or "invalid YAML"
-        if "'\\t'" in problem or "\t" in problem:
-            message = "tab character used for indentation; YAML requires spaces"
-            hint = "replace the tab with spaces (most editors: 'convert indentation to spaces')"
-        else:
-            message = f"YAML syntax error: {problem}"
-            if exc.context:
-                message += f" ({exc.context}"
-                if (
-                    exc.context_mark
-                    and exc.problem_mark
-                    and (exc.context_mark.line != exc.problem_mark.line)
-                ):
-                    message += f" at line {exc.context_mark.line + 1}"
-                message += ")"
-            hint = "check the indentation and quoting on this line and the one before"
-        if line is not None and col is not None:
-            hint += "\n" + _snippet(text, line, col)
-        raise ConfigError(Problem(message, Location(file, line, col), hint=hint)) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - PyYAML raises Marked errors
-        raise ConfigError(Problem(f"YAML error: {exc}", Location(file))) from None
+    node = _compose(text, file)
     if node is None:
         raise ConfigError(Problem("the file is empty", Location(file, 1, 1)))
     builder = _Builder(file, env)
