@@ -36,7 +36,34 @@ from .yamlpos import PathT
 def check_reports(
     c: Checker, sections: Mapping[str, SectionSpec], metrics: Mapping[str, MetricSpec]
 ) -> dict[str, Any]:
+    """Every report's sections, attachments, alerts, burst settings and recipients."""
     declared = c.data.get("sections", {})
+    _check_section_uses(c, declared, sections, metrics)
+    personas = c.data.get("personas", {})
+    for pname, persona in personas.items():
+        _check_attachments(c, pname, persona, declared)
+        _check_alerts(c, pname, persona, metrics)
+        burst = "for_each" in persona
+        if burst:
+            check_for_each(c, pname, persona["for_each"], metrics)
+        elif "filename" in persona:
+            c.add(
+                "'filename' is for burst reports (with for_each)",
+                ("personas", pname, "filename"),
+                key=True,
+            )
+        _check_recipients(c, pname, persona, burst)
+    _check_report_links(c, declared, personas)
+    return dict(personas)
+
+
+def _check_section_uses(
+    c: Checker,
+    declared: Mapping[str, Any],
+    sections: Mapping[str, SectionSpec],
+    metrics: Mapping[str, MetricSpec],
+) -> None:
+    """Each use of a section names a declared one; an override keeps its type."""
     sources = {n: True for n in c.data.get("sources", {})}
     for _pname, path, ref in section_refs(c):
         name = ref if isinstance(ref, str) else ref["use"]
@@ -50,49 +77,55 @@ def check_reports(
                 c.add("an override cannot change the section's type", (*path, "type"))
                 continue
             check_section_options(c, merged, path, sources, metrics)
-    personas = c.data.get("personas", {})
-    for pname, persona in personas.items():
-        used = [r if isinstance(r, str) else r["use"] for r in persona.get("sections", ())]
-        for n, att in enumerate(persona.get("attachments", ())):
-            name = att["section"]
-            where: PathT = ("personas", pname, "attachments", n, "section")
-            if name not in used:
-                c.add(f"section '{name}' is not in this report{did_you_mean(name, used)}", where)
-            elif not {"source", "query"} & set(declared.get(name, {})):
-                c.add(
-                    f"section '{name}' has no rows to attach (it needs 'source' or 'query')", where
-                )
-        for n, alert in enumerate(persona.get("alerts", ())):
-            at: PathT = ("personas", pname, "alerts", n)
-            try:
-                names = expr_lang.parse(alert["when"]).names
-            except expr_lang.ExprError as exc:
-                c.add(str(exc), (*at, "when"))
-            else:
-                for ref in sorted(names - set(metrics)):
-                    c.add(f"unknown metric '{ref}'{did_you_mean(ref, metrics)}", (*at, "when"))
-            for kind in ("to", "cc"):
-                for i, addr in _addresses(alert.get(kind)):
-                    problem = address_problem(addr)
-                    if problem:
-                        c.add(problem, (*at, kind, *((i,) if i is not None else ())))
-        burst = "for_each" in persona
-        if burst:
-            check_for_each(c, pname, persona["for_each"], metrics)
-        elif "filename" in persona:
-            c.add(
-                "'filename' is for burst reports (with for_each)",
-                ("personas", pname, "filename"),
-                key=True,
-            )
-        for kind in ("to", "cc", "bcc"):
-            for i, addr in _addresses(persona.get("recipients", {}).get(kind)):
-                if burst and "{{" in addr:
-                    continue  # rendered and checked for each row when binding
+
+
+def _check_attachments(
+    c: Checker, pname: str, persona: Mapping[str, Any], declared: Mapping[str, Any]
+) -> None:
+    used = [r if isinstance(r, str) else r["use"] for r in persona.get("sections", ())]
+    for n, att in enumerate(persona.get("attachments", ())):
+        name = att["section"]
+        where: PathT = ("personas", pname, "attachments", n, "section")
+        if name not in used:
+            c.add(f"section '{name}' is not in this report{did_you_mean(name, used)}", where)
+        elif not {"source", "query"} & set(declared.get(name, {})):
+            c.add(f"section '{name}' has no rows to attach (it needs 'source' or 'query')", where)
+
+
+def _check_alerts(
+    c: Checker, pname: str, persona: Mapping[str, Any], metrics: Mapping[str, MetricSpec]
+) -> None:
+    for n, alert in enumerate(persona.get("alerts", ())):
+        at: PathT = ("personas", pname, "alerts", n)
+        try:
+            names = expr_lang.parse(alert["when"]).names
+        except expr_lang.ExprError as exc:
+            c.add(str(exc), (*at, "when"))
+        else:
+            for ref in sorted(names - set(metrics)):
+                c.add(f"unknown metric '{ref}'{did_you_mean(ref, metrics)}", (*at, "when"))
+        for kind in ("to", "cc"):
+            for i, addr in _addresses(alert.get(kind)):
                 problem = address_problem(addr)
                 if problem:
-                    idx: PathT = (i,) if i is not None else ()
-                    c.add(problem, ("personas", pname, "recipients", kind, *idx))
+                    c.add(problem, (*at, kind, *((i,) if i is not None else ())))
+
+
+def _check_recipients(c: Checker, pname: str, persona: Mapping[str, Any], burst: bool) -> None:
+    for kind in ("to", "cc", "bcc"):
+        for i, addr in _addresses(persona.get("recipients", {}).get(kind)):
+            if burst and "{{" in addr:
+                continue  # rendered and checked for each row when binding
+            problem = address_problem(addr)
+            if problem:
+                idx: PathT = (i,) if i is not None else ()
+                c.add(problem, ("personas", pname, "recipients", kind, *idx))
+
+
+def _check_report_links(
+    c: Checker, declared: Mapping[str, Any], personas: Mapping[str, Any]
+) -> None:
+    """A digest item's ``report:`` names a report of this project."""
     for section_name, spec in declared.items():
         for i, item in enumerate(spec.get("items", ()) if spec.get("type") == "digest" else ()):
             report = item.get("report") if isinstance(item, dict) else None
@@ -101,7 +134,6 @@ def check_reports(
                     f"unknown report '{report}'{did_you_mean(report, personas)}",
                     ("sections", section_name, "items", i, "report"),
                 )
-    return dict(personas)
 
 
 def check_for_each(
