@@ -256,6 +256,28 @@ def _line_layer(lines: Sequence[Mapping[str, Any]], x_enc: Mapping[str, Any]) ->
     }
 
 
+def _position_encodings(
+    options: Mapping[str, Any], axes: _Axes, order: Sequence[Any], horizontal: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The category axis (in row order) and the value axis (formatted like the data)."""
+    ys = axes.ys
+    y_title = options.get("y_title") or (_title(ys[0]) if len(ys) == 1 and not axes.series else "")
+    x_enc: dict[str, Any] = {
+        "field": "x",
+        "type": "ordinal",
+        "sort": list(order),
+        "title": axes.x.get("title", axes.x["field"].replace("_", " ").capitalize()),
+        "axis": {"labelAngle": 0 if horizontal or len(order) <= 8 else -40, "labelLimit": 160},
+    }
+    y_enc: dict[str, Any] = {
+        "field": "value",
+        "type": "quantitative",
+        "title": y_title,
+        "axis": {"format": _d3_format(ys[0].get("format"), ys[0].get("decimals"))},
+    }
+    return x_enc, y_enc
+
+
 def compile_chart(
     options: Mapping[str, Any],
     rows: Sequence[Mapping[str, Any]],
@@ -271,22 +293,9 @@ def compile_chart(
         return _full_spec(options, rows, config)
     axes = _checked_axes(options, rows)
     values, order, series_order = _chart_values(rows, axes, fmt)
-    ys, multi = axes.ys, len(axes.ys) > 1 or bool(axes.series)
+    multi = len(axes.ys) > 1 or bool(axes.series)
     horizontal = bool(options.get("horizontal")) and axes.kind == "bar"
-    y_title = options.get("y_title") or (_title(ys[0]) if len(ys) == 1 and not axes.series else "")
-    x_enc: dict[str, Any] = {
-        "field": "x",
-        "type": "ordinal",
-        "sort": order,
-        "title": axes.x.get("title", axes.x["field"].replace("_", " ").capitalize()),
-        "axis": {"labelAngle": 0 if horizontal or len(order) <= 8 else -40, "labelLimit": 160},
-    }
-    y_enc: dict[str, Any] = {
-        "field": "value",
-        "type": "quantitative",
-        "title": y_title,
-        "axis": {"format": _d3_format(ys[0].get("format"), ys[0].get("decimals"))},
-    }
+    x_enc, y_enc = _position_encodings(options, axes, order, horizontal)
     color: dict[str, Any] | None = (
         {"field": "series", "type": "nominal", "title": None, "sort": series_order}
         if multi
@@ -327,6 +336,20 @@ def _resolve(value: Any, metrics: Mapping[str, Any]) -> Any:
     return value
 
 
+def _rule_label(color: str, label: str, **placement: Any) -> dict[str, Any]:
+    """The text mark that names a rule line."""
+    return {
+        "type": "text",
+        "align": "left",
+        "dx": 4,
+        **placement,
+        "color": color,
+        "fontSize": 10,
+        "fontWeight": "bold",
+        "text": label,
+    }
+
+
 def _rule_layers(
     rule: Mapping[str, Any],
     metrics: Mapping[str, Any],
@@ -335,62 +358,33 @@ def _rule_layers(
     order: Sequence[Any],
     horizontal: bool,
 ) -> list[dict[str, Any]]:
+    """A dashed rule at a value (``y``) or a category (``x``), labelled if asked."""
     color = STATUS_COLORS[rule.get("style", "neutral")]
     label = rule.get("label", "")
-    base = {"strokeDash": [5, 3], "strokeWidth": 1.5, "color": color}
+    line = {"type": "rule", "strokeDash": [5, 3], "strokeWidth": 1.5, "color": color}
     one: dict[str, Any] = {"data": {"values": [{}]}}  # a single mark, not one per data row
     if "y" in rule:
         value = _plain(_resolve(rule["y"], metrics))
         if value is None:
             return []
         along, across = ("x", "y") if horizontal else ("y", "x")
-        layers: list[dict[str, Any]] = [
-            {**one, "mark": {"type": "rule", **base}, "encoding": {along: {"datum": value}}}
-        ]
-        if label:
-            layers.append(
-                {
-                    **one,
-                    "mark": {
-                        "type": "text",
-                        "align": "left",
-                        "dx": 4,
-                        "dy": -6,
-                        "color": color,
-                        "fontSize": 10,
-                        "fontWeight": "bold",
-                        "text": label,
-                    },
-                    "encoding": {along: {"datum": value}, across: {"value": 0}},
-                }
-            )
-        return layers
+        text = _rule_label(color, label, dy=-6)
+        return [{**one, "mark": line, "encoding": {along: {"datum": value}}}] + (
+            [{**one, "mark": text, "encoding": {along: {"datum": value}, across: {"value": 0}}}]
+            if label
+            else []
+        )
     if "x" in rule:
         raw = _resolve(rule["x"], metrics)
-        if raw is None:
+        value = _value_label(raw, fmt, x_kind) if raw is not None else None
+        if value is None or value not in order:
             return []
-        value = _value_label(raw, fmt, x_kind)
-        if value not in order:
-            return []
-        layers = [{**one, "mark": {"type": "rule", **base}, "encoding": {"x": {"datum": value}}}]
-        if label:
-            layers.append(
-                {
-                    **one,
-                    "mark": {
-                        "type": "text",
-                        "align": "left",
-                        "dx": 4,
-                        "baseline": "top",
-                        "color": color,
-                        "fontSize": 10,
-                        "fontWeight": "bold",
-                        "text": label,
-                    },
-                    "encoding": {"x": {"datum": value}, "y": {"value": 2}},
-                }
-            )
-        return layers
+        text = _rule_label(color, label, baseline="top")
+        return [{**one, "mark": line, "encoding": {"x": {"datum": value}}}] + (
+            [{**one, "mark": text, "encoding": {"x": {"datum": value}, "y": {"value": 2}}}]
+            if label
+            else []
+        )
     return []
 
 

@@ -158,8 +158,36 @@ def send(
     if dry_run:
         return _dry_run(project, plan, outbox)
     transport = transport or make_transport(project, transport_name, outbox)
+    return _send_planned(
+        project,
+        plan,
+        transport,
+        clock or utc_now,
+        limit=limit,
+        resend=resend or resend_uncertain,
+        monotonic=monotonic,
+        sleep=sleep,
+        rng=rng or random.Random(),
+        progress=progress,
+    )
+
+
+def _send_planned(
+    project: Project,
+    plan: _Plan,
+    transport: Transport,
+    clock: Clock,
+    *,
+    limit: int | None,
+    resend: bool,
+    monotonic: Callable[[], float],
+    sleep: Callable[[float], None],
+    rng: random.Random,
+    progress: SendProgress | None,
+) -> SendResult:
+    """Under the project's send lock: package against the ledger, then deliver."""
     with send_lock(project.root / project.delivery.state_dir):
-        ledger = Ledger(ledger_path(project), clock or utc_now)
+        ledger = Ledger(ledger_path(project), clock)
         try:
             packed = plan.package(ledger)
             result = deliver_envelopes(
@@ -169,10 +197,10 @@ def send(
                 ledger,
                 run_id=plan.run_id,
                 limit=limit,
-                resend=resend or resend_uncertain,
+                resend=resend,
                 monotonic=monotonic,
                 sleep=sleep,
-                rng=rng or random.Random(),
+                rng=rng,
                 progress=progress,
                 overrides=plan.overrides,
                 values={n: item.values_sha256 for n, item in plan.ready.items()},

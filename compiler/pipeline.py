@@ -174,18 +174,33 @@ def build(
             baselines=baselines,
             check=only is None,
         )
+    if not plan.to_build:
+        return plan.finish(project, [], ())
+    return _run(project, plan, bound, only, shard, jobs, timeout, memory_mb, progress)
+
+
+def _run(
+    project: Project,
+    plan: BuildPlan,
+    bound: BindResult | None,
+    only: Iterable[str] | None,
+    shard: Shard | None,
+    jobs: int,
+    timeout: float | None,
+    memory_mb: int | None,
+    progress: Progress | None,
+) -> BuildResult:
+    """Bind what is stale (unless given), then render and lay out each report."""
     to_build = plan.to_build
-    if to_build and "pdf" in plan.formats and harfbuzz_subset_missing():  # said once
+    if "pdf" in plan.formats and harfbuzz_subset_missing():  # said once per build
         logging.getLogger("reportc").warning("warning: %s", FONT_SUBSET_HINT)
     pool = None
-    if to_build and jobs > 1 and "pdf" in plan.formats:
+    if jobs > 1 and "pdf" in plan.formats:
         # Start the workers first: they import WeasyPrint while we bind the data.
         pool = PdfPool(jobs, timeout=timeout, memory_mb=memory_mb).start()
     try:
-        if to_build and bound is None:
-            bound = bind(project, to_build, want=shard.owns if shard else None)
         if bound is None:
-            return plan.finish(project, [], ())
+            bound = bind(project, to_build, want=shard.owns if shard else None)
         names = _chosen_names(bound, to_build, only, shard)
         if plan.baselines is not None:
             generated = plan.generated

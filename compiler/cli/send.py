@@ -136,7 +136,12 @@ def command(
     )
     if result.dry_run:
         _show_dry_run(result, project.delivery.sender, show_addresses)
-        return
+    else:
+        _show(result, show_addresses)
+
+
+def _show(result: reportc.SendResult, show_addresses: bool) -> None:
+    """One line per message, a total, and an error naming what did not go."""
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     for m in result.messages:
