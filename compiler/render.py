@@ -27,7 +27,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 
 from .bound import BoundReport, BoundSection
-from .config.model import Project, frozen_map
+from .config.model import Project, Theme, frozen_map
 from .errors import Location, Problem, RenderError, ReportcError
 from .formatting import FORMATS, TONE_COLOURS, Formatter
 from .limits import TimeLimitExceeded, time_limit
@@ -153,7 +153,44 @@ def _display(path: str, root: Path) -> str:
     return path
 
 
+def logo_uri(root: Path, theme: Theme) -> str:
+    """The logo as a data: URI, so the HTML stays self-contained."""
+    if not theme.logo:
+        return ""
+    path = root / theme.logo
+    mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+_FONT_FORMATS = {"otf": "opentype", "ttf": "truetype", "woff": "woff", "woff2": "woff2"}
+
+
+def font_faces(theme: Theme) -> list[dict[str, Any]]:
+    """@font-face entries; URLs are relative to the project (resolved for the PDF)."""
+    faces = []
+    for font in theme.fonts:
+        ext = Path(font.path).suffix.lower().lstrip(".")
+        faces.append(
+            {
+                "family": font.family,
+                "url": quote(font.path),
+                "weight": font.weight,
+                "style": font.style,
+                "format": _FONT_FORMATS.get(ext, ext),
+            }
+        )
+    return faces
+
+
+def font_stack(theme: Theme) -> Markup:
+    """CSS font-family list (the family name is schema-checked: letters, digits, spaces)."""
+    base = '"DejaVu Sans", "Liberation Sans", Arial, sans-serif'
+    return Markup(f'"{theme.font_family}", {base}' if theme.font_family else base)
+
+
 class _Renderer:
+    """Renders one bound report: each section, the alerts, the page layout."""
+
     def __init__(
         self, env: SandboxedEnvironment, root: Path, bound: BoundReport, generated: dt.datetime
     ) -> None:
@@ -332,38 +369,6 @@ class _Renderer:
             }
         )
 
-    def logo_uri(self) -> str:
-        """The logo as a data: URI, so the HTML stays self-contained."""
-        logo = self.bound.spec.theme.logo
-        if not logo:
-            return ""
-        path = self.root / logo
-        mime = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-        return f"data:{mime};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-
-    def fonts(self) -> list[dict[str, Any]]:
-        """@font-face entries; URLs are relative to the project (resolved for the PDF)."""
-        faces = []
-        for font in self.bound.spec.theme.fonts:
-            ext = Path(font.path).suffix.lower().lstrip(".")
-            kind = {"otf": "opentype", "ttf": "truetype", "woff": "woff", "woff2": "woff2"}
-            faces.append(
-                {
-                    "family": font.family,
-                    "url": quote(font.path),
-                    "weight": font.weight,
-                    "style": font.style,
-                    "format": kind.get(ext, ext),
-                }
-            )
-        return faces
-
-    def font_stack(self) -> Markup:
-        """CSS font-family list (the family name is schema-checked: letters, digits, spaces)."""
-        family = self.bound.spec.theme.font_family
-        base = '"DejaVu Sans", "Liberation Sans", Arial, sans-serif'
-        return Markup(f'"{family}", {base}' if family else base)
-
     def alerts(self) -> list[dict[str, str]]:
         out = []
         for alert in self.bound.alerts:
@@ -410,10 +415,10 @@ class _Renderer:
             "tones": TONE_COLOURS,
             "lang": lang,
             "meta": metadata,
-            "logo_uri": self.logo_uri(),
+            "logo_uri": logo_uri(self.root, spec.theme),
             "alerts": alerts,
-            "font_faces": self.fonts(),
-            "font_stack": self.font_stack(),
+            "font_faces": font_faces(spec.theme),
+            "font_stack": font_stack(spec.theme),
         }
         try:
             html = self.env.get_template(LAYOUT).render(context)
