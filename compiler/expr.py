@@ -94,46 +94,49 @@ def parse(source: str) -> Expression:
     return Expression(source, tree.body)
 
 
+_ALLOWED = (
+    ast.Name,
+    ast.BoolOp,
+    ast.And,
+    ast.Or,
+    ast.IfExp,
+    ast.Load,
+    ast.operator,
+    ast.unaryop,
+    ast.cmpop,
+)
+
+
 def _check(node: ast.AST) -> None:
+    """Refuse every node but numbers, names, arithmetic, comparisons and FUNCTIONS."""
     col = getattr(node, "col_offset", None)
     col = col + 1 if col is not None else None
+    problem = _problem(node)
+    if problem:
+        raise ExprError(problem, col)
+
+
+def _problem(node: ast.AST) -> str:
     if isinstance(node, ast.Constant):
         is_number = isinstance(node.value, (int, float)) and not isinstance(node.value, bool)
-        if not is_number and node.value is not None:
-            raise ExprError("only numbers are allowed as literal values", col)
-    elif isinstance(node, ast.Call):
+        return (
+            "" if is_number or node.value is None else "only numbers are allowed as literal values"
+        )
+    if isinstance(node, ast.Call):
         if not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS:
-            raise ExprError(
-                "only these functions are allowed: " + ", ".join(sorted(FUNCTIONS)), col
-            )
-        if node.keywords:
-            raise ExprError("functions take positional arguments only", col)
-    elif isinstance(node, ast.BinOp):
-        if type(node.op) not in _BINOPS:
-            raise ExprError("operator not allowed", col)
-    elif isinstance(node, ast.UnaryOp):
-        if not isinstance(node.op, (ast.USub, ast.UAdd, ast.Not)):
-            raise ExprError("operator not allowed", col)
-    elif isinstance(node, ast.Compare):
-        if any(type(op) not in _CMPOPS for op in node.ops):
-            raise ExprError("comparison not allowed", col)
-    elif isinstance(
-        node,
-        (
-            ast.Name,
-            ast.BoolOp,
-            ast.And,
-            ast.Or,
-            ast.IfExp,
-            ast.Load,
-            ast.operator,
-            ast.unaryop,
-            ast.cmpop,
-        ),
-    ):
-        return
-    else:
-        raise ExprError(f"'{type(node).__name__}' is not allowed in a metric expression", col)
+            return "only these functions are allowed: " + ", ".join(sorted(FUNCTIONS))
+        return "functions take positional arguments only" if node.keywords else ""
+    if isinstance(node, ast.BinOp):
+        return "" if type(node.op) in _BINOPS else "operator not allowed"
+    if isinstance(node, ast.UnaryOp):
+        allowed = isinstance(node.op, (ast.USub, ast.UAdd, ast.Not))
+        return "" if allowed else "operator not allowed"
+    if isinstance(node, ast.Compare):
+        allowed = all(type(op) in _CMPOPS for op in node.ops)
+        return "" if allowed else "comparison not allowed"
+    if isinstance(node, _ALLOWED):
+        return ""
+    return f"'{type(node).__name__}' is not allowed in a metric expression"
 
 
 #: the largest magnitude a metric may take: far beyond any money, small enough to format
@@ -172,58 +175,81 @@ def _num(value: Any) -> Any:
 
 
 def _eval(node: ast.expr, values: Mapping[str, Any]) -> Any:
+    """The value of a checked expression; None (a missing figure) propagates."""
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, ast.Name):
         return _num(values[node.id])
-    if isinstance(node, ast.BinOp):
-        left, right = _eval(node.left, values), _eval(node.right, values)
-        if left is None or right is None:
-            return None
-        if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
-            raise ExprError("division by zero", node.col_offset + 1)
-        _check_size(node, left, right)
-        try:
-            computed = _BINOPS[type(node.op)](left, right)
-        except (ArithmeticError, TypeError, ValueError) as exc:
-            raise ExprError(f"{exc}", node.col_offset + 1) from None
-        return _bounded(computed, node)
-    if isinstance(node, ast.UnaryOp):
-        operand = _eval(node.operand, values)
-        if isinstance(node.op, ast.Not):
-            return not operand
-        if operand is None:
-            return None
-        return -operand if isinstance(node.op, ast.USub) else operand
-    if isinstance(node, ast.BoolOp):
-        result: Any = None
-        for value_node in node.values:
-            result = _eval(value_node, values)
-            if isinstance(node.op, ast.And) and not result:
-                return result
-            if isinstance(node.op, ast.Or) and result:
-                return result
-        return result
-    if isinstance(node, ast.Compare):
-        left = _eval(node.left, values)
-        for op, comp in zip(node.ops, node.comparators, strict=True):
-            right = _eval(comp, values)
-            if left is None or right is None:
-                return None
-            if not _CMPOPS[type(op)](left, right):
-                return False
-            left = right
-        return True
     if isinstance(node, ast.IfExp):
         return _eval(node.body if _eval(node.test, values) else node.orelse, values)
-    if isinstance(node, ast.Call):
-        assert isinstance(node.func, ast.Name)
-        args = [_eval(a, values) for a in node.args]
-        name = node.func.id
-        if name != "coalesce" and any(a is None for a in args):
+    evaluate = _EVALUATORS.get(type(node))
+    if evaluate is None:  # pragma: no cover - _check refused it
+        raise ExprError(f"cannot evaluate {type(node).__name__}")
+    return evaluate(node, values)
+
+
+def _eval_binop(node: Any, values: Mapping[str, Any]) -> Any:
+    left, right = _eval(node.left, values), _eval(node.right, values)
+    if left is None or right is None:
+        return None
+    if isinstance(node.op, (ast.Div, ast.FloorDiv, ast.Mod)) and right == 0:
+        raise ExprError("division by zero", node.col_offset + 1)
+    _check_size(node, left, right)
+    try:
+        computed = _BINOPS[type(node.op)](left, right)
+    except (ArithmeticError, TypeError, ValueError) as exc:
+        raise ExprError(f"{exc}", node.col_offset + 1) from None
+    return _bounded(computed, node)
+
+
+def _eval_unary(node: Any, values: Mapping[str, Any]) -> Any:
+    operand = _eval(node.operand, values)
+    if isinstance(node.op, ast.Not):
+        return not operand
+    if operand is None:
+        return None
+    return -operand if isinstance(node.op, ast.USub) else operand
+
+
+def _eval_boolop(node: Any, values: Mapping[str, Any]) -> Any:
+    result: Any = None
+    for value_node in node.values:
+        result = _eval(value_node, values)
+        if isinstance(node.op, ast.And) and not result:
+            return result
+        if isinstance(node.op, ast.Or) and result:
+            return result
+    return result
+
+
+def _eval_compare(node: Any, values: Mapping[str, Any]) -> Any:
+    left = _eval(node.left, values)
+    for op, comp in zip(node.ops, node.comparators, strict=True):
+        right = _eval(comp, values)
+        if left is None or right is None:
             return None
-        try:
-            return FUNCTIONS[name](*args)
-        except (TypeError, ValueError) as exc:
-            raise ExprError(f"{name}(): {exc}", node.col_offset + 1) from None
-    raise ExprError(f"cannot evaluate {type(node).__name__}")  # pragma: no cover
+        if not _CMPOPS[type(op)](left, right):
+            return False
+        left = right
+    return True
+
+
+def _eval_call(node: Any, values: Mapping[str, Any]) -> Any:
+    assert isinstance(node.func, ast.Name)
+    args = [_eval(a, values) for a in node.args]
+    name = node.func.id
+    if name != "coalesce" and any(a is None for a in args):
+        return None
+    try:
+        return FUNCTIONS[name](*args)
+    except (TypeError, ValueError) as exc:
+        raise ExprError(f"{name}(): {exc}", node.col_offset + 1) from None
+
+
+_EVALUATORS: dict[type, Callable[[Any, Mapping[str, Any]], Any]] = {
+    ast.BinOp: _eval_binop,
+    ast.UnaryOp: _eval_unary,
+    ast.BoolOp: _eval_boolop,
+    ast.Compare: _eval_compare,
+    ast.Call: _eval_call,
+}

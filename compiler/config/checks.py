@@ -12,7 +12,7 @@ from typing import Any
 from .. import expr as expr_lang
 from ..errors import Problem, did_you_mean, format_path
 from ..graph import ROW_PREFIX, DependencyGraph
-from ..section_types import BUILTIN_TYPES
+from ..section_types import BUILTIN_TYPES, section_type
 from ..sqlrefs import sql_params
 from .model import (
     MetricSpec,
@@ -27,8 +27,6 @@ PERIOD_PARAMS = frozenset({"period", "period_start", "period_end"})
 
 
 #: Burst reports pass each row's columns as ``$row_<column>``.
-#: Section types whose rows come from ``source`` or ``query``.
-ROW_TYPES = frozenset({"table", "findings", "actions", "chart"})
 
 
 class Checker:
@@ -193,6 +191,22 @@ def check_sections(
     return out
 
 
+def _unknown_type(c: Checker, type_name: str, path: PathT) -> None:
+    known = set(BUILTIN_TYPES)
+    if (c.root / "sections").is_dir():
+        known |= {p.name.removesuffix(".html.j2") for p in (c.root / "sections").glob("*.html.j2")}
+    c.add(
+        f"unknown section type '{type_name}'{did_you_mean(type_name, known)}",
+        (*path, "type"),
+        "built-in types: "
+        + ", ".join(BUILTIN_TYPES)
+        + "; or add sections/"
+        + type_name
+        + ".html.j2 to the project, or install a plugin that adds it "
+        + "(entry point group reportc.section_types)",
+    )
+
+
 def check_section_options(
     c: Checker,
     spec: Mapping[str, Any],
@@ -204,21 +218,7 @@ def check_section_options(
     type_name = spec["type"]
     template, fragment = section_template_paths(c.root, type_name)
     if template is None:
-        known = set(BUILTIN_TYPES)
-        if (c.root / "sections").is_dir():
-            known |= {
-                p.name.removesuffix(".html.j2") for p in (c.root / "sections").glob("*.html.j2")
-            }
-        c.add(
-            f"unknown section type '{type_name}'{did_you_mean(type_name, known)}",
-            (*path, "type"),
-            "built-in types: "
-            + ", ".join(BUILTIN_TYPES)
-            + "; or add sections/"
-            + type_name
-            + ".html.j2 to the project, or install a plugin that adds it "
-            + "(entry point group reportc.section_types)",
-        )
+        _unknown_type(c, type_name, path)
         return False
     before = len(c.problems)
     if not c.trusted:
@@ -228,29 +228,9 @@ def check_section_options(
     if "source" in spec and "query" in spec:
         c.add("give either 'source' or 'query', not both", path)
     check_row_feed(c, spec, path, sources, metrics)
-    has_rows = (
-        "source" in spec
-        or "query" in spec
-        or (type_name == "kpis" and "items" in spec)
-        or (type_name == "chart" and "vega_lite" in spec)
-    )
-    if type_name == "chart" and "vega_lite" not in spec:
-        for key in ("x", "y"):
-            if key not in spec:
-                c.add(f"missing required key '{key}' (or give a full 'vega_lite' spec)", path)
-        if spec.get("kind") == "combo" and "line" not in spec:
-            c.add("a combo chart needs 'line' (the column drawn as a line)", path)
-    if type_name in ROW_TYPES | {"kpis"} and not has_rows:
-        what = "'items', 'source' or 'query'" if type_name == "kpis" else "'source' or 'query'"
-        c.add(f"a {type_name} section needs {what}", path)
-    for i, item in enumerate(spec.get("items", ()) if type_name in ("kpis", "digest") else ()):
-        for key in ("value", "target"):
-            ref = item.get(key)
-            if isinstance(ref, str) and ref not in metrics:
-                c.add(
-                    f"unknown metric '{ref}'{did_you_mean(ref, metrics)}",
-                    (*path, "items", i, key),
-                )
+    kind = section_type(type_name, c.root)
+    for message, below in kind.check(spec, metrics) if kind is not None else ():
+        c.add(message, (*path, *below))
     return True
 
 

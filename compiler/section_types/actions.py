@@ -8,10 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 from typing import Any
 
 from ..formatting import Formatter, as_date
-from .base import ReportView, SectionType, SectionView, Values, check_fields, fields
+from .base import (
+    OptionProblem,
+    Options,
+    ReportView,
+    SectionType,
+    SectionView,
+    Values,
+    check_fields,
+    fields,
+    rows_problems,
+)
 
 _PRIORITY_WORDS = {"critical": 0, "urgent": 0, "high": 1, "medium": 2, "normal": 2, "low": 3}
 
@@ -54,6 +65,10 @@ def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
     return {"actions": items, "horizon_end": limit_date}
 
 
+def check(options: Options, metrics: Collection[str]) -> list[OptionProblem]:
+    return rows_problems("actions", options)
+
+
 SCHEMA: dict[str, Any] = {
     "description": "Action items sorted by priority then due date, with owner.",
     "properties": {
@@ -82,4 +97,4 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
-TYPE = SectionType("actions", schema=SCHEMA, prepare=prepare)
+TYPE = SectionType("actions", schema=SCHEMA, prepare=prepare, check=check)

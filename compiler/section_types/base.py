@@ -14,7 +14,7 @@ module, the formatter and the error hierarchy.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -114,6 +114,8 @@ class ReportView(Protocol):
 
 Values = Mapping[str, Any]
 Prepare = Callable[[Any, Any, Formatter], Values]
+#: (message, path below the section) of a problem with a section's options
+OptionProblem = tuple[str, tuple[str | int, ...]]
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,10 @@ def no_history(options: Options) -> int:
     return 0
 
 
+def no_problems(options: Options, metrics: Collection[str]) -> list[OptionProblem]:
+    return []
+
+
 @dataclass(frozen=True)
 class SectionType:
     """One kind of section. Only ``name`` is required; the rest default to "none".
@@ -167,6 +173,8 @@ class SectionType:
     figures: Callable[[SectionView], Mapping[str, Any] | None] = no_figures
     #: how many archived runs it shows (1 for a comparison, N-1 for a trend of N)
     history: Callable[[Options], int] = no_history
+    #: what its schema cannot say about its options (given the project's metric names)
+    check: Callable[[Options, Collection[str]], list[OptionProblem]] = no_problems
 
 
 # --------------------------------------------------------------------------- helpers
@@ -252,3 +260,23 @@ def item_names(options: Options) -> frozenset[str]:
         if isinstance(item.get(key), str)
     }
     return frozenset(names)
+
+
+def rows_problems(type_name: str, options: Options, *others: str) -> list[OptionProblem]:
+    """A section of this type shows rows: it needs ``source`` or ``query`` (or one of
+    ``others``, the keys that stand in for them)."""
+    if {"source", "query", *others} & set(options):
+        return []
+    what = ", ".join(f"'{k}'" for k in others) + (", " if others else "")
+    what = f"{what}'source' or 'query'" if others else "'source' or 'query'"
+    return [(f"a {type_name} section needs {what}", ())]
+
+
+def item_problems(options: Options, metrics: Collection[str]) -> list[OptionProblem]:
+    """``items:`` entries name known metrics as their ``value`` and ``target``."""
+    return [
+        (f"unknown metric '{ref}'{did_you_mean(ref, metrics)}", ("items", i, key))
+        for i, item in enumerate(options.get("items", ()))
+        for key in ("value", "target")
+        if isinstance(ref := item.get(key), str) and ref not in metrics
+    ]

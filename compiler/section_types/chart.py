@@ -5,11 +5,21 @@ See :mod:`reportc.charts` for the chart kinds, thresholds and rules.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from ..charts import ChartError, compile_chart, render_svg, svg_data_uri
 from ..formatting import Formatter
-from .base import ReportView, SectionType, SectionView, Values, section_problem
+from .base import (
+    OptionProblem,
+    Options,
+    ReportView,
+    SectionType,
+    SectionView,
+    Values,
+    rows_problems,
+    section_problem,
+)
 
 
 def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
@@ -31,6 +41,21 @@ def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
     ]
     alt = opts.get("description") or f"Chart: {section.spec.title or section.spec.name}"
     return {"chart": {"svg_uri": svg_data_uri(svg), "alt": alt, "legend": legend, "svg": svg}}
+
+
+def check(options: Options, metrics: Collection[str]) -> list[OptionProblem]:
+    """A short-form chart needs x and y (and a combo its line); a full spec needs rows
+    only if it has no data of its own."""
+    if "vega_lite" in options:
+        return []
+    problems: list[OptionProblem] = [
+        (f"missing required key '{key}' (or give a full 'vega_lite' spec)", ())
+        for key in ("x", "y")
+        if key not in options
+    ]
+    if options.get("kind") == "combo" and "line" not in options:
+        problems.append(("a combo chart needs 'line' (the column drawn as a line)", ()))
+    return problems + rows_problems("chart", options)
 
 
 SCHEMA: dict[str, Any] = {
@@ -137,4 +162,4 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
-TYPE = SectionType("chart", schema=SCHEMA, prepare=prepare)
+TYPE = SectionType("chart", schema=SCHEMA, prepare=prepare, check=check)

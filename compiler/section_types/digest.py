@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..formatting import Formatter
-from .base import ReportView, SectionType, SectionView, Summary, Values, item_names
+from .base import ReportView, SectionType, SectionView, Summary, Values, item_names, item_problems
 
 
 def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
@@ -85,4 +85,11 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
-TYPE = SectionType("digest", schema=SCHEMA, prepare=prepare, needs=item_names, summary=summary)
+TYPE = SectionType(
+    "digest",
+    schema=SCHEMA,
+    prepare=prepare,
+    needs=item_names,
+    summary=summary,
+    check=item_problems,
+)

@@ -5,11 +5,22 @@ The email summary lists the most severe findings of a report's findings sections
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from ..formatting import Formatter
-from .base import ReportView, SectionType, SectionView, Summary, Values, check_fields, fields
+from .base import (
+    OptionProblem,
+    Options,
+    ReportView,
+    SectionType,
+    SectionView,
+    Summary,
+    Values,
+    check_fields,
+    fields,
+    rows_problems,
+)
 
 DEFAULT_SEVERITIES = ("critical", "high", "medium", "low", "info")
 
@@ -51,6 +62,10 @@ def summary(values: Values) -> Summary:
     return Summary(findings=tuple(values["findings"]))
 
 
+def check(options: Options, metrics: Collection[str]) -> list[OptionProblem]:
+    return rows_problems("findings", options)
+
+
 SCHEMA: dict[str, Any] = {
     "description": "Findings ranked by severity, with counts by severity.",
     "properties": {
@@ -79,4 +94,4 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
-TYPE = SectionType("findings", schema=SCHEMA, prepare=prepare, summary=summary)
+TYPE = SectionType("findings", schema=SCHEMA, prepare=prepare, summary=summary, check=check)

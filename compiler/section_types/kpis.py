@@ -8,13 +8,14 @@ archived run (``compare: archive``), and ``trend: N`` draws the last N runs.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from markupsafe import Markup
 
 from ..formatting import FORMATS, TONE_COLOURS, Formatter
 from .base import (
+    OptionProblem,
     Options,
     ReportView,
     SectionType,
@@ -25,7 +26,9 @@ from .base import (
     fields,
     in_range,
     item_names,
+    item_problems,
     point_value,
+    rows_problems,
     to_float,
 )
 
@@ -299,6 +302,11 @@ def history(options: Options) -> int:
     return want
 
 
+def check(options: Options, metrics: Collection[str]) -> list[OptionProblem]:
+    """Cards come from ``items`` (known metrics) or from rows."""
+    return rows_problems("kpis", options, "items") + item_problems(options, metrics)
+
+
 SCHEMA: dict[str, Any] = {
     "description": "KPI cards: value, target, unit and a status (good / warn / critical / "
     "missing) from the target and tolerance. Cards come from 'items' (bound to "
@@ -412,4 +420,5 @@ TYPE = SectionType(
     summary=summary,
     figures=figures,
     history=history,
+    check=check,
 )

@@ -9,13 +9,24 @@ a totals row (sum of exact values, avg, min, max or count).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from ..errors import did_you_mean
 from ..formatting import Formatter
-from .base import ReportView, SectionType, SectionView, Values, in_range, section_problem, to_float
+from .base import (
+    OptionProblem,
+    Options,
+    ReportView,
+    SectionType,
+    SectionView,
+    Values,
+    in_range,
+    rows_problems,
+    section_problem,
+    to_float,
+)
 
 
 def _guess_format(values: Sequence[Any]) -> str:
@@ -171,6 +182,10 @@ def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
     return {"table_columns": columns, "body": body, "totals": _totals(section, columns, fmt)}
 
 
+def check(options: Options, metrics: Collection[str]) -> list[OptionProblem]:
+    return rows_problems("table", options)
+
+
 SCHEMA: dict[str, Any] = {
     "description": "A table of rows from 'source' or 'query', with per-column formats, an "
     "optional totals row and highlight rules.",
@@ -237,4 +252,4 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
-TYPE = SectionType("table", schema=SCHEMA, prepare=prepare)
+TYPE = SectionType("table", schema=SCHEMA, prepare=prepare, check=check)
