@@ -159,6 +159,28 @@ class _Slot:
         return lines[-1].strip() if lines else ""
 
 
+class _Feed:
+    """The tasks, pulled one at a time; ``ahead`` holds those prepared but not started."""
+
+    def __init__(self, source: Iterator[PdfTask]) -> None:
+        self.source = source
+        self.exhausted = False
+        self.ahead: deque[PdfTask] = deque()
+
+    def pull(self) -> None:
+        nxt = next(self.source, None)
+        if nxt is None:
+            self.exhausted = True
+        else:
+            self.ahead.append(nxt)
+
+    def take(self) -> bool:
+        """Whether a task is ready to start (pulling one if none is)."""
+        if not self.ahead and not self.exhausted:
+            self.pull()
+        return bool(self.ahead)
+
+
 class PdfPool:
     """``jobs`` worker processes; :meth:`run` yields one :class:`PdfDone` per task.
 
@@ -234,62 +256,53 @@ class PdfPool:
             _send(slot.process.stdin, task)
 
     def run(self, tasks: Iterable[PdfTask]) -> Iterator[PdfDone]:
-        source = iter(tasks)
-        exhausted = False
-        ahead: deque[PdfTask] = deque()  # prepared while the workers are busy
+        """Each task's result as it completes; tasks are pulled lazily (bounded memory),
+        and the next one is prepared here while the workers are busy."""
+        feed = _Feed(iter(tasks))
         while True:
-            # Keep every idle worker busy; pull tasks lazily (bounded memory).
-            for slot in self.slots:
-                if slot.task is None:
-                    if not ahead and not exhausted:
-                        nxt = next(source, None)
-                        if nxt is None:
-                            exhausted = True
-                        else:
-                            ahead.append(nxt)
-                    if ahead:
-                        self._assign(slot, ahead.popleft())
+            for slot in self.slots:  # keep every idle worker busy
+                if slot.task is None and feed.take():
+                    self._assign(slot, feed.ahead.popleft())
             busy = [s for s in self.slots if s.task is not None]
             if not busy:
                 return
             fds = [s.process.stdout.fileno() for s in busy if s.process.stdout is not None]
             ready = set(wait(fds, timeout=0))
             if not ready:
-                if not exhausted and len(ahead) < self.jobs:
-                    # Render the next report here while the workers make PDFs.
-                    nxt = next(source, None)
-                    if nxt is None:
-                        exhausted = True
-                    else:
-                        ahead.append(nxt)
+                if not feed.exhausted and len(feed.ahead) < self.jobs:
+                    feed.pull()  # render the next report here while the workers lay out
                     continue
                 ready = set(wait(fds, timeout=0.2))
-            now = self.clock()
-            for slot in busy:
-                task = slot.task
-                assert task is not None and slot.process.stdout is not None
-                if slot.process.stdout.fileno() in ready:
-                    try:
-                        done: PdfDone = _recv(slot.process.stdout)
-                    except (EOFError, OSError, pickle.UnpicklingError):
-                        yield self._died(slot, task)
-                    else:
-                        slot.task = None
-                        yield done
-                elif slot.process.poll() is not None:
+            yield from self._collect(busy, ready)
+
+    def _collect(self, busy: list[_Slot], ready: set[Any]) -> Iterator[PdfDone]:
+        """The results of the workers that answered, died or ran out of time."""
+        now = self.clock()
+        for slot in busy:
+            task = slot.task
+            assert task is not None and slot.process.stdout is not None
+            if slot.process.stdout.fileno() in ready:
+                try:
+                    done: PdfDone = _recv(slot.process.stdout)
+                except (EOFError, OSError, pickle.UnpicklingError):
                     yield self._died(slot, task)
-                elif self.timeout is not None and now - slot.started > self.timeout:
-                    self._replace(slot)
-                    yield PdfDone(
-                        task.name,
-                        error=RenderError(
-                            Problem(
-                                f"report '{task.name}': gave up after {self.timeout:g} s "
-                                "making the PDF; the other reports went on",
-                                hint="raise --timeout, or look for a runaway table or image",
-                            )
-                        ),
-                    )
+                else:
+                    slot.task = None
+                    yield done
+            elif slot.process.poll() is not None:
+                yield self._died(slot, task)
+            elif self.timeout is not None and now - slot.started > self.timeout:
+                self._replace(slot)
+                yield PdfDone(
+                    task.name,
+                    error=RenderError(
+                        Problem(
+                            f"report '{task.name}': gave up after {self.timeout:g} s "
+                            "making the PDF; the other reports went on",
+                            hint="raise --timeout, or look for a runaway table or image",
+                        )
+                    ),
+                )
 
     def _died(self, slot: _Slot, task: PdfTask) -> PdfDone:
         slot.process.wait()
