@@ -29,9 +29,8 @@ from .workspace import Workspace, plain
 _ROW_FIELD_RE = re.compile(r"\brow\.([A-Za-z_][A-Za-z0-9_]*)|\brow\[['\"]([^'\"]+)['\"]\]")
 
 
-def row_fields_used(spec: ReportSpec, project: Project, needs: set[str]) -> dict[str, str]:
-    """Row columns a burst report uses -> where (for 'no such column' messages)."""
-    used: dict[str, str] = {}
+def _texts(spec: ReportSpec) -> list[tuple[str, str]]:
+    """(where, text) of every template a burst report renders per row."""
     texts = [
         ("title", spec.title),
         ("subtitle", spec.subtitle),
@@ -45,19 +44,41 @@ def row_fields_used(spec: ReportSpec, project: Project, needs: set[str]) -> dict
             value = section.options.get(key)
             if isinstance(value, str):
                 texts.append((f"sections.{section.name}.{key}", value))
-        if isinstance(section.options.get("query"), str):
-            for p in sql_params(section.options["query"]):
-                if p.startswith(ROW_PREFIX):
-                    used.setdefault(p[len(ROW_PREFIX) :], f"sections.{section.name}.query")
-    for where, text in texts:
-        for a, b in _ROW_FIELD_RE.findall(text):
-            used.setdefault(a or b, where)
+    return texts
+
+
+def _sql_texts(spec: ReportSpec, project: Project, needs: set[str]) -> list[tuple[str, str]]:
+    """(where, SQL) of every query a burst report runs per row."""
+    out = [
+        (f"sections.{s.name}.query", s.options["query"])
+        for s in spec.sections
+        if isinstance(s.options.get("query"), str)
+    ]
     for node in needs:
         sql = project.sources[node].query if node in project.sources else project.metrics[node].sql
-        for p in sql_params(sql or ""):
+        kind = "sources" if node in project.sources else "metrics"
+        out.append((f"{kind}.{node}", sql or ""))
+    return out
+
+
+def row_fields_used(spec: ReportSpec, project: Project, needs: set[str]) -> dict[str, str]:
+    """Row columns a burst report uses -> where (for 'no such column' messages)."""
+    used: dict[str, str] = {}
+    sections: list[tuple[str, str]] = []
+    others: list[tuple[str, str]] = []
+    for where, sql in _sql_texts(spec, project, needs):
+        (sections if where.startswith("sections.") else others).append((where, sql))
+    for where, sql in sections:
+        for p in sql_params(sql):
             if p.startswith(ROW_PREFIX):
-                kind = "sources" if node in project.sources else "metrics"
-                used.setdefault(p[len(ROW_PREFIX) :], f"{kind}.{node}")
+                used.setdefault(p[len(ROW_PREFIX) :], where)
+    for where, text in _texts(spec):
+        for a, b in _ROW_FIELD_RE.findall(text):
+            used.setdefault(a or b, where)
+    for where, sql in others:
+        for p in sql_params(sql):
+            if p.startswith(ROW_PREFIX):
+                used.setdefault(p[len(ROW_PREFIX) :], where)
     return used
 
 

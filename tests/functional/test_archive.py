@@ -133,14 +133,17 @@ def test_a_weekly_cycle_archives_compares_lists_and_diffs(
     assert moved[("ceo", "by_region: South")] == (800, 1300)
     assert ("ceo", "by_region: North") not in moved
 
+    _history_and_diff_commands(root, [r.run_id for r in runs], first.run.run_id)
+
+
+def _history_and_diff_commands(root: Path, run_ids: list[str], first_id: str) -> None:
+    """``reportc history`` and ``reportc diff`` over the three archived weeks."""
     env = {"ARCHIVE": ".reportc/archive"}
     out = CliRunner().invoke(main, ["-C", str(root), "history"], env=env)
     assert out.exit_code == 0, out.output
-    assert out.output.index(runs[2].run_id) < out.output.index(first.run.run_id)  # newest first
+    assert out.output.index(run_ids[2]) < out.output.index(first_id)  # newest first
     assert "3 reports, 0 sent" in out.output
-    shown = CliRunner().invoke(
-        main, ["-C", str(root), "diff", first.run.run_id[:20], second.run.run_id], env=env
-    )
+    shown = CliRunner().invoke(main, ["-C", str(root), "diff", first_id[:20], run_ids[1]], env=env)
     assert shown.exit_code == 0, shown.output
     assert "total_sales" in shown.output and "2,500 -> 3,000" in shown.output
     assert "+500 (+20.0%)" in shown.output
@@ -148,7 +151,7 @@ def test_a_weekly_cycle_archives_compares_lists_and_diffs(
     same = CliRunner().invoke(main, ["-C", str(root), "diff", "latest", "latest"], env=env)
     assert "no figures changed" in same.output
     as_json = CliRunner().invoke(main, ["-C", str(root), "diff", "--json"], env=env)
-    assert json.loads(as_json.output)["to"] == runs[-1].run_id
+    assert json.loads(as_json.output)["to"] == run_ids[-1]
 
 
 def test_a_rebuild_within_12_hours_compares_with_the_run_before(
