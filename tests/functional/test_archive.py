@@ -154,6 +154,7 @@ def _history_and_diff_commands(root: Path, run_ids: list[str], first_id: str) ->
     assert json.loads(as_json.output)["to"] == run_ids[-1]
 
 
+@pytest.mark.slow
 def test_a_rebuild_within_12_hours_compares_with_the_run_before(
     make_project: MakeProject,
 ) -> None:

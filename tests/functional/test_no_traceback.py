@@ -142,6 +142,7 @@ def test_a_template_that_loops_too_long_is_stopped(make_project: MakeProject) ->
     assert "rendering report 'ceo' took longer than 2 s and was stopped" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_narrative_that_grows_without_bound_is_stopped(make_project: MakeProject) -> None:
     text = MINIMAL_YAML.replace(
         'text: "Sales were',
@@ -157,6 +158,7 @@ def test_a_narrative_that_grows_without_bound_is_stopped(make_project: MakeProje
     )
 
 
+@pytest.mark.slow
 def test_a_burst_row_named_like_another_persona_fails_validate_with_its_position(
     make_project: MakeProject,
 ) -> None:
@@ -182,6 +184,7 @@ def test_a_burst_row_named_like_another_persona_fails_validate_with_its_position
     assert "Alpha persona" in pdf_text(root / "dist/alpha.pdf")
 
 
+@pytest.mark.slow
 def test_an_unwritable_chart_cache_is_a_warning_not_a_failed_build(
     make_project: MakeProject,
 ) -> None:

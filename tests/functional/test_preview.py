@@ -254,6 +254,7 @@ def test_the_index_says_which_reports_a_check_blocks(make_project: MakeProject) 
     assert "blocked</span>: source &#x27;sales&#x27; has 3 rows, fewer than 10" in page
 
 
+@pytest.mark.slow
 def test_idle_connections_are_closed_and_capped(make_project: MakeProject) -> None:
     import socket
     import threading

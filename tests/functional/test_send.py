@@ -154,6 +154,7 @@ def test_unverified_sender_is_refused_before_anything_is_sent(
     assert moto.raw_messages() == []
 
 
+@pytest.mark.slow
 def test_throttling_is_retried_and_sent_once(make_project: MakeProject, moto: MotoServer) -> None:
     moto.verify("reports@example.com")
     project = project_for(make_project, moto)
@@ -175,6 +176,7 @@ def test_throttling_is_retried_and_sent_once(make_project: MakeProject, moto: Mo
     assert states == ["pending", "sending", "pending", "sending", "pending", "sending", "sent"]
 
 
+@pytest.mark.slow
 def test_a_rejected_message_fails_alone(make_project: MakeProject, moto: MotoServer) -> None:
     moto.verify("example.com")
     project = project_for(make_project, moto)
@@ -269,6 +271,7 @@ def test_insufficient_quota_is_refused_in_preflight(
     assert moto.raw_messages() == []
 
 
+@pytest.mark.slow
 def test_header_injection_fails_that_message_alone(
     make_project: MakeProject, moto: MotoServer
 ) -> None:
@@ -289,6 +292,7 @@ def test_header_injection_fails_that_message_alone(
     assert all("evil" not in str(m) for m in sent)
 
 
+@pytest.mark.slow
 def test_oversize_message_fails_alone(make_project: MakeProject, tmp_path: Path) -> None:
     rows = "".join(f"Region {i},{i}\n" for i in range(400))
     root = make_project({"reports.yaml": SEND_YAML, "data/sales.csv": "region,amount\n" + rows})
