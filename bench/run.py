@@ -91,7 +91,7 @@ def raw_args(root: Path) -> list[str]:
     project = load_project(root, environ={})
     out = []
     for path in sorted((root / "dist").glob("*.html")):
-        spec = project.reports.get(path.stem)
+        spec = project.personas.get(path.stem)
         variant = spec.pdf.variant if spec is not None else ""
         out.append(f"{path}={variant}" if variant else str(path))
     return out
@@ -468,6 +468,20 @@ See attached.
 """
 
 
+def _mailmerge_inputs(tmpdir: Path) -> Path:
+    """mailmerge's folder: a 100 KB PDF, the template and 1,000 recipients."""
+    mm = tmpdir / "mm"
+    mm.mkdir()
+    (mm / "report.pdf").write_bytes(random.Random(1).randbytes(100 * 1024))
+    (mm / "template.txt").write_text(MAILMERGE_TEMPLATE)
+    with (mm / "db.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["email", "n"])
+        for i in range(1000):
+            w.writerow([f"p{i}@example.com", i])
+    return mm
+
+
 def bench_send(runs: int) -> None:
     print("6. sending", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
@@ -479,16 +493,7 @@ def bench_send(runs: int) -> None:
             "text: x}}\npersonas: {a: {title: A, sections: [s]}}\n"
             "delivery: {from: reports@example.com, max_attempts: 3}\n"
         )
-        # mailmerge inputs
-        mm = tmpdir / "mm"
-        mm.mkdir()
-        (mm / "report.pdf").write_bytes(random.Random(1).randbytes(100 * 1024))
-        (mm / "template.txt").write_text(MAILMERGE_TEMPLATE)
-        with (mm / "db.csv").open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["email", "n"])
-            for i in range(1000):
-                w.writerow([f"p{i}@example.com", i])
+        mm = _mailmerge_inputs(tmpdir)
         ours, theirs = [], []
         for _ in range(runs):
             sink = Sink()

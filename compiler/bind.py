@@ -57,13 +57,13 @@ class _Binder:
         self.names = set(project.sources) | set(project.metrics)
         self.graph = project.graph
         self.rowdep = set(project.graph.row_nodes)
-        self.needs = {r: project.graph.report_needs(project.reports[r]) for r in chosen}
+        self.needs = {r: project.graph.report_needs(project.personas[r]) for r in chosen}
         self.ws = Workspace(project)
         self.bound: dict[str, BoundReport] = {}
         self.failures: dict[str, ReportcError] = {}
         self.order: list[str] = []
         self.persona_of: dict[str, str] = {}
-        self.titles: dict[str, str] = {n: r.title for n, r in project.reports.items()}
+        self.titles: dict[str, str] = {n: r.title for n, r in project.personas.items()}
         self.texts = RowTexts()
 
     def run(self) -> BindResult:
@@ -74,7 +74,7 @@ class _Binder:
             run_checks(self.ws, wanted)
             global_values = dict(self.ws.values)
             for rname in self.chosen:
-                spec = self.project.reports[rname]
+                spec = self.project.personas[rname]
                 failed = self._failed_needs(self.needs[rname] - self.rowdep)
                 if failed is not None:
                     self._add(rname, rname)
@@ -263,7 +263,7 @@ class _Binder:
 
     def _taken(self, name: str, persona: str, key_value: Any) -> DataError | None:
         """A row's report name that is already another persona's or another report's."""
-        other = self.persona_of.get(name) or (name if name in self.project.reports else None)
+        other = self.persona_of.get(name) or (name if name in self.project.personas else None)
         if other is None or (other == persona and name == persona):
             return None
         what = f"the persona '{other}'" if name == other else f"a report of persona '{other}'"
@@ -294,7 +294,7 @@ def bind(
     with ``sink``, each bound report is handed over as soon as it is made instead of
     being kept, so memory does not grow with the number of rows.
     """
-    chosen = list(reports) if reports is not None else list(project.reports)
+    chosen = list(reports) if reports is not None else list(project.personas)
     return _Binder(project, chosen, want, sink).run()
 
 

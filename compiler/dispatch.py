@@ -229,7 +229,7 @@ def _plan(
     """Everything decided before the ledger is read: what is ready, failed, blocked,
     held back by ``send_if``, suppressed, and what overrides are recorded."""
     chosen, instances = select_reports(project, reports)
-    chosen = [n for n in chosen if project.reports[n].send]
+    chosen = [n for n in chosen if project.personas[n].send]
     ready, failed, persona_of = prepare_reports(project, chosen, out, clock)
     partial = partial_selection(reports, instances, project)
     only_instances(ready, failed, persona_of, instances, partial)

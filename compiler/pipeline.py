@@ -39,7 +39,7 @@ from .plan import (
     Progress,
     ReportResult,
     Shard,
-    choose_reports,
+    choose_personas,
     default_clock,
     html_digest,
     plan_build,
@@ -84,7 +84,7 @@ def validate(
 ) -> None:
     """Bind and render (no PDF, no writes); raise with every data/template problem."""
 
-    chosen = choose_reports(project, reports)
+    chosen = choose_personas(project, reports)
     env = make_environment(project.root)
     rendering: list[Problem] = []
     data: list[Problem] = []
@@ -385,7 +385,7 @@ def _make(
 def packaging(project: Project, report: BoundReport, rendered: RenderedReport) -> dict[str, Any]:
     """What ``send`` needs of a built report without binding or rendering it again."""
     spec = report.spec
-    persona_alerts = project.reports[spec.persona or spec.name].alerts
+    persona_alerts = project.personas[spec.persona or spec.name].alerts
     return {
         "title": spec.title,
         "subtitle": spec.subtitle,

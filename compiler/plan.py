@@ -132,24 +132,24 @@ def html_digest(html: str) -> str:
     return hashlib.sha256(html.encode("utf-8")).hexdigest()
 
 
-def choose_reports(project: Project, names: Sequence[str] | None) -> list[str]:
-    """The reports to build, in project order; unknown names are a config error."""
+def choose_personas(project: Project, names: Sequence[str] | None) -> list[str]:
+    """The personas to build, in project order; unknown names are a config error."""
     if not names:
-        return list(project.reports)
-    unknown = [n for n in names if n not in project.reports]
+        return list(project.personas)
+    unknown = [n for n in names if n not in project.personas]
     if unknown:
         raise ConfigError(
             [
                 Problem(
-                    f"no persona '{n}'{did_you_mean(n, project.reports)}",
+                    f"no persona '{n}'{did_you_mean(n, project.personas)}",
                     Location("--persona"),
-                    hint="personas: " + ", ".join(project.reports),
+                    hint="personas: " + ", ".join(project.personas),
                 )
                 for n in unknown
             ]
         )
     wanted = set(names)
-    return [n for n in project.reports if n in wanted]
+    return [n for n in project.personas if n in wanted]
 
 
 @dataclass(frozen=True)
@@ -195,7 +195,7 @@ def merged_manifest(out: Path) -> dict[str, ReportEntry]:
 
 def project_baselines(project: Project, names: Iterable[str]) -> Baselines | None:
     """The archive's baselines, if any of these reports compares against it."""
-    if project.archive is None or not any(wanted_points(project.reports[n]) for n in names):
+    if project.archive is None or not any(wanted_points(project.personas[n]) for n in names):
         return None
     return Baselines(open_store(project), project.archive.compare)
 
@@ -246,12 +246,12 @@ def report_inputs(
     """Each persona's inputs fingerprint (config, data files, templates, versions, and
     the archived baseline it compares against): equal fingerprints, equal reports."""
     fingerprints = Fingerprinter(project, formats)
-    inputs = {p: fingerprints.report(project.reports[p]) for p in personas}
+    inputs = {p: fingerprints.report(project.personas[p]) for p in personas}
     if baselines is not None:
         # A new archived run changes what the report compares against.
         mark = baselines.digest(project.period, generated)
         for p in personas:
-            if wanted_points(project.reports[p]):
+            if wanted_points(project.personas[p]):
                 inputs[p] = hashlib.sha256(f"{inputs[p]}:{mark}".encode()).hexdigest()
     return inputs
 
@@ -362,7 +362,7 @@ def plan_build(
 ) -> BuildPlan:
     """Decide what to build: a persona whose inputs fingerprint matches the manifest
     (and whose files are intact) is up to date, unless ``force`` (or not ``check``)."""
-    chosen = choose_reports(project, reports)
+    chosen = choose_personas(project, reports)
     wanted = tuple(f for f in FORMATS if f in set(formats))
     out = output_dir(project, out_dir)
     generated = (clock or default_clock(project))()

@@ -76,12 +76,12 @@ def build_snapshot(load: Loader, generation: int, clock: Callable[[], dt.datetim
     now = clock()
     try:
         project = load()
-        bound = bind(project, list(project.reports))
+        bound = bind(project, list(project.personas))
         bound = with_history(
             project,
             bound,
             bound.order,
-            project_baselines(project, list(project.reports)),
+            project_baselines(project, list(project.personas)),
             lambda _: now,
         )
     except ReportcError as exc:
@@ -90,7 +90,7 @@ def build_snapshot(load: Loader, generation: int, clock: Callable[[], dt.datetim
     pages: dict[str, Page] = {}
     for name in bound.order:
         if name in bound.failures:
-            title = project.reports[name].title if name in project.reports else name
+            title = project.personas[name].title if name in project.personas else name
             pages[name] = Page(name, title, problems=bound.failures[name].problems)
             continue
         report = bound.reports[name]

@@ -22,7 +22,7 @@ from .pipeline import attachment_csvs, build
 from .plan import (
     FORMATS,
     Clock,
-    choose_reports,
+    choose_personas,
     merged_manifest,
     project_baselines,
     report_inputs,
@@ -134,7 +134,7 @@ def _ready_from(
     pdf = _pdf_if_current(out, entry)
     if email is None or pdf is None or entry.period != project.period.label:
         return None
-    spec = project.reports[persona]
+    spec = project.personas[persona]
     if name != persona:  # a burst row: its title and recipients came from its row
         recipients = email.get("recipients", {})
         spec = dataclasses.replace(
@@ -171,23 +171,23 @@ def select_reports(project: Project, names: Sequence[str] | None) -> tuple[list[
     persona is prepared and only that instance is sent.
     """
     if not names:
-        return choose_reports(project, None), set()
-    bursts = [n for n, r in project.reports.items() if r.for_each is not None]
+        return choose_personas(project, None), set()
+    bursts = [n for n, r in project.personas.items() if r.for_each is not None]
     personas: list[str] = []
     instances: set[str] = set()
     for name in names:
-        if name in project.reports:
+        if name in project.personas:
             personas.append(name)
             continue
         owners = [p for p in bursts if name.startswith(p + "-")] or [
-            p for p in bursts if project.reports[p].filename
+            p for p in bursts if project.personas[p].filename
         ]
         if not owners:
-            personas.append(name)  # unknown: choose_reports says so, with a suggestion
+            personas.append(name)  # unknown: choose_personas says so, with a suggestion
             continue
         personas.extend(owners)
         instances.add(name)
-    return choose_reports(project, list(dict.fromkeys(personas))), instances
+    return choose_personas(project, list(dict.fromkeys(personas))), instances
 
 
 def partial_selection(
@@ -197,7 +197,7 @@ def partial_selection(
     if not instances:
         return set()
     named = set(names or ())
-    return {p for p, r in project.reports.items() if r.for_each is not None and p not in named}
+    return {p for p, r in project.personas.items() if r.for_each is not None and p not in named}
 
 
 def only_instances(

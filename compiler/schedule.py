@@ -39,7 +39,7 @@ def plan(project: Project, now: dt.datetime, count: int = 1) -> list[Planned]:
     from croniter import croniter
 
     out = []
-    for name, report in project.reports.items():
+    for name, report in project.personas.items():
         sched = report.schedule
         if sched is None or not report.send:
             continue
@@ -59,7 +59,7 @@ def emit_crontab(project: Project) -> str:
         "# (CRON_TZ needs cronie or a cron that supports it)",
     ]
     by_zone: dict[str, list[str]] = {}
-    for name, report in project.reports.items():
+    for name, report in project.personas.items():
         if report.schedule is None or not report.send:
             continue
         command = " ".join(shlex.quote(p) for p in _command(project, name))
@@ -105,7 +105,7 @@ def _on_calendar(cron: str, timezone: str) -> str:
 
 def emit_systemd(project: Project) -> str:
     units = []
-    for name, report in project.reports.items():
+    for name, report in project.personas.items():
         sched = report.schedule
         if sched is None or not report.send:
             continue
@@ -154,7 +154,7 @@ def emit_eventbridge(project: Project, env: Mapping[str, str]) -> str:
     target = env.get("REPORTC_SCHEDULE_TARGET_ARN", "arn:aws:ecs:REGION:ACCOUNT:cluster/CLUSTER")
     role = env.get("REPORTC_SCHEDULE_ROLE_ARN", "arn:aws:iam::ACCOUNT:role/reportc-scheduler")
     schedules: list[dict[str, Any]] = []
-    for name, report in project.reports.items():
+    for name, report in project.personas.items():
         sched = report.schedule
         if sched is None or not report.send:
             continue

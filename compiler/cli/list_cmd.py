@@ -14,7 +14,7 @@ from .common import Settings, pass_settings
 def command(settings: Settings) -> None:
     """Show personas, their sections and recipients (addresses masked)."""
     project = settings.load()
-    for name, report in project.reports.items():
+    for name, report in project.personas.items():
         click.echo(f"{name}: {report.title}")
         click.echo("  sections: " + ", ".join(f"{s.name} ({s.type})" for s in report.sections))
         for kind in ("to", "cc", "bcc"):

@@ -17,7 +17,7 @@ def command(settings: Settings, period: str | None) -> None:
     project = settings.load(period)
     reportc.validate(project)
     click.echo(
-        f"{project.config_name}: valid — {plural(len(project.reports), 'report')}, "
+        f"{project.config_name}: valid — {plural(len(project.personas), 'report')}, "
         f"{plural(len(project.sources), 'source')}, {plural(len(project.metrics), 'metric')}, "
         f"period {project.period.label}"
     )

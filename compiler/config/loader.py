@@ -199,7 +199,7 @@ def _validate(
         sources=frozen_map(sources),
         metrics=frozen_map(metrics),
         sections=frozen_map(sections),
-        reports=frozen_map(report_specs(c, reports, sections, org, theme, pdf)),
+        personas=frozen_map(report_specs(c, reports, sections, org, theme, pdf)),
         databases=frozen_map(databases),
         positions=pos,
         archive=archive,

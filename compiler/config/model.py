@@ -297,7 +297,9 @@ class Project:
     sources: Mapping[str, SourceSpec]
     metrics: Mapping[str, MetricSpec]
     sections: Mapping[str, SectionSpec]
-    reports: Mapping[str, ReportSpec]
+    #: The declared personas (``personas:``), by name: each builds one report, or one
+    #: per row when it bursts (``for_each``).
+    personas: Mapping[str, ReportSpec]
     positions: PositionMap
     legal_name: str = ""
     databases: Mapping[str, DatabaseSpec] = field(default_factory=frozen_map, repr=False)

@@ -24,7 +24,7 @@ def test_the_project_carries_its_graph(make_project: MakeProject) -> None:
     assert graph.order({"average_order"}) == ["sales", "orders", "total_sales", "average_order"]
     assert graph.dependents({"sales"}) == set(graph.edges)
     assert graph.cycle() is None
-    ceo = project.reports["ceo"]
+    ceo = project.personas["ceo"]
     # the narrative names total_sales and orders; the table reads sales
     assert graph.report_needs(ceo) == {"sales", "total_sales", "orders"}
     assert graph.row_nodes == frozenset()
@@ -33,7 +33,7 @@ def test_the_project_carries_its_graph(make_project: MakeProject) -> None:
 def test_row_dependence_follows_the_edges(make_project: MakeProject) -> None:
     project = load_project(burst_project(make_project, BURST_YAML), environ={})
     assert project.graph.row_nodes == {"my_sales", "store_total"}
-    assert project.graph.report_needs(project.reports["store"]) >= {"stores", "my_sales"}
+    assert project.graph.report_needs(project.personas["store"]) >= {"stores", "my_sales"}
 
 
 def test_a_cycle_is_found_and_reported_at_load(make_project: MakeProject, tmp_path: Path) -> None:
