@@ -28,29 +28,32 @@ a type is neither built in nor the project's.
 
 from __future__ import annotations
 
+import pkgutil
 from collections.abc import Mapping
-from importlib import metadata
+from importlib import import_module, metadata
 from pathlib import Path
+from types import MappingProxyType
 
-from . import actions, chart, digest, findings, kpis, markdown, table
 from .base import SectionType, SectionView, Summary
 
 GROUP = "reportc.section_types"
 #: The name plugins used before SectionType carried behaviour; the same class.
 SectionTypePlugin = SectionType
 
-BUILTIN: Mapping[str, SectionType] = {
-    t.name: t
-    for t in (
-        markdown.TYPE,
-        kpis.TYPE,
-        table.TYPE,
-        findings.TYPE,
-        actions.TYPE,
-        digest.TYPE,
-        chart.TYPE,
-    )
-}
+
+def _builtin() -> dict[str, SectionType]:
+    """Every module of this package but ``base`` is one built-in type (its ``TYPE``):
+    adding a type is adding a module (and its template in ``sections/``)."""
+    found: dict[str, SectionType] = {}
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name != "base":
+            kind = getattr(import_module(f"{__name__}.{info.name}"), "TYPE", None)
+            if isinstance(kind, SectionType):
+                found[kind.name] = kind
+    return found
+
+
+BUILTIN: Mapping[str, SectionType] = MappingProxyType(_builtin())
 BUILTIN_TYPES = tuple(BUILTIN)
 
 __all__ = [

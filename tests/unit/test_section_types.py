@@ -1,0 +1,45 @@
+"""The section-type registry: every built-in type is one module plus one template."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import reportc.section_types as registry
+from reportc.resources import builtin_dir
+from reportc.section_types import BUILTIN, SectionType, behaviour, section_type
+
+MODULES = Path(registry.__file__).parent
+
+
+def test_each_module_is_one_built_in_type_with_its_template() -> None:
+    modules = sorted(p.stem for p in MODULES.glob("*.py") if p.stem not in ("__init__", "base"))
+    assert sorted(BUILTIN) == modules
+    for name, kind in BUILTIN.items():
+        assert isinstance(kind, SectionType) and kind.name == name
+        assert (builtin_dir("sections") / f"{name}.html.j2").is_file()
+        assert isinstance(kind.schema, dict) and "properties" in kind.schema
+
+
+def test_types_own_their_needs_checks_and_history() -> None:
+    kpis, chart = BUILTIN["kpis"], BUILTIN["chart"]
+    items = {"items": [{"value": "revenue", "target": "plan", "label": "Revenue"}]}
+    assert kpis.needs(items) == {"revenue", "plan"}
+    assert kpis.history({"compare": "archive", "trend": 6}) == 5
+    assert kpis.check(items, ["revenue"]) == [("unknown metric 'plan'", ("items", 0, "target"))]
+    assert [m for m, _ in chart.check({"kind": "combo"}, [])] == [
+        "missing required key 'x' (or give a full 'vega_lite' spec)",
+        "missing required key 'y' (or give a full 'vega_lite' spec)",
+        "a combo chart needs 'line' (the column drawn as a line)",
+        "a chart section needs 'source' or 'query'",
+    ]
+    assert chart.check({"vega_lite": {}}, []) == []
+
+
+def test_a_project_template_is_a_type_without_behaviour(tmp_path: Path) -> None:
+    (tmp_path / "sections").mkdir()
+    (tmp_path / "sections" / "banner.html.j2").write_text("<p>{{ section.text }}</p>")
+    own = section_type("banner", tmp_path)
+    assert own is not None and own.prepare(None, None, None) == {}  # type: ignore[arg-type]
+    assert section_type("banner", tmp_path / "elsewhere") is None
+    assert behaviour("banner") is None  # no behaviour outside the project
+    assert section_type("kpis", tmp_path) is BUILTIN["kpis"]
