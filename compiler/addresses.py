@@ -17,7 +17,6 @@ import re
 import unicodedata
 from dataclasses import dataclass
 from email.header import Header
-from email.headerregistry import HeaderRegistry
 
 _LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
 _DOMAIN_RE = re.compile(
@@ -150,6 +149,8 @@ def header_value(box: Mailbox) -> str:
 
 def header_addresses(value: str) -> list[str]:
     """The addr-specs a serialized address header names, lower-cased (strictly read)."""
+    from email.headerregistry import HeaderRegistry
+
     header = HeaderRegistry()("To", value)
     return [a.addr_spec.lower() for a in header.addresses]  # type: ignore[attr-defined]
 

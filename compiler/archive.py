@@ -31,8 +31,9 @@ from typing import Any
 from .config.model import Period, Point, Project, ReportSpec, frozen_map
 from .errors import ArchiveError, Problem, did_you_mean
 from .figures import canonical
-from .manifest import SCHEMA_VERSION, ReportEntry, ReportState
+from .manifest import SCHEMA_VERSION, ReportEntry
 from .section_types import behaviour
+from .states import ReportState
 from .stores import RUN_FILE, Store
 
 VALUES_FILE = "values.json"

@@ -20,6 +20,7 @@ from .delivery import (
 )
 from .errors import DeliveryError, Problem
 from .mime import Envelope
+from .states import LedgerState, MessageState
 
 #: progress(event, report, detail); events: sent, failed, skipped, uncertain, waiting
 SendProgress = Callable[[str, str, str], None]
@@ -28,7 +29,7 @@ SendProgress = Callable[[str, str, str], None]
 @dataclass(frozen=True)
 class MessageResult:
     report: str
-    state: str  # sent | failed | skipped | uncertain | not-sent | dry-run
+    state: MessageState
     detail: str = ""
     key: str = ""
     message_id: str = ""
@@ -42,7 +43,7 @@ class MessageResult:
 
     @property
     def ok(self) -> bool:
-        return self.state in ("sent", "skipped", "dry-run")
+        return self.state in (MessageState.SENT, MessageState.SKIPPED, MessageState.DRY_RUN)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ class SendResult:
 
 
 def message_result(
-    env: Envelope, state: str, detail: str = "", message_id: str = "", path: str = ""
+    env: Envelope, state: MessageState, detail: str = "", message_id: str = "", path: str = ""
 ) -> MessageResult:
     return MessageResult(
         report=env.report,
@@ -96,14 +97,14 @@ def _triage(
     todo: list[Envelope] = []
     for env in envelopes:
         row = ledger.get(env.key)
-        if row is not None and row.state == "sent" and not resend:
+        if row is not None and row.state == LedgerState.SENT and not resend:
             results[env.key] = message_result(
-                env, "skipped", f"already sent {row.updated_at}", row.message_id
+                env, MessageState.SKIPPED, f"already sent {row.updated_at}", row.message_id
             )
-        elif row is not None and row.state == "sending" and not resend:
+        elif row is not None and row.state == LedgerState.SENDING and not resend:
             results[env.key] = message_result(
                 env,
-                "uncertain",
+                MessageState.UNCERTAIN,
                 f"a previous run stopped while sending this message ({row.updated_at}); it may "
                 "have been delivered — check, then use --resend-uncertain to send it again",
             )
@@ -113,8 +114,8 @@ def _triage(
                 f"message is {env.size:,} bytes encoded; {transport.name} accepts at most "
                 f"{transport.max_message_bytes:,}"
             )
-            ledger.mark(env.key, run_id, "failed", error=reason)
-            results[env.key] = message_result(env, "failed", reason)
+            ledger.mark(env.key, run_id, LedgerState.FAILED, error=reason)
+            results[env.key] = message_result(env, MessageState.FAILED, reason)
         else:
             todo.append(env)
     return results, todo
@@ -153,7 +154,7 @@ def deliver_envelopes(
     results, todo = _triage(project, envelopes, transport, ledger, run_id, resend)
     if limit is not None:
         for env in todo[limit:]:
-            results[env.key] = message_result(env, "not-sent", f"--limit {limit}")
+            results[env.key] = message_result(env, MessageState.NOT_SENT, f"--limit {limit}")
         todo = todo[:limit]
     notes: list[str] = []
     stopped = ""
@@ -183,10 +184,10 @@ def deliver_envelopes(
                 env, transport, ledger, limiter, policy, run_id, sleep, rng, progress
             )
             results[env.key] = outcome
-            if outcome.state == "not-sent":
+            if outcome.state is MessageState.NOT_SENT:
                 stopped = outcome.detail
                 for later in todo[n + 1 :]:
-                    results[later.key] = message_result(later, "not-sent", stopped)
+                    results[later.key] = message_result(later, MessageState.NOT_SENT, stopped)
                 break
     ordered = tuple(results[e.key] for e in envelopes)
     return SendResult(run_id, transport.name, ordered, tuple(notes), stopped)
@@ -207,13 +208,15 @@ def _send_one(
     recorded in the ledger before and after every attempt."""
     for attempt in range(policy.max_attempts):
         limiter.acquire(len(env.recipients))
-        ledger.mark(env.key, run_id, "sending")
+        ledger.mark(env.key, run_id, LedgerState.SENDING)
         try:
             message_id = transport.send(env)
         except SendFailure as failure:
             limiter.done(len(env.recipients))
             if failure.kind == "retry" and attempt + 1 < policy.max_attempts:
-                ledger.mark(env.key, run_id, "pending", error=f"retrying: {failure.message}")
+                ledger.mark(
+                    env.key, run_id, LedgerState.PENDING, error=f"retrying: {failure.message}"
+                )
                 delay = policy.delay(attempt, rng)
                 if progress:
                     progress("waiting", env.report, f"{failure.message}; retry in {delay:.1f}s")
@@ -221,11 +224,11 @@ def _send_one(
                 continue
             return _given_up(env, failure, policy, ledger, run_id, progress)
         limiter.done(len(env.recipients))
-        ledger.mark(env.key, run_id, "sent", message_id=message_id)
+        ledger.mark(env.key, run_id, LedgerState.SENT, message_id=message_id)
         if progress:
             progress("sent", env.report, message_id)
-        return message_result(env, "sent", message_id=message_id)
-    return message_result(env, "not-sent", "max_attempts is 0: nothing was tried")
+        return message_result(env, MessageState.SENT, message_id=message_id)
+    return message_result(env, MessageState.NOT_SENT, "max_attempts is 0: nothing was tried")
 
 
 def _given_up(
@@ -244,11 +247,11 @@ def _given_up(
             progress("uncertain", env.report, last)
         return message_result(
             env,
-            "uncertain",
+            MessageState.UNCERTAIN,
             f"{last}; it may have been delivered — check, then use --resend-uncertain",
         )
     if failure.kind in ("quota", "abort"):
-        ledger.mark(env.key, run_id, "pending", error=last)
+        ledger.mark(env.key, run_id, LedgerState.PENDING, error=last)
         what = (
             "daily sending quota reached"
             if failure.kind == "quota"
@@ -260,10 +263,10 @@ def _given_up(
         )
         if progress:
             progress("failed", env.report, reason)
-        return message_result(env, "not-sent", reason)
+        return message_result(env, MessageState.NOT_SENT, reason)
     if failure.kind == "retry":  # no attempt left
         last = f"gave up after {policy.max_attempts} attempts: {last}"
-    ledger.mark(env.key, run_id, "failed", error=last)
+    ledger.mark(env.key, run_id, LedgerState.FAILED, error=last)
     if progress:
         progress("failed", env.report, last)
-    return message_result(env, "failed", last)
+    return message_result(env, MessageState.FAILED, last)

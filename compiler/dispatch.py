@@ -54,6 +54,7 @@ from .plan import (
     utc_now,
 )
 from .ready import ReadyReport, only_instances, partial_selection, prepare_reports, select_reports
+from .states import MessageState
 
 # --------------------------------------------------------------------------- build
 
@@ -266,7 +267,7 @@ def _dry_run(project: Project, plan: _Plan, outbox: Path | str | None) -> SendRe
     folder = Path(outbox) if outbox else project.root / project.delivery.outbox
     box = OutboxTransport(folder if folder.is_absolute() else project.root / folder)
     results = tuple(
-        message_result(e, "dry-run", path=box.send(e)) for e in packed.envelopes.values()
+        message_result(e, MessageState.DRY_RUN, path=box.send(e)) for e in packed.envelopes.values()
     )
     return SendResult(
         plan.run_id,
@@ -367,18 +368,18 @@ class _Plan:
         out = [
             MessageResult(
                 report=name,
-                state="failed",
+                state=MessageState.FAILED,
                 detail=("" if isinstance(exc, DeliveryError) else "not built: ")
                 + "; ".join(p.format() for p in exc.problems),
             )
             for name, exc in {**self.failed, **packed.failed}.items()
         ]
         out += [
-            MessageResult(report=name, state="skipped", detail=why)
+            MessageResult(report=name, state=MessageState.SKIPPED, detail=why)
             for name, why in {**self.held, **packed.held}.items()
         ]
         out += [
-            MessageResult(report=name, state="uncertain", detail=why)
+            MessageResult(report=name, state=MessageState.UNCERTAIN, detail=why)
             for name, why in packed.uncertain.items()
         ]
         return tuple(out)

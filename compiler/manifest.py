@@ -10,31 +10,15 @@ needs no change but the version. Unreadable or missing files read as empty.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from .states import ReportState
 from .writer import write_atomic
 
 SCHEMA_VERSION = 2
-
-
-class ReportState(str, Enum):
-    """How a report came out of its build."""
-
-    OK = "ok"
-    BLOCKED = "blocked"  # built, but a quality check failed: must not be sent
-
-    @classmethod
-    def of(cls, ok: bool, blocked: Sequence[str]) -> ReportState:
-        """A report's state from its build: failed, else blocked if any check failed."""
-        if not ok:
-            return cls.FAILED
-        return cls.BLOCKED if blocked else cls.OK
-
-    FAILED = "failed"
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from .formatting import TONE_COLOURS
 from .mime import Attachment, Envelope, compose, rows_to_csv
 from .ready import ReadyReport
 from .render import make_environment
+from .states import LedgerState
 
 
 def _safe_filename(text: str) -> str:
@@ -61,7 +62,7 @@ def prior_of(ledger: Ledger | None, report: str, pdf_sha256: str, redirected_to:
     delivered: dict[str, str] = {}
     uncertain: dict[str, str] = {}
     for row in ledger.copies(report, pdf_sha256, redirected_to):
-        target = delivered if row.state == "sent" else uncertain
+        target = delivered if row.state is LedgerState.SENT else uncertain
         for addr in row.recipients:
             target.setdefault(addr, row.updated_at)
     return Prior(delivered, {a: w for a, w in uncertain.items() if a not in delivered})

@@ -46,6 +46,7 @@ from .plan import (
 )
 from .render import RenderedReport, make_environment, render_report
 from .snapshot import snapshot
+from .states import BuildState
 from .workers import PdfDone, PdfPool, PdfTask, run_task
 from .writer import Writer
 
@@ -267,7 +268,7 @@ class _Maker:
         title = self.bound.reports[name].spec.title if name in self.bound.reports else name
         inputs = self.plan.inputs.get(persona, "")
         self.done[name] = ReportResult(
-            name, title, error=exc, persona=persona, inputs=inputs, state="failed"
+            name, title, error=exc, persona=persona, inputs=inputs, state=BuildState.FAILED
         )
         self.tell("failed", name, len(self.done), exc.problems[0].format())
 
@@ -340,7 +341,7 @@ class _Maker:
             html_sha256=made.html_sha256,
             persona=made.persona,
             inputs=self.plan.inputs.get(made.persona, ""),
-            state="built",
+            state=BuildState.BUILT,
             blocked=self.bound.reports[name].blocked,
             values=frozen_map(snapshot(self.bound.reports[name])),
             email=frozen_map(made.email),

@@ -24,7 +24,8 @@ from .config.model import Project, frozen_map
 from .errors import BuildFailed, ConfigError, Location, Problem, ReportcError, did_you_mean
 from .figures import values_digest
 from .incremental import Fingerprinter
-from .manifest import FileRecord, Manifest, ReportEntry, ReportState, read_manifest
+from .manifest import FileRecord, Manifest, ReportEntry, read_manifest
+from .states import BuildState, ReportState
 from .stores import open_store
 
 FORMATS = ("html", "pdf")
@@ -72,8 +73,7 @@ class ReportResult:
     html_sha256: str = ""
     persona: str = ""
     inputs: str = ""
-    #: built | unchanged (incremental: not rebuilt) | failed
-    state: str = "built"
+    state: BuildState = BuildState.BUILT
     #: Failed quality checks: the report was built but must not be sent.
     blocked: tuple[str, ...] = ()
     #: The report's figures (metrics and KPI cards), for the archive and send_if.
@@ -343,7 +343,7 @@ class BuildPlan:
                 place.get(r.name, 0),
             )
         )
-        built = [r for r in merged if r.state != "unchanged"]
+        built = [r for r in merged if r.state is not BuildState.UNCHANGED]
         manifest = write_manifest(project, self.manifest_path, built, self.generated)
         return BuildResult(self.out, project.period.label, tuple(merged), manifest)
 
@@ -372,7 +372,7 @@ def plan_build(
         baselines = project_baselines(project, chosen)
     inputs = report_inputs(project, chosen, wanted, generated, baselines)
     unchanged = [
-        ReportResult(n, previous[n].title, persona=p, inputs=inputs[p], state="unchanged")
+        ReportResult(n, previous[n].title, persona=p, inputs=inputs[p], state=BuildState.UNCHANGED)
         for p in (chosen if check and not force else ())
         for n in up_to_date(out, previous, p, inputs[p])
     ]

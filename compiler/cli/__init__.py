@@ -10,33 +10,51 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 from pathlib import Path
 
 import click
 
 import reportc
 
-from . import (
-    archive,
-    build,
-    diff,
-    events,
-    history,
-    list_cmd,
-    preview,
-    schedule,
-    schema,
-    send,
-    status,
-    validate,
-)
 from .common import Settings
 
 #: exit code for a failure reportc did not foresee (a bug, or the machine: memory, disk)
 INTERNAL_ERROR = 70
 
+#: command -> its module in this package (each defines ``command``, or ``group``)
+COMMANDS = {
+    "archive": "archive",
+    "build": "build",
+    "diff": "diff",
+    "events": "events",
+    "history": "history",
+    "list": "list_cmd",
+    "preview": "preview",
+    "schedule": "schedule",
+    "schema": "schema",
+    "send": "send",
+    "status": "status",
+    "validate": "validate",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _Commands(click.Group):
+    """Loads a command's module only when that command runs (click's lazy group)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module = import_module(f"{__name__}.{COMMANDS[cmd_name]}")
+        found = getattr(module, "group", None) or module.command
+        assert isinstance(found, click.Command)
+        return found
+
+
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "-C",
     "directory",
@@ -62,23 +80,6 @@ def main(ctx: click.Context, directory: Path, config: str, env_file: str | None)
     if not directory.is_dir():
         raise click.BadParameter(f"'{directory}' is not a directory", param_hint="-C")
     ctx.obj = Settings(directory, config, env_file)
-
-
-for _command in (
-    validate.command,
-    build.command,
-    archive.command,
-    history.command,
-    diff.command,
-    send.command,
-    status.command,
-    schedule.command,
-    events.group,
-    preview.command,
-    list_cmd.command,
-    schema.command,
-):
-    main.add_command(_command)
 
 
 def run(argv: Sequence[str] | None = None) -> None:

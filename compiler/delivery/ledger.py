@@ -26,6 +26,7 @@ from ..addresses import address_key
 from ..config.model import Project
 from ..errors import DeliveryError, Location, Problem
 from ..mime import Envelope
+from ..states import LedgerState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -72,8 +73,6 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
-STATES = ("pending", "sending", "sent", "failed")
-
 
 @dataclass(frozen=True)
 class LedgerRow:
@@ -89,7 +88,7 @@ class LedgerRow:
     redirected_to: str
     subject: str
     pdf_sha256: str
-    state: str
+    state: LedgerState
     message_id: str
     error: str
     attempts: int
@@ -99,7 +98,7 @@ class LedgerRow:
 
     @property
     def uncertain(self) -> bool:
-        return self.state == "sending"
+        return self.state is LedgerState.SENDING
 
     @property
     def recipients(self) -> tuple[str, ...]:
@@ -247,13 +246,12 @@ class Ledger:
                     values_sha256,
                 ),
             )
-            self._event(env.key, run_id, "pending", override)
+            self._event(env.key, run_id, LedgerState.PENDING, override)
 
     def mark(
-        self, key: str, run_id: str, state: str, *, message_id: str = "", error: str = ""
+        self, key: str, run_id: str, state: LedgerState, *, message_id: str = "", error: str = ""
     ) -> None:
-        assert state in STATES
-        with self._tx(durable=state == "sending"):
+        with self._tx(durable=state is LedgerState.SENDING):
             self.db.execute(
                 """UPDATE messages SET state = ?, message_id = CASE WHEN ? != '' THEN ?
                        ELSE message_id END, error = ?, updated_at = ?,
@@ -351,7 +349,7 @@ def _row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> LedgerRow:
         redirected_to=data["redirected_to"],
         subject=data["subject"],
         pdf_sha256=data["pdf_sha256"],
-        state=data["state"],
+        state=LedgerState(data["state"]),
         message_id=data["message_id"],
         error=data["error"],
         attempts=data["attempts"],

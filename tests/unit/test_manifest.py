@@ -13,9 +13,9 @@ from reportc.manifest import (
     SCHEMA_VERSION,
     FileRecord,
     Manifest,
-    ReportState,
     read_manifest,
 )
+from reportc.states import ReportState
 from tests.conftest import MakeProject
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "manifest-v1.json"
