@@ -30,6 +30,7 @@ from .model import (
     PdfOptions,
     Period,
     Project,
+    ReportSpec,
     Theme,
     frozen_map,
 )
@@ -191,8 +192,8 @@ def _validate(
         organisation=org["name"],
         legal_name=org.get("legal_name", org["name"]),
         entities=tuple(org.get("entities", ())),
-        locale=org.get("locale", "en_US"),
-        currency=org.get("currency", "USD"),
+        locale=org.get("locale", ReportSpec.locale),
+        currency=org.get("currency", ReportSpec.currency),
         period=chosen,
         theme=theme,
         delivery=delivery,

@@ -243,6 +243,15 @@ class ReportSpec:
     row: Mapping[str, Any] = field(default_factory=frozen_map)
 
 
+def given(data: Mapping[str, Any], *keys: str, **renamed: str) -> dict[str, Any]:
+    """The keys of ``data`` that are set (``field="yaml_key"`` where the names differ),
+    as keyword arguments: the dataclass's own defaults fill in the rest, so every
+    default is written once, here in the model."""
+    out = {k: data[k] for k in keys if k in data}
+    out.update({field_name: data[key] for field_name, key in renamed.items() if key in data})
+    return out
+
+
 @dataclass(frozen=True)
 class SmtpSettings:
     host: str

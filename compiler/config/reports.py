@@ -29,6 +29,7 @@ from .model import (
     SmtpSettings,
     Theme,
     frozen_map,
+    given,
 )
 from .yamlpos import PathT
 
@@ -169,7 +170,7 @@ def check_archive(c: Checker) -> ArchiveSpec | None:
                         key=True,
                     )
         return None
-    location = str(spec.get("location", ".reportc/archive"))
+    location = str(spec.get("location", ArchiveSpec.location))
     if location.startswith("s3:") and not _S3_RE.match(location):
         c.add(
             f"'{location}' is not an S3 location",
@@ -181,11 +182,11 @@ def check_archive(c: Checker) -> ArchiveSpec | None:
             f"'{location}': only folders and s3:// locations are supported",
             ("archive", "location"),
         )
-    return ArchiveSpec(location=location, compare=spec.get("compare", "previous_run"))
+    return ArchiveSpec(location=location, **given(spec, "compare"))
 
 
 def _schedule(spec: Mapping[str, Any] | None) -> ScheduleSpec | None:
-    return ScheduleSpec(spec["cron"], spec.get("timezone", "UTC")) if spec else None
+    return ScheduleSpec(**given(spec, "cron", "timezone")) if spec else None
 
 
 def _addresses(value: Any) -> Iterable[tuple[int | None, str]]:
@@ -228,7 +229,7 @@ def check_schedules(c: Checker) -> None:
         places.append((("personas", pname, "schedule"), persona.get("schedule")))
     for base, spec in places:
         if isinstance(spec, dict):
-            problem = schedule_problem(spec["cron"], spec.get("timezone", "UTC"))
+            problem = schedule_problem(spec["cron"], spec.get("timezone", ScheduleSpec.timezone))
             if problem:
                 key = "timezone" if "time zone" in problem else "cron"
                 c.add(problem, (*base, key))
@@ -258,20 +259,23 @@ def check_delivery(c: Checker) -> Delivery:
     bcc = spec.get("audit_bcc", ())
     smtp = spec.get("smtp")
     return Delivery(
-        sender=spec.get("from", ""),
-        reply_to=spec.get("reply_to", ""),
+        **given(
+            spec,
+            "reply_to",
+            "subject",
+            "transport",
+            "region",
+            "endpoint_url",
+            "configuration_set",
+            "rate_limit",
+            "max_attempts",
+            "list_unsubscribe",
+            "outbox",
+            "state_dir",
+            sender="from",
+        ),
         audit_bcc=(bcc,) if isinstance(bcc, str) else tuple(bcc),
-        subject=spec.get("subject", Delivery.subject),
-        transport=spec.get("transport", "ses"),
-        region=spec.get("region", ""),
-        endpoint_url=spec.get("endpoint_url", ""),
-        configuration_set=spec.get("configuration_set", ""),
         tags=frozen_map(spec.get("tags")),
-        rate_limit=spec.get("rate_limit"),
-        max_attempts=spec.get("max_attempts", 5),
-        list_unsubscribe=spec.get("list_unsubscribe", ""),
-        outbox=spec.get("outbox", "dist/outbox"),
-        state_dir=spec.get("state_dir", ".reportc"),
         smtp=SmtpSettings(**smtp) if smtp else None,
     )
 
@@ -300,8 +304,7 @@ def report_specs(
         out[pname] = ReportSpec(
             name=pname,
             title=persona["title"],
-            subtitle=persona.get("subtitle", ""),
-            prepared_for=persona.get("prepared_for", ""),
+            **given(persona, "subtitle", "prepared_for", "subject", "send", "filename", "send_if"),
             location=c.pos.at(("personas", pname), key=True),
             sections=tuple(resolved),
             recipients=Recipients(
@@ -309,12 +312,10 @@ def report_specs(
                 cc=tuple(a for _, a in _addresses(rec.get("cc"))),
                 bcc=tuple(a for _, a in _addresses(rec.get("bcc"))),
             ),
-            locale=persona.get("locale", org.get("locale", "en_US")),
-            currency=persona.get("currency", org.get("currency", "USD")),
+            locale=persona.get("locale", org.get("locale", ReportSpec.locale)),
+            currency=persona.get("currency", org.get("currency", ReportSpec.currency)),
             theme=theme.merged(persona.get("theme")),
-            subject=persona.get("subject", ""),
             attachments=tuple(AttachmentSpec(**a) for a in persona.get("attachments", ())),
-            send=persona.get("send", True),
             pdf=pdf.merged(persona.get("pdf")),
             for_each=ForEach(**persona["for_each"]) if "for_each" in persona else None,
             schedule=_schedule(persona.get("schedule") or c.data.get("schedule")),
@@ -322,14 +323,12 @@ def report_specs(
                 AlertSpec(
                     when=a["when"],
                     notice=a["notice"],
-                    style=a.get("style", "warn"),
+                    **given(a, "style"),
                     to=tuple(x for _, x in _addresses(a.get("to"))),
                     cc=tuple(x for _, x in _addresses(a.get("cc"))),
                 )
                 for a in persona.get("alerts", ())
             ),
-            filename=persona.get("filename", ""),
-            send_if=persona.get("send_if", "always"),
             persona=pname,
         )
     return out
