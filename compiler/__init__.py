@@ -50,7 +50,7 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
         SendFailed,
     )
     from .limits import DEFAULT_MEMORY_MB, limit_memory
-    from .pipeline import build, validate
+    from .pipeline import build
     from .plan import (
         FORMATS,
         MANIFEST,
@@ -71,6 +71,7 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .schedule import emit_schedule
     from .schedule import plan as plan_schedules
     from .stores import open_store
+    from .validation import Validated, validate
 
 #: public name -> (module, its name there)
 _EXPORTS: dict[str, tuple[str, str]] = {
@@ -101,7 +102,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
         )
     },
     **{n: ("limits", n) for n in ("DEFAULT_MEMORY_MB", "limit_memory")},
-    **{n: ("pipeline", n) for n in ("build", "validate")},
+    "build": ("pipeline", "build"),
+    **{n: ("validation", n) for n in ("Validated", "validate")},
     **{
         n: ("plan", n)
         for n in (
@@ -151,6 +153,7 @@ __all__ = [
     "SendFailed",
     "SendResult",
     "Shard",
+    "Validated",
     "Verifier",
     "address_key",
     "archive_run",

@@ -4,7 +4,9 @@ audit BCC; problems (bad addresses, an attachment too big) are collected, not ra
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,15 +14,15 @@ from typing import Any
 import jinja2
 
 from .addresses import address_key, mask
-from .config.model import Project
+from .config.model import Project, ReportSpec
 from .delivery import (
     Ledger,
 )
-from .errors import DeliveryError, Problem
+from .errors import DeliveryError, Location, Problem, did_you_mean, format_path
 from .formatting import TONE_COLOURS
 from .mime import Attachment, Envelope, compose, rows_to_csv
 from .ready import ReadyReport
-from .render import make_environment
+from .render import make_environment, template_location
 from .states import LedgerState
 
 
@@ -154,16 +156,16 @@ def _compose_one(
     spec, delivery = item.spec, project.delivery
     name = spec.name
     context = _email_context(project, item)
-    try:
-        subject = env.overlay(autoescape=False).from_string(spec.subject or delivery.subject)
-        subject_text = subject.render(context)
-        subject_text = (
-            " ".join(subject_text.split()) if "\n" not in subject_text.strip() else subject_text
-        )
-        html = env.get_template("email.html.j2").render(context)
-        text = env.get_template("email.txt.j2").render(context)
-    except jinja2.TemplateError as exc:
-        raise DeliveryError(Problem(f"report '{name}': email template: {exc}")) from None
+    subject_text = _subject(project, env, item, context)
+    bodies = {}
+    for template in ("email.html.j2", "email.txt.j2"):
+        try:
+            bodies[template] = env.get_template(template).render(context)
+        except jinja2.TemplateError as exc:
+            where = template_location(exc, project.root) or Location(template)
+            message = f"email body ({template}): {_jinja_message(exc, context)}"
+            raise DeliveryError(Problem(message, where, hint=_TEMPLATE_HINT)) from None
+    html, text = bodies["email.html.j2"], bodies["email.txt.j2"]
     if redirect_to:
         subject_text = f"[TEST for {name}] {subject_text}"
     attachments = [Attachment(context["attachment_name"], item.pdf)]
@@ -190,6 +192,58 @@ def _compose_one(
     )
 
 
+_TEMPLATE_HINT = "the names an email template can use: report, org, period, summary, theme"
+
+
+def subject_key(project: Project, spec: ReportSpec) -> tuple[str | int, ...]:
+    """Where a report's subject template is declared: its persona's, or delivery's."""
+    persona = spec.persona or spec.name
+    if spec.subject:  # a burst row's spec has its persona's
+        return ("personas", persona, "subject")
+    return ("delivery", "subject")
+
+
+def _subject(
+    project: Project, env: jinja2.Environment, item: ReadyReport, context: Mapping[str, Any]
+) -> str:
+    """The rendered subject: one line; a template error or a line break is a problem at
+    the YAML key that declares it."""
+    key = subject_key(project, item.spec)
+    where, shown = project.positions.at(key), format_path(key)
+    try:
+        template = env.overlay(autoescape=False).from_string(
+            item.spec.subject or project.delivery.subject
+        )
+        text = template.render(context)
+    except jinja2.TemplateError as exc:
+        message = f"email subject: {_jinja_message(exc, context)}"
+        raise DeliveryError(Problem(message, where, shown, _TEMPLATE_HINT)) from None
+    if "\n" in text.strip() or "\r" in text.strip():
+        raise DeliveryError(
+            Problem(
+                "email subject: the rendered subject has a line break",
+                where,
+                shown,
+                "keep the subject on one line; a value in it must not contain line breaks",
+            )
+        )
+    return " ".join(text.split())
+
+
+def _jinja_message(exc: jinja2.TemplateError, context: Mapping[str, Any]) -> str:
+    """The error, with the closest name the context has for a misspelt one."""
+    message = str(exc.message or exc)
+    missing = re.search(r"has no attribute '([^']+)'|'([^']+)' is undefined", message)
+    if missing is None:
+        return message
+    name = missing.group(1) or missing.group(2)
+    names = set(context)
+    for value in context.values():
+        if isinstance(value, Mapping):
+            names |= {str(k) for k in value}
+    return message + did_you_mean(name, sorted(names))
+
+
 def _email_context(project: Project, item: ReadyReport) -> dict[str, Any]:
     spec = item.spec
     period = project.period
@@ -210,3 +264,26 @@ def _email_context(project: Project, item: ReadyReport) -> dict[str, Any]:
         "attachment_name": name,
         "extra_attachments": [a.filename or f"{a.section}.csv" for a in spec.attachments],
     }
+
+
+#: what ``validate`` composes with when a project has no ``delivery.from`` yet
+STAND_IN_SENDER = "reportc@example.com"
+
+
+def email_problems(
+    project: Project, env: jinja2.Environment, item: ReadyReport, when: dt.datetime
+) -> list[Problem]:
+    """Compose the report's message as ``send`` would (subject, headers, bodies,
+    attachments) and say what stops it; nothing is sent."""
+    if not project.delivery.sender:
+        project = dataclasses.replace(
+            project, delivery=dataclasses.replace(project.delivery, sender=STAND_IN_SENDER)
+        )
+    groups = list(_recipients(project, item, None))
+    if not any(groups):
+        return []
+    try:
+        _compose_one(project, env, item, groups, run_id="validate", when=when, redirect_to=None)
+    except DeliveryError as exc:
+        return list(exc.problems)
+    return []

@@ -23,10 +23,10 @@ from pathlib import Path
 from typing import Any
 
 from .archive import Baselines, wanted_points
-from .bind import bind, data_problems
+from .bind import bind
 from .bound import BindResult, BoundReport
 from .config.model import Project, frozen_map
-from .errors import DataError, Problem, RenderError, ReportcError
+from .errors import ReportcError
 from .figures import json_value
 from .manifest import FileRecord
 from .mime import rows_to_csv
@@ -39,8 +39,6 @@ from .plan import (
     Progress,
     ReportResult,
     Shard,
-    choose_personas,
-    default_clock,
     html_digest,
     plan_build,
 )
@@ -78,35 +76,6 @@ def data_files(report: BoundReport) -> list[DataFile]:
                 )
             )
     return files
-
-
-def validate(
-    project: Project, reports: Sequence[str] | None = None, clock: Clock | None = None
-) -> None:
-    """Bind and render (no PDF, no writes); raise with every data/template problem."""
-
-    chosen = choose_personas(project, reports)
-    env = make_environment(project.root)
-    rendering: list[Problem] = []
-    data: list[Problem] = []
-    when = (clock or default_clock(project))()
-
-    def render(name: str, bound: BoundReport) -> None:
-        # Streamed: each report (every burst row's too) is rendered as it is bound and
-        # then dropped, so validating 100,000 rows takes the memory of one.
-        try:
-            render_report(bound, project, env=env, generated=when)
-        except DataError as exc:
-            data.extend(p for p in exc.problems if p not in data)
-        except ReportcError as exc:
-            rendering.extend(p for p in exc.problems if p not in rendering)
-
-    result = bind(project, chosen, sink=render)
-    data[:0] = [p for p in data_problems(result) if p not in data]
-    if data:
-        raise DataError(data + rendering)
-    if rendering:
-        raise RenderError(rendering)
 
 
 def with_history(

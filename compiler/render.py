@@ -143,6 +143,16 @@ def _template_frame(exc: BaseException) -> tuple[str, int] | None:
     return found
 
 
+def template_location(exc: BaseException, root: Path) -> Location | None:
+    """Where in a template file (project or built-in) a Jinja error happened, if known."""
+    if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
+        return Location(_display(exc.filename, root), exc.lineno)
+    frame = _template_frame(exc)
+    if frame and frame[0] != "<template>":
+        return Location(_display(frame[0], root), frame[1])
+    return None
+
+
 def _display(path: str, root: Path) -> str:
     p = Path(path)
     for base, prefix in ((root, ""), (builtin_dir("sections").parent, "(built-in) ")):
@@ -240,12 +250,7 @@ class _Renderer:
         }
 
     def error(self, message: str, section: BoundSection | None, exc: BaseException) -> RenderError:
-        frame = _template_frame(exc)
-        where = None
-        if isinstance(exc, jinja2.TemplateSyntaxError) and exc.filename:
-            where = Location(_display(exc.filename, self.root), exc.lineno)
-        elif frame and frame[0] != "<template>":
-            where = Location(_display(frame[0], self.root), frame[1])
+        where = template_location(exc, self.root)
         prefix = f"report '{self.bound.spec.name}'"
         if section is not None:
             prefix += f", section '{section.spec.name}'"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import signal
 from pathlib import Path
 
 import click
@@ -58,6 +59,9 @@ def command(settings: Settings, port: int, rebuild_timeout: float, period: str |
             )
         ) from exc
     click.echo(f"Preview on {server.url}  (Ctrl-C to stop)")
+    # Ctrl-C stops the preview even when it was started with SIGINT ignored (a shell
+    # script's background job inherits that), as a foreground server should.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         server.serve_forever()
     except KeyboardInterrupt:

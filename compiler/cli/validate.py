@@ -13,11 +13,14 @@ from .common import Settings, pass_settings, period_option, plural
 @period_option
 @pass_settings
 def command(settings: Settings, period: str | None) -> None:
-    """Check reports.yaml, load every data source, and render every report (no writes)."""
+    """Check reports.yaml, load every data source, render every report and compose its
+    email (nothing is written or sent)."""
     project = settings.load(period)
-    reportc.validate(project)
+    checked = reportc.validate(project)
+    burst = f" (+{checked.burst} burst)" if checked.burst else ""
     click.echo(
-        f"{project.config_name}: valid — {plural(len(project.personas), 'report')}, "
+        f"{project.config_name}: valid — {plural(checked.reports - checked.burst, 'report')}"
+        f"{burst}, "
         f"{plural(len(project.sources), 'source')}, {plural(len(project.metrics), 'metric')}, "
         f"period {project.period.label}"
     )

@@ -278,7 +278,7 @@ def test_any_csv_or_yaml_edit_is_a_reportc_error_or_valid(
 ) -> None:
     """Property: random CSV bytes and random edits of a YAML line never escape as anything
     but a ReportcError (which the CLI shows as positioned problems)."""
-    from reportc import pipeline
+    from reportc import validate
     from reportc.config import load_project
     from reportc.errors import ReportcError
     from tests.conftest import MINIMAL_CSV, write_files
@@ -293,4 +293,4 @@ def test_any_csv_or_yaml_edit_is_a_reportc_error_or_valid(
         root = tmp_path_factory.mktemp("fuzz")
         write_files(root, files)
         with contextlib.suppress(ReportcError):
-            pipeline.validate(load_project(root, environ={}))
+            validate(load_project(root, environ={}))

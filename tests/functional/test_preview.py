@@ -60,8 +60,15 @@ def _until(condition: Any, seconds: float = 30.0) -> None:
     raise AssertionError("the page did not reach the expected state in time")
 
 
-def _preview_process(root: Path, *args: str) -> Any:
-    """``reportc preview --port 0`` in a subprocess, through the real entry point."""
+def _ignore_sigint() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _preview_process(root: Path, *args: str, sigint_ignored: bool = False) -> Any:
+    """``reportc preview --port 0`` in a subprocess, through the real entry point
+    (optionally started with SIGINT ignored, as a script's background job is)."""
     import subprocess
     import sys
 
@@ -72,6 +79,7 @@ def _preview_process(root: Path, *args: str) -> Any:
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=_ignore_sigint if sigint_ignored else None,
     )
 
 
@@ -197,13 +205,14 @@ def test_preview_in_headless_chromium_follows_a_yaml_edit(
             browser.close()
 
 
+@pytest.mark.parametrize("sigint_ignored", [False, pytest.param(True, marks=pytest.mark.slow)])
 def test_the_preview_command_listens_on_loopback_and_stops_on_ctrl_c(
-    make_project: MakeProject,
+    make_project: MakeProject, sigint_ignored: bool
 ) -> None:
     import signal
 
     root = make_project()
-    proc = _preview_process(root)
+    proc = _preview_process(root, sigint_ignored=sigint_ignored)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
