@@ -132,14 +132,14 @@ def check_metrics(c: Checker) -> tuple[dict[str, MetricSpec], dict[str, expr_lan
             c.add("a metric needs exactly one of 'sql' or 'expr'", path)
         if has_expr:
             try:
-                exprs[name] = expr_lang.parse(spec["expr"])
+                exprs[name] = expr_lang.parse(str(spec["expr"]))
             except expr_lang.ExprError as exc:
                 c.add(str(exc), (*path, "expr"))
         out[name] = MetricSpec(
             name=name,
             location=c.pos.at(path, key=True),
             sql=spec.get("sql"),
-            expr=spec.get("expr"),
+            expr=str(spec["expr"]) if has_expr else None,
             label=spec.get("label", name.replace("_", " ").capitalize()),
             description=spec.get("description", ""),
             format=spec.get("format", "number"),

@@ -14,6 +14,7 @@ import hashlib
 import io
 import itertools
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from ..config.model import SourceSpec
 from ..config.yamlpos import load_yaml
-from ..errors import ConfigError, DataError, Location, Problem, byte_location
+from ..errors import ConfigError, DataError, Location, Problem, byte_location, did_you_mean
 from ..writer import file_sha256
 from .context import SourceContext
 
@@ -131,6 +132,9 @@ def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     assert spec.path is not None
     display = ctx.display(spec.path)
     header, has_rows = _header(spec.path, spec, display)
+    if not any(h.strip() for h in header) and not has_rows:
+        raise DataError(_empty(display))
+    check_types(con, spec, ctx)
     unknown = [c for c in spec.types if c not in header]
     if unknown:
         raise DataError(
@@ -164,7 +168,11 @@ def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
         )
     except Exception as exc:  # duckdb raises many Error subclasses
         raw = spec.path.read_bytes()
-        check_csv(_decode(raw, spec.encoding, display), spec.delimiter, display)
+        text = _decode(raw, spec.encoding, display)
+        check_csv(text, spec.delimiter, display)
+        converted = _conversion_problem(str(exc), text, header, spec, display)
+        if converted is not None:
+            raise DataError(converted) from None
         raise DataError(
             Problem(
                 f"could not read CSV: {_first_line(exc)}",
@@ -175,6 +183,101 @@ def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     else:
         check_header(header, display)
     return _file_digest(spec.path, spec)
+
+
+def _empty(display: str) -> Problem:
+    return Problem(
+        "the file is empty",
+        Location(display, 1, 1),
+        hint="export the data again (a file with only its header row is fine: no rows)",
+    )
+
+
+#: a type name as DuckDB spells one: a word or two, optional (p, s), optional []
+_TYPE_NAME = re.compile(
+    r"[A-Za-z][A-Za-z0-9_]*( [A-Za-z][A-Za-z0-9_]*)?(\(\s*\d+(\s*,\s*\d+)?\s*\))?(\[\])?"
+)
+
+
+#: the DuckDB types worth suggesting for a misspelt one
+_TYPES = (
+    "BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "INT", "BIGINT", "HUGEINT", "FLOAT",
+    "REAL", "DOUBLE", "DECIMAL", "NUMERIC", "VARCHAR", "TEXT", "DATE", "TIME", "TIMESTAMP",
+    "TIMESTAMPTZ", "INTERVAL", "BLOB", "UUID", "JSON",
+)  # fmt: skip
+
+
+def check_types(con: Any, spec: SourceSpec, ctx: SourceContext) -> None:
+    """Every declared column type is one DuckDB knows; a problem at its YAML key."""
+    problems = []
+    for column, duck_type in spec.types.items():
+        known = bool(_TYPE_NAME.fullmatch(duck_type.strip()))
+        if known:
+            try:
+                con.execute(f"SELECT CAST(NULL AS {duck_type})")
+            except Exception:
+                known = False
+        if not known:
+            problems.append(
+                Problem(
+                    f"unknown type '{duck_type}' for column '{column}'"
+                    + did_you_mean(duck_type.split("(")[0].strip().upper(), _TYPES),
+                    ctx.at("sources", spec.name, "types", column),
+                    f"sources.{spec.name}.types.{column}",
+                    "use a DuckDB type: VARCHAR, INTEGER, BIGINT, DOUBLE, DECIMAL(12,2), "
+                    "DATE, TIMESTAMP, BOOLEAN",
+                )
+            )
+    if problems:
+        raise DataError(problems)
+
+
+_CONVERSION = re.compile(
+    r"CSV Error on Line: (\d+).*?converting column \"([^\"]*)\"\. "
+    r"Could not convert string \"([^\"]*)\" to '([^']*)'",
+    re.S,
+)
+
+
+def _conversion_problem(
+    message: str, text: str, header: Sequence[str], spec: SourceSpec, display: str
+) -> Problem | None:
+    """DuckDB's "could not convert" as the value's line and column in the file."""
+    found = _CONVERSION.search(message)
+    if found is None:
+        return None
+    line, column, value = int(found.group(1)), found.group(2), found.group(3)
+    wanted = spec.types.get(column) or found.group(4)
+    lines = text.splitlines()
+    col = None
+    if column in header and 0 < line <= len(lines):
+        col = _field_column(lines[line - 1], list(header).index(column), spec.delimiter)
+    declared = column in spec.types
+    return Problem(
+        f"column '{column}': \"{value}\" is not a {wanted}",
+        Location(display, line, col),
+        hint=(
+            f"correct the value, or change sources.{spec.name}.types.{column}"
+            if declared
+            else f"correct the value, or declare the column's type in sources.{spec.name}.types "
+            "(VARCHAR keeps it as text)"
+        ),
+    )
+
+
+def _field_column(line: str, index: int, delimiter: str) -> int | None:
+    """The 1-based character column where field ``index`` of a CSV line starts."""
+    field, quoted = 0, False
+    if index == 0:
+        return 1
+    for pos, ch in enumerate(line):
+        if ch == '"':
+            quoted = not quoted
+        elif ch == delimiter and not quoted:
+            field += 1
+            if field == index:
+                return pos + 2
+    return None
 
 
 def _first_line(exc: BaseException) -> str:
@@ -214,6 +317,8 @@ def load_json(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     display = ctx.display(spec.path)
     raw = spec.path.read_bytes()
     text = _decode(raw, "utf-8", display)
+    if not text.strip():
+        raise DataError(_empty(display))
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -225,6 +330,7 @@ def load_json(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     except ValueError as exc:  # an integer of more digits than Python converts
         raise DataError(Problem(f"invalid JSON: {exc}", Location(display))) from None
     rows = _rows(_select_records(data, spec.records, display), display, spec.records)
+    check_types(con, spec, ctx)
     create_table(con, spec.name, rows, spec.types, display)
     return _fingerprint(raw, spec)
 
@@ -234,16 +340,20 @@ def load_yaml_source(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     display = ctx.display(spec.path)
     raw = spec.path.read_bytes()
     text = _decode(raw, "utf-8", display)
+    if not text.strip():
+        raise DataError(_empty(display))
     try:
         loaded = load_yaml(text, display, None, require_mapping=False)
     except ConfigError as exc:
         raise DataError(exc.problems) from None
     rows = _rows(_select_records(loaded.data, spec.records, display), display, spec.records)
+    check_types(con, spec, ctx)
     create_table(con, spec.name, rows, spec.types, display)
     return _fingerprint(raw, spec)
 
 
 def load_inline(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
+    check_types(con, spec, ctx)
     create_table(con, spec.name, list(spec.rows), spec.types, f"sources.{spec.name}.rows")
     payload = json.dumps([dict(r) for r in spec.rows], default=str, sort_keys=True)
     return _fingerprint(payload.encode(), spec)

@@ -1,0 +1,91 @@
+"""Data problems are positioned where they are: the file's line and column, or the YAML key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from reportc.cli import main
+from tests.conftest import MINIMAL_CSV, MINIMAL_YAML, MakeProject, pdf_text
+from tests.functional.test_scale import burst_project
+
+TYPED = MINIMAL_YAML.replace(
+    "    path: data/sales.csv\n",
+    "    path: data/sales.csv\n    types:\n      amount: DECIMAL(12,2)\n",
+)
+
+
+def _validate(root: Path) -> tuple[int, str]:
+    result = CliRunner().invoke(main, ["-C", str(root), "validate"])
+    return result.exit_code, result.output
+
+
+def test_a_value_that_does_not_convert_is_shown_at_its_line_and_column(
+    make_project: MakeProject,
+) -> None:
+    csv = MINIMAL_CSV + "South,29O.00\n"
+    code, out = _validate(make_project({"reports.yaml": TYPED, "data/sales.csv": csv}))
+    assert code == 4, out
+    assert "data/sales.csv:5:7: column 'amount': \"29O.00\" is not a DECIMAL(12,2)" in out
+    assert "change sources.sales.types.amount" in out
+
+
+def test_an_undeclared_column_that_does_not_convert_is_positioned_too(
+    make_project: MakeProject,
+) -> None:
+    rows = "".join(f"North,{n}\n" for n in range(1, 30_000)) + "South,29O.00\n"
+    code, out = _validate(make_project({"data/sales.csv": "region,amount\n" + rows}))
+    assert code == 4, out
+    assert "data/sales.csv:30001:7: column 'amount': \"29O.00\" is not a" in out
+    assert "declare the column's type in sources.sales.types" in out
+
+
+def test_an_unknown_type_is_an_error_at_its_key(make_project: MakeProject) -> None:
+    yaml = TYPED.replace("DECIMAL(12,2)", "DECIMALS(12,2)")
+    code, out = _validate(make_project({"reports.yaml": yaml}))
+    assert code == 4, out
+    assert (
+        "reports.yaml:14:15: sources.sales.types.amount: unknown type 'DECIMALS(12,2)' for "
+        "column 'amount' (did you mean 'DECIMAL'?)"
+    ) in out
+
+
+def test_an_empty_file_says_so_before_any_check_of_its_types(make_project: MakeProject) -> None:
+    yaml = TYPED.replace(
+        "      amount: DECIMAL(12,2)\n", "      amount: DECIMAL(12,2)\n      qty: INTEGER\n"
+    )
+    code, out = _validate(make_project({"reports.yaml": yaml, "data/sales.csv": ""}))
+    assert code == 4, out
+    assert "data/sales.csv:1:1: the file is empty" in out
+    assert "qty" not in out
+
+
+def test_a_header_only_file_shows_the_sections_empty_text(make_project: MakeProject) -> None:
+    yaml = TYPED.replace(
+        "      - {field: amount, label: Amount, format: currency, total: sum}\n",
+        "      - {field: amount, label: Amount, format: currency}\n"
+        "    empty: No sales were recorded this month.\n",
+    )
+    root = make_project({"reports.yaml": yaml, "data/sales.csv": "region,amount\n"})
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "pdf"])
+    assert result.exit_code == 0, result.output
+    assert "No sales were recorded this month." in pdf_text(root / "dist/ceo.pdf")
+
+
+def test_a_constant_metric_is_accepted(make_project: MakeProject) -> None:
+    yaml = MINIMAL_YAML.replace(
+        "  average_order:\n", "  budget:\n    expr: 20000\n    format: currency\n  average_order:\n"
+    ).replace(
+        "from {{ orders }} orders.", "from {{ orders }} orders, budget {{ budget | currency }}."
+    )
+    root = make_project({"reports.yaml": yaml})
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "html"])
+    assert result.exit_code == 0, result.output
+    assert "budget $20,000" in (root / "dist/ceo.html").read_text()
+
+
+def test_validate_counts_burst_reports(make_project: MakeProject) -> None:
+    code, out = _validate(burst_project(make_project))
+    assert code == 0, out
+    assert "valid — 0 reports (+5 burst)" in out
