@@ -68,6 +68,7 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .preview import Preview
     from .preview_server import PreviewServer
     from .resources import project_schema
+    from .scaffold import init_project
     from .schedule import emit_schedule
     from .schedule import plan as plan_schedules
     from .stores import open_store
@@ -124,6 +125,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "Preview": ("preview", "Preview"),
     "PreviewServer": ("preview_server", "PreviewServer"),
     "project_schema": ("resources", "project_schema"),
+    "init_project": ("scaffold", "init_project"),
     "emit_schedule": ("schedule", "emit_schedule"),
     "plan_schedules": ("schedule", "plan"),
 }
@@ -163,6 +165,7 @@ __all__ = [
     "emit_schedule",
     "existing_ledger",
     "ingest_events",
+    "init_project",
     "ledger_path",
     "limit_memory",
     "list_runs",

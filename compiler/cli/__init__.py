@@ -29,6 +29,7 @@ COMMANDS = {
     "diff": "diff",
     "events": "events",
     "history": "history",
+    "init": "init",
     "list": "list_cmd",
     "preview": "preview",
     "schedule": "schedule",

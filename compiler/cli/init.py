@@ -1,0 +1,29 @@
+"""``reportc init``: write a first project that builds at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+import reportc
+
+from .common import Settings, pass_settings, relative
+
+
+@click.command(name="init")
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@pass_settings
+def command(settings: Settings, directory: Path | None) -> None:
+    """Write a first project into DIRECTORY (default: the project directory, -C).
+
+    One persona, two sections, one data file, an example env file, a .gitignore and a
+    copy of the JSON Schema for editors. Nothing is overwritten.
+    """
+    target = directory if directory is not None else settings.directory
+    for path in reportc.init_project(target):
+        click.echo(f"wrote {relative(path)}")
+    where = "" if target.resolve() == Path.cwd().resolve() else f" -C {relative(target)}"
+    click.echo(
+        f"next: reportc{where} build   (then open dist/team.pdf), and reportc{where} send --dry-run"
+    )
