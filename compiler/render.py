@@ -363,7 +363,10 @@ class _Renderer:
 
     def summary(self) -> Mapping[str, Any]:
         order = {s: i for i, s in enumerate(DEFAULT_SEVERITIES)}
-        top = sorted(self.findings, key=lambda f: order.get(f["severity"], len(order)))
+        top = sorted(
+            self.findings,
+            key=lambda f: (order.get(f["severity"], len(order)), str(f["entity"]), str(f["title"])),
+        )
         return frozen_map(
             {
                 "highlights": tuple(self.highlights[:6]),

@@ -262,7 +262,27 @@ def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
     items = "items" in opts
     cards = _item_cards(section, report, fmt) if items else _row_cards(section, report, fmt)
     counts = {s: sum(1 for c in cards if c["status"] == s) for s in STATUS_LABELS}
-    return {"cards": cards, "status_counts": counts, "columns": opts.get("columns", 3)}
+    return {
+        "cards": cards,
+        "status_counts": counts,
+        "status_line": status_line(counts),
+        "columns": opts.get("columns", 3),
+    }
+
+
+def status_line(counts: Mapping[str, int]) -> str:
+    """ "6 KPIs: 1 on target, 0 near target, 1 off target, 0 missing, 4 without a target":
+    the parts always add up to the whole (a card with no target is counted as such)."""
+    total = sum(counts.values())
+    parts = [
+        f"{counts['good']} on target",
+        f"{counts['warn']} near target",
+        f"{counts['critical']} off target",
+        f"{counts['missing']} missing",
+    ]
+    if counts.get("neutral"):
+        parts.append(f"{counts['neutral']} without a target")
+    return f"{total} KPI{'s' if total != 1 else ''}: " + ", ".join(parts) + "."
 
 
 def summary(values: Values) -> Summary:

@@ -71,3 +71,54 @@ def test_a_valid_project_still_validates(make_project: MakeProject) -> None:
     code, out = _validate(make_project())
     assert code == 0, out
     assert "valid — 1 report, 1 source, 3 metrics, period 2026-10" in out
+
+
+FINDINGS = (
+    MINIMAL_YAML.replace(
+        "sections:\n",
+        """sections:
+  risks:
+    type: findings
+    title: Risks
+    source: issues
+  more:
+    type: findings
+    title: More risks
+    source: other
+""",
+    )
+    .replace(
+        "sources:\n",
+        """sources:
+  issues:
+    type: inline
+    rows:
+      - {title: Low one, severity: low, entity: Alpha}
+      - {title: Critical in Zulu, severity: critical, entity: Zulu}
+  other:
+    type: inline
+    rows:
+      - {title: Critical in Beta, severity: critical, entity: Beta}
+      - {title: High in Alpha, severity: high, entity: Alpha}
+""",
+    )
+    .replace("sections: [summary, sales_table]", "sections: [summary, risks, more]")
+)
+
+
+def test_the_emails_top_findings_are_by_severity_then_entity(make_project: MakeProject) -> None:
+    import json
+
+    from reportc.cli import main
+
+    root = make_project({"reports.yaml": FINDINGS})
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "html"])
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((root / "dist/manifest.json").read_text())
+    top = manifest["reports"]["ceo"]["email"]["summary"]["findings"]
+    assert [(f["severity"], f["entity"]) for f in top] == [
+        ("critical", "Beta"),
+        ("critical", "Zulu"),
+        ("high", "Alpha"),
+        ("low", "Alpha"),
+    ]

@@ -43,3 +43,14 @@ def test_a_project_template_is_a_type_without_behaviour(tmp_path: Path) -> None:
     assert section_type("banner", tmp_path / "elsewhere") is None
     assert behaviour("banner") is None  # no behaviour outside the project
     assert section_type("kpis", tmp_path) is BUILTIN["kpis"]
+
+
+def test_the_kpi_status_line_counts_every_card() -> None:
+    from reportc.section_types.kpis import status_line
+
+    counts = {"good": 1, "warn": 0, "critical": 1, "missing": 0, "neutral": 4}
+    assert status_line(counts) == (
+        "6 KPIs: 1 on target, 0 near target, 1 off target, 0 missing, 4 without a target."
+    )
+    one = {"good": 1, "warn": 0, "critical": 0, "missing": 0, "neutral": 0}
+    assert status_line(one) == "1 KPI: 1 on target, 0 near target, 0 off target, 0 missing."
