@@ -64,6 +64,23 @@ class Period:
             return cls(text, "quarter", dt.date(year, first, 1), dt.date(year, last_month, last))
         return cls(text, "year", dt.date(year, 1, 1), dt.date(year, 12, 31))
 
+    @property
+    def previous(self) -> Period:
+        """The period just before this one, of the same kind."""
+        before = self.start - dt.timedelta(days=1)
+        if self.kind == "month":
+            return Period.parse(f"{before.year:04d}-{before.month:02d}")
+        if self.kind == "quarter":
+            return Period.parse(f"{before.year:04d}-Q{(before.month - 1) // 3 + 1}")
+        return Period.parse(f"{before.year:04d}")
+
+    @property
+    def short_title(self) -> str:
+        """'Sep 2026', 'Q3 2026', '2026': what a change is compared against."""
+        if self.kind == "month":
+            return f"{calendar.month_abbr[self.start.month]} {self.start.year}"
+        return self.title
+
     @classmethod
     def default_for(cls, today: dt.date) -> Period:
         """The last complete month before ``today``."""

@@ -69,6 +69,10 @@ class PointView(Protocol):
 class PeriodView(Protocol):
     @property
     def end(self) -> Any: ...
+    @property
+    def previous(self) -> PeriodView: ...
+    @property
+    def short_title(self) -> str: ...
 
 
 class ThemeView(Protocol):
@@ -280,3 +284,32 @@ def item_problems(options: Options, metrics: Collection[str]) -> list[OptionProb
         for key in ("value", "target")
         if isinstance(ref := item.get(key), str) and ref not in metrics
     ]
+
+
+def currency_decimals(values: Sequence[Any]) -> int:
+    """One choice for a set of amounts shown together: cents only when every amount is
+    small and some have cents."""
+    nums = [f for f in (to_float(v) for v in values) if f is not None]
+    if nums and all(abs(n) < 1000 for n in nums) and any(not n.is_integer() for n in nums):
+        return 2
+    return 0
+
+
+def item_decimals(items: Sequence[Options], report: ReportView) -> dict[int, int | None]:
+    """Decimals for each of a section's ``items``: an item's own ``decimals`` wins; the
+    currency items without one share one choice (so "$58" sits beside "$7,027", never
+    "$58.00"); others keep their metric's."""
+
+    def kind(item: Options) -> str:
+        return str(item.get("format", report.metric_specs[item["value"]].format))
+
+    shared = [
+        i for i, item in enumerate(items) if kind(item) == "currency" and "decimals" not in item
+    ]
+    common = currency_decimals([report.metrics.get(items[i]["value"]) for i in shared])
+    return {
+        i: item["decimals"]
+        if "decimals" in item
+        else (common if i in shared else report.metric_specs[item["value"]].decimals)
+        for i, item in enumerate(items)
+    }

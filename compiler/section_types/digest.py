@@ -5,21 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from ..formatting import Formatter
-from .base import ReportView, SectionType, SectionView, Summary, Values, item_names, item_problems
+from .base import (
+    ReportView,
+    SectionType,
+    SectionView,
+    Summary,
+    Values,
+    item_decimals,
+    item_names,
+    item_problems,
+)
 
 
 def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
     items = []
-    for item in section.spec.options["items"]:
+    declared = section.spec.options["items"]
+    decimals = item_decimals(declared, report)
+    for i, item in enumerate(declared):
         metric = report.metric_specs[item["value"]]
         value = report.metrics.get(item["value"])
         items.append(
             {
                 "label": item["label"],
                 "value": value,
-                "value_text": fmt.format(
-                    value, item.get("format", metric.format), item.get("decimals", metric.decimals)
-                ),
+                "value_text": fmt.format(value, item.get("format", metric.format), decimals[i]),
                 "unit": item.get("unit", metric.unit),
                 "report": item.get("report", ""),
                 "report_title": report.report_titles.get(item.get("report", ""), ""),

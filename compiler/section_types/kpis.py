@@ -25,6 +25,7 @@ from .base import (
     check_fields,
     fields,
     in_range,
+    item_decimals,
     item_names,
     item_problems,
     point_value,
@@ -194,7 +195,8 @@ def _archived(
 def _item_cards(section: SectionView, report: ReportView, fmt: Formatter) -> list[dict[str, Any]]:
     opts = section.spec.options
     cards = []
-    for item in opts["items"]:
+    decimals = item_decimals(opts["items"], report)
+    for i, item in enumerate(opts["items"]):
         metric = report.metric_specs[item["value"]]
         target = item.get("target")
         if isinstance(target, str):
@@ -202,7 +204,8 @@ def _item_cards(section: SectionView, report: ReportView, fmt: Formatter) -> lis
         value = report.metrics.get(item["value"])
         previous, against, trend = _archived(report, opts, section.spec.name, item["value"], None)
         if "previous" in item:
-            previous, against = report.metrics.get(item["previous"]), "previous"
+            previous = report.metrics.get(item["previous"])
+            against = report.period.previous.short_title
         cards.append(
             _card(
                 fmt,
@@ -210,7 +213,7 @@ def _item_cards(section: SectionView, report: ReportView, fmt: Formatter) -> lis
                 value=value,
                 target=target,
                 kind=item.get("format", metric.format),
-                decimals=item.get("decimals", metric.decimals),
+                decimals=decimals[i],
                 unit=item.get("unit", metric.unit),
                 direction=item.get("direction", "higher"),
                 tolerance=float(item.get("tolerance", opts.get("tolerance", 0.1))),
@@ -234,7 +237,7 @@ def _row_cards(section: SectionView, report: ReportView, fmt: Formatter) -> list
         label, value = row.get(f["label"]), row.get(f["value"])
         previous, against, trend = _archived(report, opts, section.spec.name, None, label)
         if row.get(f["previous"]) is not None:
-            previous, against = row.get(f["previous"]), "previous"
+            previous, against = row.get(f["previous"]), report.period.previous.short_title
         cards.append(
             _card(
                 fmt,

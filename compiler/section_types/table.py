@@ -22,6 +22,7 @@ from .base import (
     SectionType,
     SectionView,
     Values,
+    currency_decimals,
     in_range,
     rows_problems,
     section_problem,
@@ -50,14 +51,6 @@ def _matches(rule: Mapping[str, Any], value: Any) -> bool:
     return v is not None and in_range(v, rule)
 
 
-def _currency_decimals(values: Sequence[Any]) -> int:
-    """One choice per column: cents only when every amount is small and some have cents."""
-    nums = [f for f in (to_float(v) for v in values) if f is not None]
-    if nums and all(abs(n) < 1000 for n in nums) and any(not n.is_integer() for n in nums):
-        return 2
-    return 0
-
-
 def _label(field: str) -> str:
     return field.replace("_", " ").capitalize()
 
@@ -83,7 +76,7 @@ def _columns(section: SectionView, report: ReportView) -> list[dict[str, Any]]:
         col.setdefault("align", "right" if numeric else "left")
         col.setdefault("width", "")
         if col["format"] == "currency" and col.get("decimals") is None:
-            col["decimals"] = _currency_decimals(values)
+            col["decimals"] = currency_decimals(values)
         columns.append(col)
     return columns
 
@@ -109,12 +102,14 @@ def _body_row(
     columns: Sequence[Mapping[str, Any]],
     rules: Sequence[Mapping[str, Any]],
     fmt: Formatter,
+    labelled: Sequence[bool],
 ) -> dict[str, Any]:
+    """A row's cells; ``labelled[k]`` says whether rule k's label shows on this row."""
     row_cls = ""
     flags: dict[str, tuple[str, str]] = {}
-    for rule in rules:
+    for rule, show in zip(rules, labelled, strict=True):
         if _matches(rule, row.get(rule["column"])):
-            style, label = rule["style"], rule.get("label", "")
+            style, label = rule["style"], rule.get("label", "") if show else ""
             if rule.get("row"):
                 row_cls = style
                 flags.setdefault("__row__", (style, label))
@@ -132,6 +127,22 @@ def _body_row(
             }
         )
     return {"cells": cells, "style": row_cls, "flag": flags.get("__row__", ("", ""))[1]}
+
+
+def _labelled(
+    rows: Sequence[Mapping[str, Any]], rules: Sequence[Mapping[str, Any]]
+) -> list[list[bool]]:
+    """Whether each rule's label shows on each row: on every matching row with
+    ``label_rows: all``; by default only on the first row of each run of matches (eleven
+    "BREAK-EVEN" flags in a row are noise)."""
+    matched = [[_matches(rule, row.get(rule["column"])) for rule in rules] for row in rows]
+    return [
+        [
+            rule.get("label_rows", "first") == "all" or r == 0 or not matched[r - 1][k]
+            for k, rule in enumerate(rules)
+        ]
+        for r in range(len(rows))
+    ]
 
 
 def _aggregate(agg: str, values: Sequence[Any]) -> Any:
@@ -178,7 +189,11 @@ def _totals(
 def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
     columns = _columns(section, report)
     rules = _rules(section, report)
-    body = [_body_row(row, columns, rules, fmt) for row in section.rows]
+    labelled = _labelled(section.rows, rules)
+    body = [
+        _body_row(row, columns, rules, fmt, shown)
+        for row, shown in zip(section.rows, labelled, strict=True)
+    ]
     return {"table_columns": columns, "body": body, "totals": _totals(section, columns, fmt)}
 
 
@@ -228,13 +243,13 @@ SCHEMA: dict[str, Any] = {
                     "style": {"enum": ["good", "warn", "critical"]},
                     "label": {
                         "type": "string",
-                        "description": "Text shown "
-                        "next to a "
-                        "highlighted "
-                        "cell so "
-                        "colour is "
-                        "not the only "
-                        "signal.",
+                        "description": "Text shown next to a highlighted cell so colour "
+                        "is not the only signal.",
+                    },
+                    "label_rows": {
+                        "enum": ["first", "all"],
+                        "description": "Label the first row of each run of matching rows "
+                        "(default), or every matching row.",
                     },
                     "row": {
                         "type": "boolean",

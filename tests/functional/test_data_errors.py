@@ -89,3 +89,46 @@ def test_validate_counts_burst_reports(make_project: MakeProject) -> None:
     code, out = _validate(burst_project(make_project))
     assert code == 0, out
     assert "valid — 0 reports (+5 burst)" in out
+
+
+LABELLED = MINIMAL_YAML.replace(
+    "      - {field: amount, label: Amount, format: currency, total: sum}\n",
+    "      - {field: amount, label: Amount, format: currency, total: sum}\n"
+    "    highlight:\n"
+    "      - {column: amount, above: 450, style: warn, label: BIG}\n"
+    "      - {column: region, equals: North, style: good, label: N, label_rows: all}\n",
+)
+
+
+def test_a_highlight_label_marks_the_first_row_of_a_run_unless_all(
+    make_project: MakeProject,
+) -> None:
+    csv = "region,amount\nNorth,1200\nNorth,800\nSouth,100\nNorth,500\n"
+    root = make_project({"reports.yaml": LABELLED, "data/sales.csv": csv})
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "html"])
+    assert result.exit_code == 0, result.output
+    html = (root / "dist/ceo.html").read_text()
+    assert html.count("BIG") == 2  # rows 1 (a run of two) and 4, not 2
+    assert html.count(">N<") == 3  # every North row
+
+
+def test_currency_in_one_section_shares_its_decimals(make_project: MakeProject) -> None:
+    yaml = (
+        MINIMAL_YAML.replace(
+            "  average_order:\n",
+            "  savings:\n    expr: 58\n    format: currency\n    decimals: 2\n"
+            "  burn:\n    expr: 7027.4\n    format: currency\n  average_order:\n",
+        )
+        .replace(
+            "sections:\n",
+            "sections:\n  headline:\n    type: digest\n    title: Headline\n    items:\n"
+            "      - {label: Savings, value: savings, unit: per month}\n"
+            "      - {label: Burn, value: burn, unit: per month}\n",
+        )
+        .replace("sections: [summary, sales_table]", "sections: [headline, summary]")
+    )
+    root = make_project({"reports.yaml": yaml})
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "html"])
+    assert result.exit_code == 0, result.output
+    html = (root / "dist/ceo.html").read_text()
+    assert "$58 <span" in html and "$7,027 <span" in html and "$58.00" not in html

@@ -8,8 +8,8 @@ import pytest
 
 from reportc.config.model import Period
 from reportc.section_types.actions import _priority_key
+from reportc.section_types.base import currency_decimals as _currency_decimals
 from reportc.section_types.kpis import kpi_status
-from reportc.section_types.table import _currency_decimals
 
 
 @pytest.mark.parametrize(
@@ -76,3 +76,12 @@ def test_default_period_is_the_last_complete_month() -> None:
 def test_bad_period() -> None:
     with pytest.raises(ValueError, match="is not a period"):
         Period.parse("2026-13")
+
+
+def test_the_period_before_and_its_short_title() -> None:
+    from reportc.config.model import Period
+
+    assert Period.parse("2026-10").previous.short_title == "Sep 2026"
+    assert Period.parse("2026-01").previous.label == "2025-12"
+    assert Period.parse("2026-Q1").previous.short_title == "Q4 2025"
+    assert Period.parse("2026").previous.short_title == "2025"
