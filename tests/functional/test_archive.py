@@ -169,6 +169,7 @@ def test_a_rebuild_within_12_hours_compares_with_the_run_before(
     assert "vs 16 Nov 2026" in " ".join(pdf_text(root / "dist/ceo.pdf").split())
 
 
+@pytest.mark.slow
 def test_send_if_changed_skips_a_report_whose_figures_did_not_move(
     make_project: MakeProject, tmp_path: Path
 ) -> None:

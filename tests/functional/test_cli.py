@@ -91,6 +91,7 @@ def test_one_failing_report_does_not_stop_the_others(make_project: MakeProject) 
     assert manifest["reports"]["cfo"]["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_failed_rebuild_keeps_the_previous_pdf_intact(make_project: MakeProject) -> None:
     root = make_project()
     assert CliRunner().invoke(main, ["-C", str(root), "build"]).exit_code == 0
@@ -198,6 +199,7 @@ def test_malformed_env_file(make_project: MakeProject) -> None:
     assert "error: repos.env:2:1: expected KEY=value" in result.output
 
 
+@pytest.mark.slow
 def test_period_option_and_sql_parameters(make_project: MakeProject) -> None:
     text = MINIMAL_YAML.replace(
         "  orders:\n    sql: SELECT count(*) FROM sales",
@@ -231,6 +233,7 @@ def test_missing_project_file(tmp_path: Path) -> None:
     assert f"error: reports.yaml: no reports.yaml in {tmp_path}" in result.output
 
 
+@pytest.mark.slow
 def test_long_tables_repeat_their_header_on_every_page(make_project: MakeProject) -> None:
     from pypdf import PdfReader
 

@@ -238,6 +238,7 @@ def test_headers_envelope_and_ledger_agree_over_smtp(
         _check_invariant(raw, rcpts, [bare_address(a) for a in (*row.to, *row.cc, *row.bcc)])
 
 
+@pytest.mark.slow
 def test_headers_envelope_and_ledger_agree_over_ses(
     make_project: MakeProject, moto: MotoServer
 ) -> None:

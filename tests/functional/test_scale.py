@@ -183,6 +183,7 @@ def test_parallel_build_matches_serial_build(make_project: MakeProject) -> None:
         assert a == (root / f"two/store-S{sid}.pdf").read_bytes()
 
 
+@pytest.mark.slow
 def test_incremental_builds(make_project: MakeProject) -> None:
     text = MINIMAL_YAML + "  cfo:\n    title: CFO Report\n    sections: [summary]\n"
     root = make_project({"reports.yaml": text})

@@ -456,6 +456,7 @@ def test_send_reuses_an_up_to_date_build(make_project: MakeProject, tmp_path: Pa
     assert changed["ceo.pdf"] != before["ceo.pdf"]
 
 
+@pytest.mark.slow
 def test_crash_mid_run_then_resume_gives_each_recipient_exactly_one_message(
     make_project: MakeProject, smtp_server: tuple[SmtpSink, int]
 ) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from email import message_from_bytes, policy
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +36,7 @@ def _compose(to: str, subject: str, filename: str, body: str) -> bytes:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(name=text, subject=text, filename=text, body=text, quoted=st.booleans())
+@pytest.mark.slow
 def test_any_value_gives_a_valid_message_or_a_clear_error(
     name: str, subject: str, filename: str, body: str, quoted: bool
 ) -> None:
