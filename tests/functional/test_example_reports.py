@@ -6,7 +6,7 @@ import csv
 import datetime as dt
 import json
 from collections import defaultdict
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,8 @@ def test_ceo_digest_counts_match_the_data(example_build: reportc.BuildResult) ->
     assert f"{security}\nSecurity vulnerabilities" in text
     assert f"{missing}\nKPIs with no measurement" in text
     # shown whole, as the digest's other amounts are (one choice of decimals per section)
-    assert f"${savings.quantize(Decimal(1), rounding='ROUND_HALF_UP'):,} per month" in text
+    whole = Decimal(savings).quantize(Decimal(1), rounding=ROUND_HALF_UP)
+    assert f"${whole:,} per month" in text
     for entity in ("JADA", "QueenofSanDiego", "QuickDumpNow", "DangerousCentaur"):
         assert entity in text
     with (REPO / "data/assets.csv").open(encoding="utf-8") as fh:
