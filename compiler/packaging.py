@@ -221,7 +221,8 @@ def _subject(
     if "\n" in text.strip() or "\r" in text.strip():
         raise DeliveryError(
             Problem(
-                "email subject: the rendered subject has a line break",
+                f"report '{item.spec.name}': the subject contains a line break: "
+                f"{text.strip()[:120]!r}",
                 where,
                 shown,
                 "keep the subject on one line; a value in it must not contain line breaks",

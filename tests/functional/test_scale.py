@@ -314,4 +314,4 @@ def test_validating_a_large_burst_streams_its_rows(make_project: MakeProject) ->
         env={**os.environ, "REPORTC_MAX_MEMORY": "400"},
     )
     assert result.returncode == 0, result.stderr
-    assert "valid — 1 report" in result.stdout
+    assert "valid — 0 reports (+3000 burst)" in result.stdout

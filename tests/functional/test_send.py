@@ -284,8 +284,9 @@ def test_header_injection_fails_that_message_alone(
         ("cfo", "failed"),
         ("cmo", "sent"),
     ]
-    assert result.messages[1].detail.startswith(
+    assert (
         "report 'cfo': the subject contains a line break: 'CFO Report\\r\\nBcc: evil@example.net"
+        in result.messages[1].detail
     )
     sent = [parse(m["raw_data"]) for m in moto.raw_messages()]
     assert len(sent) == 2

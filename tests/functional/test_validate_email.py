@@ -52,8 +52,8 @@ def test_a_subject_with_a_line_break_is_refused_at_the_persona_key(
     code, out = _validate(make_project({"reports.yaml": yaml}))
     assert code == 5, out
     assert (
-        "reports.yaml:38:14: personas.ceo.subject: email subject: the rendered subject has "
-        "a line break"
+        "reports.yaml:38:14: personas.ceo.subject: report 'ceo': the subject contains a line "
+        "break: 'CEO Report\\nBcc: x@example.org'"
     ) in out
 
 
