@@ -29,6 +29,58 @@ TONE_COLOURS = {
     "neutral": "#5b6675",
 }
 
+#: Text and background colour of each tone's badge or chip (text on tint, WCAG AA: at
+#: least 4.5:1, checked by tests/unit/test_formatting.py). Severities each have their own.
+CHIP_COLOURS = {
+    "critical": ("#b42318", "#fde8e7"),
+    "high": ("#9c3a12", "#fdeadf"),
+    "medium": ("#7a5200", "#fff4d6"),
+    "low": ("#1d4f91", "#e6effa"),
+    "good": ("#1b6b35", "#e7f4ec"),
+    "warn": ("#7a5200", "#fff4d6"),
+    "neutral": ("#4a5563", "#eef1f5"),
+}
+
+#: Status and severity codes, by the tone their chip takes (anything else: neutral).
+CODE_TONES = {
+    **dict.fromkeys(
+        ("critical", "at_risk", "absent", "blocked", "overdue", "failed", "off_track", "expired"),
+        "critical",
+    ),
+    "high": "high",
+    "medium": "medium",
+    "low": "low",
+    **dict.fromkeys(
+        ("warn", "needs_work", "partial", "in_progress", "pending", "delayed", "at_capacity"),
+        "warn",
+    ),
+    **dict.fromkeys(
+        ("good", "ok", "done", "complete", "completed", "active", "live", "on_track"), "good"
+    ),
+}
+
+_CODE = re.compile(r"[a-z]+(?:_[a-z]+)+|[A-Z]+(?:_[A-Z]+)+|[a-z]+|[A-Z]+")
+#: column names whose values are statuses (humanised and shown as chips)
+STATUS_COLUMN = re.compile(
+    r"(^|_)(status|state|stage|priority|severity|health|risk|rating)(_|$)", re.I
+)
+
+
+def humanise(code: str) -> str:
+    """'at_risk' and 'IN_PROGRESS' -> 'At risk', 'In progress'; other text unchanged."""
+    if not _CODE.fullmatch(code):
+        return code
+    if code.lower() == "ok":
+        return "OK"
+    words = code.replace("_", " ").lower()
+    return words[:1].upper() + words[1:]
+
+
+def code_tone(value: object) -> str:
+    """The chip tone of a status or severity code ('neutral' when unknown)."""
+    return CODE_TONES.get(str(value).strip().lower().replace(" ", "_"), "neutral")
+
+
 FORMATS = ("text", "number", "integer", "currency", "percent", "date", "month", "compact")
 
 

@@ -29,7 +29,7 @@ from markupsafe import Markup
 from .bound import BoundReport, BoundSection
 from .config.model import Project, Theme, frozen_map
 from .errors import Location, Problem, RenderError, ReportcError
-from .formatting import FORMATS, TONE_COLOURS, Formatter
+from .formatting import CHIP_COLOURS, FORMATS, TONE_COLOURS, Formatter
 from .limits import TimeLimitExceeded, time_limit
 from .resources import builtin_dir
 from .sandbox import BoundedSandbox
@@ -421,6 +421,7 @@ class _Renderer:
             "sections": bodies,
             "theme": spec.theme,
             "tones": TONE_COLOURS,
+            "chips": CHIP_COLOURS,
             "lang": lang,
             "meta": metadata,
             "logo_uri": logo_uri(self.root, spec.theme),

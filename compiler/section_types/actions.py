@@ -11,7 +11,7 @@ import re
 from collections.abc import Collection
 from typing import Any
 
-from ..formatting import Formatter, as_date
+from ..formatting import Formatter, as_date, code_tone, humanise
 from .base import (
     OptionProblem,
     Options,
@@ -56,7 +56,8 @@ def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
                 "due": due,
                 "due_text": fmt.date(due) if due else fmt.text(row.get(f["due"])),
                 "entity": row.get(f["entity"]) or "",
-                "status": row.get(f["status"]) or "",
+                "status": humanise(str(row.get(f["status"]) or "")),
+                "status_tone": code_tone(row.get(f["status"])),
             }
         )
     items.sort(

@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..errors import did_you_mean
-from ..formatting import Formatter
+from ..formatting import STATUS_COLUMN, Formatter, code_tone, humanise
 from .base import (
     OptionProblem,
     Options,
@@ -77,6 +77,9 @@ def _columns(section: SectionView, report: ReportView) -> list[dict[str, Any]]:
         col.setdefault("width", "")
         if col["format"] == "currency" and col.get("decimals") is None:
             col["decimals"] = currency_decimals(values)
+        col.setdefault(
+            "chips", col["format"] == "text" and bool(STATUS_COLUMN.search(col["field"]))
+        )
         columns.append(col)
     return columns
 
@@ -118,15 +121,38 @@ def _body_row(
     cells = []
     for col in columns:
         style, label = flags.get(col["field"], ("", ""))
+        value = row.get(col["field"])
+        chip = code_tone(value) if col["chips"] and value not in (None, "") else ""
         cells.append(
             {
-                "text": fmt.format(row.get(col["field"]), col["format"], col.get("decimals")),
+                "text": cell_text(row, col, fmt),
                 "align": col["align"],
                 "style": style,
                 "flag": label,
+                "chip": chip,
             }
         )
     return {"cells": cells, "style": row_cls, "flag": flags.get("__row__", ("", ""))[1]}
+
+
+def cell_text(row: Mapping[str, Any], col: Mapping[str, Any], fmt: Formatter) -> str:
+    """A cell as read: "—" for a rate whose denominator is zero or missing, a code's
+    label (``labels:``, else humanised in a status column), then the formatted value and
+    its ``unit``."""
+    value = row.get(col["field"])
+    over = col.get("denominator")
+    if over and (to_float(row.get(over)) in (None, 0.0)):
+        return "—"
+    labels = col.get("labels") or {}
+    if value is not None and str(value) in labels:
+        return str(labels[str(value)])
+    if col["chips"] and isinstance(value, str):
+        return humanise(value)
+    text = fmt.format(value, col["format"], col.get("decimals"))
+    unit = str(col.get("unit") or "")
+    if not unit or value is None:
+        return text
+    return text + (unit if len(unit) == 1 and not unit.isalnum() else f" {unit}")
 
 
 def _labelled(
@@ -223,6 +249,27 @@ SCHEMA: dict[str, Any] = {
                             "align": {"enum": ["left", "right", "center"]},
                             "width": {"type": "string", "pattern": "^[0-9.]+(%|mm|cm|in|pt|em)$"},
                             "total": {"enum": ["sum", "avg", "count", "min", "max"]},
+                            "labels": {
+                                "type": "object",
+                                "additionalProperties": {"type": "string"},
+                                "description": "What each code reads as: {at_risk: At risk}.",
+                            },
+                            "chips": {
+                                "type": "boolean",
+                                "description": "Show the values as labelled status chips "
+                                "(default: for status, state, stage, priority, severity, rating, "
+                                "health and risk columns).",
+                            },
+                            "unit": {
+                                "type": "string",
+                                "description": "After each value: a symbol (×) directly, "
+                                "a word after a space.",
+                            },
+                            "denominator": {
+                                "type": "string",
+                                "description": "The column this rate is over: '—' where it "
+                                "is zero or missing.",
+                            },
                         },
                     },
                 ]

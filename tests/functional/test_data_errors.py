@@ -132,3 +132,33 @@ def test_currency_in_one_section_shares_its_decimals(make_project: MakeProject) 
     assert result.exit_code == 0, result.output
     html = (root / "dist/ceo.html").read_text()
     assert "$58 <span" in html and "$7,027 <span" in html and "$58.00" not in html
+
+
+def test_table_columns_read_as_words_with_units_and_no_false_zero_rates(
+    make_project: MakeProject,
+) -> None:
+    yaml = MINIMAL_YAML.replace(
+        "    columns:\n"
+        "      - {field: region, label: Region}\n"
+        "      - {field: amount, label: Amount, format: currency, total: sum}\n",
+        "    columns:\n"
+        "      - {field: region, label: Region, labels: {north_east: North-East}}\n"
+        "      - {field: status, label: Status}\n"
+        "      - {field: visits, label: Visits, format: integer}\n"
+        "      - {field: rate, label: Rate, format: percent, decimals: 1, denominator: visits}\n"
+        "      - {field: amount, label: Return, format: number, decimals: 1, unit: ×}\n",
+    )
+    csv = (
+        "region,status,visits,rate,amount\n"
+        "north_east,at_risk,100,0.25,27\n"
+        "south,IN_PROGRESS,0,0,0.9\n"
+    )
+    root = make_project({"reports.yaml": yaml, "data/sales.csv": csv})
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "html"])
+    assert result.exit_code == 0, result.output
+    html = (root / "dist/ceo.html").read_text()
+    assert ">North-East<" in html and "north_east" not in html
+    assert '<span class="chip critical">At risk</span>' in html
+    assert '<span class="chip warn">In progress</span>' in html and "IN_PROGRESS" not in html
+    assert ">25.0%<" in html and ">—<" in html and "0.0%" not in html
+    assert ">27.0×<" in html and ">0.9×<" in html

@@ -244,8 +244,10 @@ def test_table_threshold_classes_where_the_data_crosses_them(
     example_build: reportc.BuildResult,
 ) -> None:
     html = (example_build.out_dir / "cto.html").read_text()
-    assert html.count('class="left critical">critical') == 2
-    assert html.count('class="left warn">needs_work') == 5
+    # the rating codes read as words, in chips of their own tone, on the highlighted cells
+    assert html.count('class="left critical"><span class="chip critical">Critical</span>') == 2
+    assert html.count('class="left warn"><span class="chip warn">Needs work</span>') == 5
+    assert "needs_work" not in html
     cfo = (example_build.out_dir / "cfo.html").read_text()
     # projection: the one negative month is 'warn'; the eleven that break even are
     # coloured, and only the first of that run carries the text label

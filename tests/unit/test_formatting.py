@@ -51,3 +51,39 @@ def test_guesses_kind() -> None:
 
 def test_euro() -> None:
     assert Formatter("de_DE", "EUR").format(1500, "currency") == "1.500\xa0€"
+
+
+def _luminance(colour: str) -> float:
+    def channel(c: int) -> float:
+        v = c / 255
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def test_every_chip_meets_wcag_aa_contrast() -> None:
+    from reportc.formatting import CHIP_COLOURS
+
+    assert {"critical", "high", "medium", "low"} <= set(CHIP_COLOURS)
+    severities = [CHIP_COLOURS[s] for s in ("critical", "high", "medium", "low")]
+    assert len(set(severities)) == 4  # each severity its own colour
+    for tone, (text, tint) in CHIP_COLOURS.items():
+        light, dark = sorted((_luminance(text), _luminance(tint)), reverse=True)
+        ratio = (light + 0.05) / (dark + 0.05)
+        assert ratio >= 4.5, f"{tone}: {text} on {tint} is {ratio:.2f}:1"
+
+
+def test_codes_read_as_words() -> None:
+    from reportc.formatting import code_tone, humanise
+
+    assert humanise("at_risk") == "At risk"
+    assert humanise("IN_PROGRESS") == "In progress"
+    assert humanise("ok") == "OK"
+    assert humanise("Profit and loss") == "Profit and loss"
+    assert humanise("v2_beta1") == "v2_beta1"  # not a code: left as it is
+    assert (code_tone("at_risk"), code_tone("Needs work"), code_tone("zzz")) == (
+        "critical",
+        "warn",
+        "neutral",
+    )
