@@ -261,7 +261,8 @@ def _position_encodings(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The category axis (in row order) and the value axis (formatted like the data)."""
     ys = axes.ys
-    y_title = options.get("y_title") or (_title(ys[0]) if len(ys) == 1 and not axes.series else "")
+    # one y column (split into series or not) names the axis; several name the legend
+    y_title = options.get("y_title") or (_title(ys[0]) if len(ys) == 1 else "")
     x_enc: dict[str, Any] = {
         "field": "x",
         "type": "ordinal",

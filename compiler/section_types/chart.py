@@ -5,7 +5,7 @@ See :mod:`reportc.charts` for the chart kinds, thresholds and rules.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from ..charts import ChartError, compile_chart, render_svg, svg_data_uri
@@ -17,13 +17,19 @@ from .base import (
     SectionType,
     SectionView,
     Values,
+    in_range,
     rows_problems,
     section_problem,
+    to_float,
 )
 
 
 def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
     opts = section.spec.options
+    alt = opts.get("description") or f"Chart: {section.spec.title or section.spec.name}"
+    if not section.rows and "data" not in opts.get("vega_lite", {}):
+        # Nothing to draw: say so in a panel the size of the chart, not an error.
+        return {"chart": None, "no_data": f"No data for {report.period.title}", "alt": alt}
     theme = report.spec.theme
     font = theme.font_family or "DejaVu Sans"
     try:
@@ -33,14 +39,38 @@ def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
         svg = render_svg(spec, fmt, report.font_dirs, report.cache_dir)
     except ChartError as exc:
         raise section_problem(section, report, f"chart: {exc}") from None
-    legend = [{"style": t["style"], "label": t["label"]} for t in opts.get("thresholds", ())]
+    return {
+        "chart": {
+            "svg_uri": svg_data_uri(svg),
+            "alt": alt,
+            "legend": _legend(opts, section.rows),
+            "svg": svg,
+        }
+    }
+
+
+def _legend(opts: Options, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """A threshold only when some mark meets it (a square, like the bars it colours);
+    a labelled rule as a line, like the rule it names."""
+    fields = [a["field"] if isinstance(a, Mapping) else a for a in _ys(opts.get("y"))]
+    values = [v for row in rows for f in fields if (v := to_float(row.get(f))) is not None]
+    legend = [
+        {"style": t["style"], "label": t["label"], "shape": "square"}
+        for t in opts.get("thresholds", ())
+        if t.get("label") and any(in_range(v, t) for v in values)
+    ]
     legend += [
-        {"style": r.get("style", "neutral"), "label": r["label"]}
+        {"style": r.get("style", "neutral"), "label": r["label"], "shape": "line"}
         for r in opts.get("rules", ())
         if r.get("label")
     ]
-    alt = opts.get("description") or f"Chart: {section.spec.title or section.spec.name}"
-    return {"chart": {"svg_uri": svg_data_uri(svg), "alt": alt, "legend": legend, "svg": svg}}
+    return legend
+
+
+def _ys(y: Any) -> list[Any]:
+    if y is None:
+        return []
+    return list(y) if isinstance(y, (list, tuple)) else [y]
 
 
 def check(options: Options, metrics: Collection[str]) -> list[OptionProblem]:

@@ -162,3 +162,15 @@ def test_table_columns_read_as_words_with_units_and_no_false_zero_rates(
     assert '<span class="chip warn">In progress</span>' in html and "IN_PROGRESS" not in html
     assert ">25.0%<" in html and ">—<" in html and "0.0%" not in html
     assert ">27.0×<" in html and ">0.9×<" in html
+
+
+def test_a_chart_with_no_rows_says_so(make_project: MakeProject) -> None:
+    yaml = TYPED.replace(
+        "sections:\n",
+        "sections:\n  trend:\n    type: chart\n    title: Trend\n    source: sales\n"
+        "    kind: bar\n    x: region\n    y: amount\n",
+    ).replace("sections: [summary, sales_table]", "sections: [trend, summary]")
+    root = make_project({"reports.yaml": yaml, "data/sales.csv": "region,amount\n"})
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "pdf"])
+    assert result.exit_code == 0, result.output
+    assert "No data for October 2026" in pdf_text(root / "dist/ceo.pdf")

@@ -54,3 +54,34 @@ def test_the_kpi_status_line_counts_every_card() -> None:
     )
     one = {"good": 1, "warn": 0, "critical": 0, "missing": 0, "neutral": 0}
     assert status_line(one) == "1 KPI: 1 on target, 0 near target, 0 off target, 0 missing."
+
+
+def test_a_series_chart_keeps_its_value_axis_title() -> None:
+    from reportc.charts import compile_chart
+    from reportc.formatting import Formatter
+
+    rows = [
+        {"month": "Sep", "channel": "Web", "revenue": 10},
+        {"month": "Sep", "channel": "Shop", "revenue": 7},
+    ]
+    options = {"kind": "line", "x": "month", "y": {"field": "revenue", "title": "Revenue"}}
+    spec = compile_chart({**options, "series": "channel"}, rows, {}, Formatter("en_US", "USD"))
+    assert spec["layer"][0]["encoding"]["y"]["title"] == "Revenue"
+
+
+def test_the_chart_legend_shows_met_thresholds_and_rules_as_lines() -> None:
+    from reportc.section_types.chart import _legend
+
+    options = {
+        "y": "net",
+        "thresholds": [
+            {"above": 0, "style": "good", "label": "surplus month"},
+            {"below": 0, "style": "critical", "label": "deficit month"},
+        ],
+        "rules": [{"y": 0, "label": "break-even", "style": "warn"}],
+    }
+    legend = _legend(options, [{"net": -5}, {"net": -2}])
+    assert legend == [
+        {"style": "critical", "label": "deficit month", "shape": "square"},
+        {"style": "warn", "label": "break-even", "shape": "line"},
+    ]
