@@ -115,7 +115,20 @@ def make_environment(root: Path) -> SandboxedEnvironment:
     )
     for kind in FORMATS:
         env.filters[kind] = _filter(kind)
+    env.filters["css_string"] = css_string
     return env
+
+
+def css_string(value: object) -> Markup:
+    """Text for inside a CSS string ("..."): every character but letters, digits, spaces
+    and safe punctuation as a CSS escape, so no value can end the string or the style."""
+    out = []
+    for ch in str(value):
+        if (ch.isalnum() and ch.isascii()) or ch in " .,:;-_()/&+":
+            out.append(ch)
+        else:
+            out.append(f"\\{ord(ch):x} ")
+    return Markup("".join(out))
 
 
 _MARKDOWN = MarkdownIt("commonmark", {"html": False, "typographer": True}).enable(
@@ -217,11 +230,14 @@ class _Renderer:
                 "title": spec.title,
                 "subtitle": spec.subtitle,
                 "prepared_for": spec.prepared_for,
+                "classification": spec.cover.classification,
             },
             "org": {
                 "name": bound.organisation,
                 "legal_name": bound.legal_name or bound.organisation,
-                "entities": list(bound.entities),
+                "entities": list(
+                    bound.entities if spec.cover.entities is None else spec.cover.entities
+                ),
             },
             "period": {
                 "label": bound.period.label,

@@ -232,6 +232,15 @@ class ForEach:
 
 
 @dataclass(frozen=True)
+class Cover:
+    """What the cover and the page footers say about a report's audience: the entities
+    listed (None: all of the organisation's) and the classification label ("" for none)."""
+
+    entities: tuple[str, ...] | None = None
+    classification: str = "Confidential"
+
+
+@dataclass(frozen=True)
 class ReportSpec:
     """One report (a persona): its title, ordered sections and recipients."""
 
@@ -255,6 +264,7 @@ class ReportSpec:
     alerts: tuple[AlertSpec, ...] = ()
     #: always | changed (send only when the figures differ from the last sent run)
     send_if: str = "always"
+    cover: Cover = field(default_factory=Cover)
     #: For a burst instance: the persona it came from and its row.
     persona: str = ""
     row: Mapping[str, Any] = field(default_factory=frozen_map)

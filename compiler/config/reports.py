@@ -17,6 +17,7 @@ from .model import (
     AlertSpec,
     ArchiveSpec,
     AttachmentSpec,
+    Cover,
     DatabaseSpec,
     Delivery,
     ForEach,
@@ -318,6 +319,7 @@ def report_specs(
             attachments=tuple(AttachmentSpec(**a) for a in persona.get("attachments", ())),
             pdf=pdf.merged(persona.get("pdf")),
             for_each=ForEach(**persona["for_each"]) if "for_each" in persona else None,
+            cover=_cover(persona.get("cover")),
             schedule=_schedule(persona.get("schedule") or c.data.get("schedule")),
             alerts=tuple(
                 AlertSpec(
@@ -332,6 +334,16 @@ def report_specs(
             persona=pname,
         )
     return out
+
+
+def _cover(spec: Mapping[str, Any] | None) -> Cover:
+    if not spec:
+        return Cover()
+    entities = spec.get("entities")
+    return Cover(
+        entities=tuple(entities) if entities is not None else None,
+        **given(spec, "classification"),
+    )
 
 
 _S3_RE = re.compile(r"^s3://([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(/.*)?$")

@@ -174,3 +174,26 @@ def test_a_chart_with_no_rows_says_so(make_project: MakeProject) -> None:
     result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "pdf"])
     assert result.exit_code == 0, result.output
     assert "No data for October 2026" in pdf_text(root / "dist/ceo.pdf")
+
+
+def test_a_report_for_outside_readers_sets_its_cover(make_project: MakeProject) -> None:
+    yaml = MINIMAL_YAML.replace(
+        "    title: CEO Report\n",
+        "    title: CEO Report\n    prepared_for: Harbor Partners\n"
+        '    cover: {entities: [North], classification: "Shared with Harbor Partners"}\n',
+    )
+    root = make_project({"reports.yaml": yaml})
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "pdf"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(pdf_text(root / "dist/ceo.pdf").split())
+    assert "Prepared for Harbor Partners" in text
+    assert "Entities North " in text and "South" not in text.split("Entities", 1)[1][:20]
+    assert "Shared with Harbor Partners" in text and "Confidential" not in text
+
+
+def test_the_default_cover_is_unchanged(make_project: MakeProject) -> None:
+    root = make_project()
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "pdf"])
+    assert result.exit_code == 0, result.output
+    text = " ".join(pdf_text(root / "dist/ceo.pdf").split())
+    assert "Confidential" in text and "Entities North, South" in text
