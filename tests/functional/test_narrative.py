@@ -89,3 +89,45 @@ def test_the_break_even_sentence_names_the_projection_figures(
     month, revenue, expenses = said.groups()
     table = text.split("Revenue projection, next 12 months", 2)[-1]
     assert f"{month} {revenue} {expenses}" in table
+
+
+def test_the_campaign_total_is_recomputed_from_the_data(
+    example_build: reportc.BuildResult,
+) -> None:
+    campaigns = yaml.safe_load((REPO / "data/campaigns.yaml").read_text("utf-8"))["campaigns"]
+    total = sum(
+        Decimal(str(c["reach"]))
+        * Decimal(str(c["click_rate"]))
+        * Decimal(str(c["conversion_rate"]))
+        * Decimal(str(c["average_order"]))
+        for c in campaigns
+    )
+    text = _text(example_build, "cmo")
+    assert f"{_money(Decimal(total))} in total." in text
+
+
+def test_expenses_are_grouped_by_category(example_build: reportc.BuildResult) -> None:
+    html = (example_build.out_dir / "accounting.html").read_text("utf-8")
+    table = html.split("Expense categorisation", 1)[1].split("</table>", 1)[0]
+    categories = re.findall(r'<tr>\s*<td class="left">([^<]+)</td>', table)
+    seen: list[str] = []
+    for category in categories:
+        if not seen or seen[-1] != category:
+            assert category not in seen, f"{category} appears in two places: {categories}"
+            seen.append(category)
+    assert len(seen) >= 5
+
+
+def test_shell_completion_is_offered() -> None:
+    import os
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", "from reportc.cli import run; run()"],
+        env={**os.environ, "_REPORTC_COMPLETE": "bash_source"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "_reportc_completion()" in out.stdout, out.stderr
