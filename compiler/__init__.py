@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .archive import diff as diff_runs
     from .archive import list_runs, load_values
     from .archive import resolve as resolve_run
-    from .config import DEFAULT_CONFIG, Period, Project, load_project
+    from .config import DEFAULT_CONFIG, Period, Project, find_project, load_project
     from .deliver import SendResult
     from .delivery.events import ingest_events, pull_events
     from .delivery.ledger import existing_ledger, ledger_path, unsuppress
@@ -81,7 +81,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "resolve_run": ("archive", "resolve"),
     **{n: ("archive", n) for n in ("list_runs", "load_values")},
     "open_store": ("stores", "open_store"),
-    **{n: ("config", n) for n in ("DEFAULT_CONFIG", "Period", "Project", "load_project")},
+    **{
+        n: ("config", n)
+        for n in ("DEFAULT_CONFIG", "Period", "Project", "find_project", "load_project")
+    },
     **{n: ("delivery.events", n) for n in ("ingest_events", "pull_events")},
     **{n: ("delivery.ledger", n) for n in ("existing_ledger", "ledger_path", "unsuppress")},
     "Verifier": ("delivery.sns", "Verifier"),
@@ -164,6 +167,7 @@ __all__ = [
     "diff_runs",
     "emit_schedule",
     "existing_ledger",
+    "find_project",
     "ingest_events",
     "init_project",
     "ledger_path",

@@ -60,8 +60,9 @@ class _Commands(click.Group):
     "-C",
     "directory",
     type=click.Path(file_okay=False, path_type=Path),
-    default=".",
-    help="Project directory (default: the current directory).",
+    default=None,
+    help="Project directory (default: REPORTC_PROJECT, else the nearest folder up from "
+    "here that holds reports.yaml, else here).",
 )
 @click.option(
     "--config",
@@ -78,9 +79,13 @@ class _Commands(click.Group):
 @click.pass_context
 def main(ctx: click.Context, directory: Path, config: str, env_file: str | None) -> None:
     """reportc: compile reports.yaml into PDF reports."""
+    named = directory is not None or bool(os.environ.get("REPORTC_PROJECT", "").strip())
+    if directory is None:
+        directory, _ = reportc.find_project(Path.cwd(), config, os.environ)
     if not directory.is_dir():
-        raise click.BadParameter(f"'{directory}' is not a directory", param_hint="-C")
-    ctx.obj = Settings(directory, config, env_file)
+        where = "-C" if "REPORTC_PROJECT" not in os.environ else "-C or REPORTC_PROJECT"
+        raise click.BadParameter(f"'{directory}' is not a directory", param_hint=where)
+    ctx.obj = Settings(directory, config, env_file, named=named)
 
 
 def run(argv: Sequence[str] | None = None) -> None:

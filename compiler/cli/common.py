@@ -16,10 +16,14 @@ import reportc
 class Settings:
     """The global options (``-C``, ``--config``, ``--env-file``), and loading with them."""
 
-    def __init__(self, directory: Path, config: str, env_file: str | None) -> None:
+    def __init__(
+        self, directory: Path, config: str, env_file: str | None, *, named: bool = True
+    ) -> None:
         self.directory = directory
         self.config = config
         self.env_file = env_file
+        #: named by -C or REPORTC_PROJECT (rather than found up the tree, or assumed)
+        self.named = named
 
     def load(self, period: str | None = None) -> reportc.Project:
         return reportc.load_project(

@@ -15,12 +15,13 @@ from .common import Settings, pass_settings, relative
 @click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
 @pass_settings
 def command(settings: Settings, directory: Path | None) -> None:
-    """Write a first project into DIRECTORY (default: the project directory, -C).
+    """Write a first project into DIRECTORY (default: -C or REPORTC_PROJECT, else here).
 
     One persona, two sections, one data file, an example env file, a .gitignore and a
     copy of the JSON Schema for editors. Nothing is overwritten.
     """
-    target = directory if directory is not None else settings.directory
+    # a project found further up is not where a new one goes: here, unless one is named
+    target = directory or (settings.directory if settings.named else Path.cwd())
     for path in reportc.init_project(target):
         click.echo(f"wrote {relative(path)}")
     where = "" if target.resolve() == Path.cwd().resolve() else f" -C {relative(target)}"

@@ -1,6 +1,14 @@
 """Configuration: YAML with positions, env interpolation, schema and semantic checks."""
 
-from .loader import DEFAULT_CONFIG, load_project
+from .loader import DEFAULT_CONFIG, find_project, load_project
 from .model import Period, Project, ReportSpec, SectionSpec
 
-__all__ = ["DEFAULT_CONFIG", "Period", "Project", "ReportSpec", "SectionSpec", "load_project"]
+__all__ = [
+    "DEFAULT_CONFIG",
+    "Period",
+    "Project",
+    "ReportSpec",
+    "SectionSpec",
+    "find_project",
+    "load_project",
+]

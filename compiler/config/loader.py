@@ -50,6 +50,19 @@ DEFAULT_CONFIG = "reports.yaml"
 DEFAULT_ENV_FILE = "repos.env"
 
 
+def find_project(start: Path, config: str, environ: Mapping[str, str]) -> tuple[Path, bool]:
+    """The project folder, as git finds its repository: ``REPORTC_PROJECT`` if set, else
+    the first of ``start`` and its parents that holds ``config``, else ``start``; and
+    whether it was named or found (rather than assumed)."""
+    named = environ.get("REPORTC_PROJECT", "").strip()
+    if named:
+        return Path(named), True
+    for folder in (start, *start.parents):
+        if (folder / config).is_file():
+            return folder, True
+    return start, False
+
+
 def load_project(
     root: Path | str = ".",
     *,
@@ -68,7 +81,8 @@ def load_project(
             Problem(
                 f"no {config} in {root}",
                 Location(display),
-                hint="run reportc in the project folder, or pass -C DIR",
+                hint="run reportc in the project folder (or below it), set REPORTC_PROJECT, "
+                "or pass -C DIR; reportc init writes a first project",
             )
         )
     raw = config_path.read_bytes()

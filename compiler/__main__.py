@@ -1,0 +1,5 @@
+"""``python -m reportc``: the same command as ``reportc``."""
+
+from .cli import run
+
+run()
