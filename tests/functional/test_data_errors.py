@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reportc.cli import main
@@ -31,6 +32,7 @@ def test_a_value_that_does_not_convert_is_shown_at_its_line_and_column(
     assert "change sources.sales.types.amount" in out
 
 
+@pytest.mark.slow
 def test_an_undeclared_column_that_does_not_convert_is_positioned_too(
     make_project: MakeProject,
 ) -> None:
@@ -191,6 +193,7 @@ def test_a_report_for_outside_readers_sets_its_cover(make_project: MakeProject) 
     assert "Shared with Harbor Partners" in text and "Confidential" not in text
 
 
+@pytest.mark.slow
 def test_the_default_cover_is_unchanged(make_project: MakeProject) -> None:
     root = make_project()
     result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "pdf"])

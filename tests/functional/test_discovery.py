@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import MakeProject
 
 
@@ -31,6 +33,7 @@ def test_python_m_reportc_finds_the_project_from_a_subfolder(make_project: MakeP
     assert "valid — 1 report" in out.stdout
 
 
+@pytest.mark.slow
 def test_reportc_project_names_the_folder_and_c_still_wins(
     make_project: MakeProject, tmp_path: Path
 ) -> None:
@@ -44,6 +47,7 @@ def test_reportc_project_names_the_folder_and_c_still_wins(
     assert "no reports.yaml in" in wins.stderr and "set REPORTC_PROJECT" in wins.stderr
 
 
+@pytest.mark.slow
 def test_init_in_a_subfolder_writes_there_not_over_the_project(make_project: MakeProject) -> None:
     root = make_project()
     sub = root / "new-project"

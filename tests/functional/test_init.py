@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reportc import init_project
@@ -13,6 +14,7 @@ from reportc.resources import builtin_dir
 from tests.conftest import pdf_text
 
 
+@pytest.mark.slow
 def test_init_writes_a_project_that_builds_and_sends_a_dry_run(tmp_path: Path) -> None:
     target = tmp_path / "my-reports"
     out = CliRunner().invoke(main, ["init", str(target)])
