@@ -1,20 +1,23 @@
 """The operator's env file (``KEY=value`` lines) used for ``${VAR}`` interpolation.
 
-Format: one ``KEY=value`` per line, optional ``export`` prefix, ``#`` comments,
-values optionally in single or double quotes. The process environment wins over
-the file, so CI can override what an operator keeps on disk. Values are never
-logged.
+Read with python-dotenv's own parser, so the syntax is exactly that package's:
+``export``, ``#`` comments, single and double quotes, escapes in double quotes,
+``${VAR}`` expansion (from earlier lines and the environment) and multi-line quoted
+values. A line it cannot parse is reported at ``file:line``, every one at once. The
+process environment wins over the file, so CI can override what an operator keeps on
+disk. Values are never logged.
 """
 
 from __future__ import annotations
 
-import re
+import io
 from collections.abc import Mapping
 from pathlib import Path
 
-from ..errors import ConfigError, Location, Problem
+from dotenv import dotenv_values
+from dotenv.parser import parse_stream
 
-_LINE_RE = re.compile(r"^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$")
+from ..errors import ConfigError, Location, Problem
 
 
 def read_env_file(path: Path, display: str) -> dict[str, str]:
@@ -33,31 +36,18 @@ def read_env_file(path: Path, display: str) -> dict[str, str]:
         raise ConfigError(
             Problem(f"env file is not UTF-8 (byte 0x{text_byte(exc)})", Location(display))
         ) from None
-    values: dict[str, str] = {}
-    problems = []
-    for n, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        match = _LINE_RE.match(line)
-        if not match:
-            problems.append(
-                Problem(
-                    "expected KEY=value",
-                    Location(display, n, 1),
-                    hint="e.g. CEO_EMAIL=ceo@example.com",
-                )
-            )
-            continue
-        key, value = match.group(1), match.group(2).strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        values[key] = value
+    problems = [
+        Problem("expected KEY=value", Location(display, b.original.line, 1), hint=_HINT)
+        for b in parse_stream(io.StringIO(text))
+        if b.error
+    ]
     if problems:
         raise ConfigError(problems)
-    return values
+    parsed = dotenv_values(stream=io.StringIO(text), interpolate=True)
+    return {key: value for key, value in parsed.items() if value is not None}
+
+
+_HINT = 'e.g. CEO_EMAIL=ceo@example.com (quote a value with spaces or #: NAME="a # b")'
 
 
 def text_byte(exc: UnicodeDecodeError) -> str:

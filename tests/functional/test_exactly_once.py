@@ -99,6 +99,7 @@ def _suppress(root: Path, address: str) -> None:
         ledger.suppress(address, "bounced: Permanent/General", "2026-11-30T12:00:00+00:00")
 
 
+@pytest.mark.slow
 def test_suppressing_a_cc_resends_nothing_and_a_new_recipient_gets_only_theirs(
     make_project: MakeProject, tmp_path: Path
 ) -> None:

@@ -117,6 +117,7 @@ def test_hostile_data_files(make_project: MakeProject) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_corrupt_or_read_only_ledger_stops_send_clearly(make_project: MakeProject) -> None:
     root = make_project({})
     state = root / ".reportc"

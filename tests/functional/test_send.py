@@ -437,6 +437,7 @@ def test_extra_csv_attachment_with_defused_formulas(
     ]
 
 
+@pytest.mark.slow
 def test_send_reuses_an_up_to_date_build(make_project: MakeProject, tmp_path: Path) -> None:
     root = make_project({"reports.yaml": SEND_YAML})
     project = load_project(root, environ={})
