@@ -70,6 +70,18 @@ class Problem:
     path: str = ""
     hint: str = ""
 
+    def to_json(self) -> dict[str, object]:
+        """The problem for machines (``--json``): message, file, line, col, path, hint."""
+        loc = self.location
+        return {
+            "message": self.message,
+            "file": loc.file if loc else None,
+            "line": loc.line if loc else None,
+            "col": loc.col if loc else None,
+            "path": self.path,
+            "hint": self.hint,
+        }
+
     def format(self) -> str:
         parts = []
         if self.location is not None:

@@ -1,6 +1,10 @@
-"""``reportc validate``: check reports.yaml, load the data, render every report."""
+"""``reportc validate``: check reports.yaml, load the data, render every report and
+compose its email (nothing written or sent); ``--json`` for machines."""
 
 from __future__ import annotations
+
+import json
+from typing import Any
 
 import click
 
@@ -11,10 +15,19 @@ from .common import Settings, pass_settings, period_option, plural
 
 @click.command(name="validate")
 @period_option
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document (schema: output-validate-v1.schema.json), problems too.",
+)
 @pass_settings
-def command(settings: Settings, period: str | None) -> None:
+def command(settings: Settings, period: str | None, as_json: bool) -> None:
     """Check reports.yaml, load every data source, render every report and compose its
     email (nothing is written or sent)."""
+    if as_json:
+        _as_json(settings, period)
+        return
     project = settings.load(period)
     checked = reportc.validate(project)
     burst = f" (+{checked.burst} burst)" if checked.burst else ""
@@ -24,3 +37,29 @@ def command(settings: Settings, period: str | None) -> None:
         f"{plural(len(project.sources), 'source')}, {plural(len(project.metrics), 'metric')}, "
         f"period {project.period.label}"
     )
+
+
+def _as_json(settings: Settings, period: str | None) -> None:
+    doc: dict[str, Any] = {
+        "schema_version": 1,
+        "command": "validate",
+        "ok": False,
+        "config": settings.config,
+        "period": None,
+        "problems": [],
+    }
+    try:
+        project = settings.load(period)
+        doc["period"] = project.period.label
+        doc.update(sources=len(project.sources), metrics=len(project.metrics))
+        checked = reportc.validate(project)
+        doc.update(ok=True, reports=checked.reports, burst=checked.burst)
+    except reportc.ReportcError as exc:
+        doc.update(
+            error=type(exc).__name__.removesuffix("Error").lower() or "error",
+            exit_code=exc.exit_code,
+            problems=[p.to_json() for p in exc.problems],
+        )
+    click.echo(json.dumps(doc, indent=2))
+    if not doc["ok"]:
+        raise SystemExit(doc["exit_code"])

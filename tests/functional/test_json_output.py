@@ -1,0 +1,54 @@
+"""``--json`` output: one document per command, valid against the schema that ships."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jsonschema
+from click.testing import CliRunner
+
+from reportc.cli import main
+from reportc.resources import builtin_dir
+from tests.conftest import MINIMAL_YAML, MakeProject
+
+
+def _schema(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((builtin_dir("schema") / name).read_text("utf-8"))
+    return data
+
+
+def test_validate_json_is_valid_and_carries_positioned_problems(
+    make_project: MakeProject,
+) -> None:
+    root = make_project()
+    ok = CliRunner().invoke(main, ["-C", str(root), "validate", "--json"])
+    assert ok.exit_code == 0, ok.output
+    doc = json.loads(ok.output)
+    jsonschema.validate(doc, _schema("output-validate-v1.schema.json"))
+    assert (doc["ok"], doc["reports"], doc["burst"], doc["problems"]) == (True, 1, 0, [])
+
+    bad = make_project({"reports.yaml": MINIMAL_YAML.replace("[summary, sales_table]", "[sumary]")})
+    failed = CliRunner().invoke(main, ["-C", str(bad), "validate", "--json"])
+    assert failed.exit_code == 3
+    doc = json.loads(failed.output)
+    jsonschema.validate(doc, _schema("output-validate-v1.schema.json"))
+    assert (doc["ok"], doc["error"], doc["exit_code"]) == (False, "config", 3)
+    problem = doc["problems"][0]
+    assert problem["message"] == "unknown section 'sumary' (did you mean 'summary'?)"
+    assert (problem["file"], problem["line"], problem["path"]) == (
+        "reports.yaml",
+        38,
+        "personas.ceo.sections[0]",
+    )
+
+
+def test_list_json_is_valid_and_masks_addresses(make_project: MakeProject) -> None:
+    root = make_project()
+    out = CliRunner().invoke(main, ["-C", str(root), "list", "--json"])
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    jsonschema.validate(doc, _schema("output-list-v1.schema.json"))
+    assert doc["personas"][0]["recipients"]["to"] == ["c***@example.com"]
+    assert doc["audit_bcc"] == ["a***@example.org"]
+    assert "ceo@example.com" not in out.output
