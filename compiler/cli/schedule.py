@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 import reportc
@@ -23,14 +25,36 @@ from .common import Settings, pass_settings
     show_default=True,
     help="How many upcoming runs to list per report.",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document (schema: output-schedule-v1.schema.json).",
+)
 @pass_settings
-def command(settings: Settings, emit: str | None, count: int) -> None:
+def command(settings: Settings, emit: str | None, count: int, as_json: bool) -> None:
     """When each report is sent (schedule: in reports.yaml)."""
     project = settings.load()
     if emit is not None:
         click.echo(reportc.emit_schedule(project, emit), nl=False)
         return
     planned = reportc.plan_schedules(project, reportc.utc_now(), count)
+    if as_json:
+        doc = {
+            "schema_version": 1,
+            "command": "schedule",
+            "reports": [
+                {
+                    "report": item.report,
+                    "cron": item.schedule.cron,
+                    "timezone": item.schedule.timezone,
+                    "next_runs": [r.isoformat() for r in item.next_runs],
+                }
+                for item in planned
+            ],
+        }
+        click.echo(json.dumps(doc, indent=2))
+        return
     if not planned:
         click.echo("no report has a schedule (add schedule: {cron: ..., timezone: ...})")
         return

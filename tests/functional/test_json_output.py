@@ -52,3 +52,33 @@ def test_list_json_is_valid_and_masks_addresses(make_project: MakeProject) -> No
     assert doc["personas"][0]["recipients"]["to"] == ["c***@example.com"]
     assert doc["audit_bcc"] == ["a***@example.org"]
     assert "ceo@example.com" not in out.output
+
+
+def test_status_json_lists_each_recipient_masked(make_project: MakeProject) -> None:
+    root = make_project()
+    empty = CliRunner().invoke(main, ["-C", str(root), "status", "--json"])
+    assert json.loads(empty.output)["recipients"] == []
+    sent = CliRunner().invoke(main, ["-C", str(root), "send", "--transport", "outbox"])
+    assert sent.exit_code == 0, sent.output
+    out = CliRunner().invoke(main, ["-C", str(root), "status", "--json"])
+    doc = json.loads(out.output)
+    jsonschema.validate(doc, _schema("output-status-v1.schema.json"))
+    seen = {(r["recipient"], r["as"], r["state"]) for r in doc["recipients"]}
+    assert seen == {("c***@example.com", "to", "sent"), ("a***@example.org", "bcc", "sent")}
+
+
+def test_schedule_json_gives_the_next_runs(make_project: MakeProject) -> None:
+    yaml = MINIMAL_YAML.replace(
+        "    title: CEO Report\n",
+        '    title: CEO Report\n    schedule: {cron: "0 7 2 * *", timezone: America/Los_Angeles}\n',
+    )
+    out = CliRunner().invoke(
+        main,
+        ["-C", str(make_project({"reports.yaml": yaml})), "schedule", "--json", "--count", "2"],
+    )
+    assert out.exit_code == 0, out.output
+    doc = json.loads(out.output)
+    jsonschema.validate(doc, _schema("output-schedule-v1.schema.json"))
+    (ceo,) = doc["reports"]
+    assert ceo["cron"] == "0 7 2 * *" and len(ceo["next_runs"]) == 2
+    assert ceo["next_runs"][0].endswith(("-08:00", "-07:00"))
