@@ -7,7 +7,9 @@ without loading the binding, rendering or PDF stages.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,6 +19,7 @@ from .common import (
     Settings,
     absolute,
     echo_archived,
+    emit_json,
     on_terminal,
     out_option,
     pass_settings,
@@ -96,6 +99,12 @@ def progress_printer() -> reportc.Progress | None:
     help="MB of memory for this build and for each PDF worker (0: no limit beyond "
     "REPORTC_MAX_MEMORY).",
 )
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document (schema: output-build-v1.schema.json) instead of lines.",
+)
 @pass_settings
 def command(
     settings: Settings,
@@ -110,6 +119,7 @@ def command(
     max_memory: int,
     allow_failed_checks: bool,
     no_archive: bool,
+    as_json: bool,
 ) -> None:
     """Build the reports to HTML and PDF, and write manifest.json.
 
@@ -117,44 +127,110 @@ def command(
     (not a sharded one: archive after the last shard with 'reportc archive').
     """
     reportc.limit_memory(max_memory)
-    project = settings.load(period)
-    out_dir = absolute(out_dir)
     try:
         chosen_shard = reportc.Shard.parse(shard) if shard else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--shard") from None
-    plan = reportc.plan_build(
-        project,
-        reports=personas or None,
-        out_dir=out_dir,
-        formats=formats or reportc.FORMATS,
-        force=force,
-        shard=chosen_shard,
+    options = _Options(
+        personas, absolute(out_dir), formats, jobs, force, chosen_shard, timeout, max_memory
     )
-    if plan.to_build:
-        result = reportc.build(
-            project,
-            plan=plan,
-            progress=progress_printer(),
-            jobs=jobs or reportc.default_jobs(),
-            shard=chosen_shard,
-            timeout=timeout or None,
-            memory_mb=max_memory or None,
-        )
-    else:
-        result = plan.finish(project, (), ())
+    if as_json:
+        emit_json(lambda: _document(settings, period, options, allow_failed_checks, no_archive))
+        return
+    project = settings.load(period)
+    result = _build(project, options, progress_printer())
     show(result, project)
     blocked = any(r.blocked for r in result.reports)
     if project.archive is not None and not no_archive and chosen_shard is None:
         if result.ok and (allow_failed_checks or not blocked):
             echo_archived(
                 reportc.archive_run(
-                    project, out_dir=out_dir, allow_failed_checks=allow_failed_checks
+                    project, out_dir=options.out_dir, allow_failed_checks=allow_failed_checks
                 )
             )
         else:
             click.echo("archive: not archived (the build failed or is blocked)", err=True)
     result.raise_for_failures(allow_failed_checks)
+
+
+@dataclass(frozen=True)
+class _Options:
+    personas: tuple[str, ...]
+    out_dir: Path | None
+    formats: tuple[str, ...]
+    jobs: int | None
+    force: bool
+    shard: reportc.Shard | None
+    timeout: float
+    max_memory: int
+
+
+def _build(
+    project: reportc.Project, o: _Options, progress: reportc.Progress | None
+) -> reportc.BuildResult:
+    plan = reportc.plan_build(
+        project,
+        reports=o.personas or None,
+        out_dir=o.out_dir,
+        formats=o.formats or reportc.FORMATS,
+        force=o.force,
+        shard=o.shard,
+    )
+    if not plan.to_build:
+        return plan.finish(project, (), ())
+    return reportc.build(
+        project,
+        plan=plan,
+        progress=progress,
+        jobs=o.jobs or reportc.default_jobs(),
+        shard=o.shard,
+        timeout=o.timeout or None,
+        memory_mb=o.max_memory or None,
+    )
+
+
+def _document(
+    settings: Settings,
+    period: str | None,
+    o: _Options,
+    allow_failed_checks: bool,
+    no_archive: bool,
+) -> dict[str, Any]:
+    """The build as one JSON document (see schema/output-build-v1.schema.json)."""
+    project = settings.load(period)
+    result = _build(project, o, None)
+    ok = result.ok and (allow_failed_checks or not any(r.blocked for r in result.reports))
+    archived = None
+    if project.archive is not None and not no_archive and o.shard is None and ok:
+        run = reportc.archive_run(
+            project, out_dir=o.out_dir, allow_failed_checks=allow_failed_checks
+        )
+        archived = {"state": run.state, "run_id": run.run.run_id, "location": run.url}
+    return {
+        "schema_version": 1,
+        "command": "build",
+        "ok": ok,
+        "exit_code": 0 if ok else 1,
+        "period": project.period.label,
+        "out_dir": str(result.out_dir),
+        "manifest": str(result.manifest) if result.manifest else None,
+        "reports": [
+            {
+                "name": r.name,
+                "persona": r.persona or r.name,
+                "state": str(r.state),
+                "blocked": list(r.blocked),
+                "files": {
+                    kind: {"path": f.path, "sha256": f.sha256, "bytes": f.bytes, "pages": f.pages}
+                    for kind, f in r.files.items()
+                },
+                "problems": [p.to_json() for p in r.error.problems] if r.error else [],
+            }
+            for r in result.reports
+        ],
+        "archive": archived,
+        "problems": [],
+    }
 
 
 def show(result: reportc.BuildResult, project: reportc.Project) -> None:

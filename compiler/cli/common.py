@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -79,3 +80,20 @@ def on_terminal() -> bool:
 
 def relative(path: Path | str) -> str:
     return os.path.relpath(path)
+
+
+def emit_json(make: Callable[[], dict[str, Any]]) -> None:
+    """Print the document ``make`` returns; a reportc error becomes a document too (its
+    kind, exit code and positioned problems). The exit code is the document's."""
+    try:
+        doc = make()
+    except reportc.ReportcError as exc:
+        doc = {
+            "ok": False,
+            "error": type(exc).__name__.removesuffix("Error").lower() or "error",
+            "exit_code": exc.exit_code,
+            "problems": [p.to_json() for p in exc.problems],
+        }
+    click.echo(json.dumps(doc, indent=2, default=str))
+    if doc.get("exit_code"):
+        raise SystemExit(int(doc["exit_code"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,6 +14,7 @@ from .common import (
     Settings,
     absolute,
     addr,
+    emit_json,
     on_terminal,
     out_option,
     pass_settings,
@@ -97,6 +99,12 @@ def _send_progress() -> Callable[[str, str, str], None] | None:
     help="Send reports blocked by failed quality checks (recorded in the ledger).",
 )
 @period_option
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON document (schema: output-send-v1.schema.json) instead of lines.",
+)
 @pass_settings
 def command(
     settings: Settings,
@@ -114,26 +122,34 @@ def command(
     include_suppressed: bool,
     allow_failed_checks: bool,
     period: str | None,
+    as_json: bool,
 ) -> None:
     """Email the reports (builds what is missing or out of date first)."""
-    project = settings.load(period)
     out_dir, outbox = absolute(out_dir), absolute(outbox)
-    result = reportc.send(
-        project,
-        reports=personas or None,
-        transport_name=transport,
-        dry_run=dry_run,
-        redirect_to=redirect_to,
-        limit=limit,
-        resend=resend,
-        resend_uncertain=resend_uncertain,
-        allow_suppressed_audit=allow_suppressed_audit,
-        out_dir=out_dir,
-        outbox=outbox,
-        progress=_send_progress(),
-        include_suppressed=include_suppressed,
-        allow_failed_checks=allow_failed_checks,
-    )
+
+    def run() -> tuple[reportc.Project, reportc.SendResult]:
+        project = settings.load(period)
+        return project, reportc.send(
+            project,
+            reports=personas or None,
+            transport_name=transport,
+            dry_run=dry_run,
+            redirect_to=redirect_to,
+            limit=limit,
+            resend=resend,
+            resend_uncertain=resend_uncertain,
+            allow_suppressed_audit=allow_suppressed_audit,
+            out_dir=out_dir,
+            outbox=outbox,
+            progress=None if as_json else _send_progress(),
+            include_suppressed=include_suppressed,
+            allow_failed_checks=allow_failed_checks,
+        )
+
+    if as_json:
+        emit_json(lambda: _document(run()[1], show_addresses))
+        return
+    project, result = run()
     if result.dry_run:
         _show_dry_run(result, project.delivery.sender, show_addresses)
     else:
@@ -197,3 +213,33 @@ def _show_dry_run(result: reportc.SendResult, sender: str, show_addresses: bool)
         raise reportc.SendFailed(
             [reportc.Problem(f"report '{m.report}': failed: {m.detail}") for m in failed]
         )
+
+
+def _document(result: reportc.SendResult, show: bool) -> dict[str, Any]:
+    """The run as one JSON document (see schema/output-send-v1.schema.json)."""
+    return {
+        "schema_version": 1,
+        "command": "send",
+        "ok": result.ok,
+        "exit_code": 0 if result.ok else 1,
+        "run_id": result.run_id,
+        "transport": result.transport,
+        "dry_run": result.dry_run,
+        "outbox": str(result.outbox) if result.outbox else None,
+        "messages": [
+            {
+                "report": m.report,
+                "state": str(m.state),
+                "to": [addr(a, show) for a in m.to],
+                "cc": [addr(a, show) for a in m.cc],
+                "bcc_count": m.bcc_count,
+                "subject": m.subject,
+                "message_id": m.message_id,
+                "detail": m.detail,
+            }
+            for m in result.messages
+        ],
+        "notes": list(result.notes),
+        "stopped": result.stopped,
+        "problems": [],
+    }

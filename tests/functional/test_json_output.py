@@ -82,3 +82,35 @@ def test_schedule_json_gives_the_next_runs(make_project: MakeProject) -> None:
     (ceo,) = doc["reports"]
     assert ceo["cron"] == "0 7 2 * *" and len(ceo["next_runs"]) == 2
     assert ceo["next_runs"][0].endswith(("-08:00", "-07:00"))
+
+
+def test_build_and_send_json_are_valid(make_project: MakeProject) -> None:
+    root = make_project()
+    built = CliRunner().invoke(main, ["-C", str(root), "build", "--json", "--jobs", "1"])
+    assert built.exit_code == 0, built.output
+    doc = json.loads(built.output)
+    jsonschema.validate(doc, _schema("output-build-v1.schema.json"))
+    (ceo,) = doc["reports"]
+    assert (ceo["name"], ceo["state"], ceo["files"]["pdf"]["pages"]) == ("ceo", "built", 2)
+    again = json.loads(CliRunner().invoke(main, ["-C", str(root), "build", "--json"]).output)
+    assert again["reports"][0]["state"] == "unchanged"
+
+    sent = CliRunner().invoke(main, ["-C", str(root), "send", "--dry-run", "--json"])
+    assert sent.exit_code == 0, sent.output
+    doc = json.loads(sent.output)
+    jsonschema.validate(doc, _schema("output-send-v1.schema.json"))
+    (message,) = doc["messages"]
+    assert (message["state"], message["to"], message["bcc_count"]) == (
+        "dry-run",
+        ["c***@example.com"],
+        1,
+    )
+
+
+def test_a_failed_build_is_a_json_document_too(make_project: MakeProject) -> None:
+    root = make_project({"reports.yaml": MINIMAL_YAML.replace("version: 1", "version: 9")})
+    out = CliRunner().invoke(main, ["-C", str(root), "build", "--json"])
+    assert out.exit_code == 3
+    doc = json.loads(out.output)
+    jsonschema.validate(doc, _schema("output-build-v1.schema.json"))
+    assert doc["error"] == "config" and doc["problems"][0]["file"] == "reports.yaml"
