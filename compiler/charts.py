@@ -46,7 +46,8 @@ def _plain(value: Any) -> Any:
     return json_value(value) if isinstance(value, (Decimal, dt.date)) else value
 
 
-def _axes(spec: Any) -> list[dict[str, Any]]:
+def axes(spec: Any) -> list[dict[str, Any]]:
+    """A chart option naming one column or several (names or {field: ...}), as a list."""
     if spec is None:
         return []
     items = spec if isinstance(spec, list) else [spec]
@@ -131,11 +132,11 @@ class _Axes:
 
 def _checked_axes(options: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]) -> _Axes:
     kind = options.get("kind", "bar")
-    x = dict(_axes(options.get("x"))[0]) if options.get("x") else None
+    x = dict(axes(options.get("x"))[0]) if options.get("x") else None
     if x is None:
         raise ChartError("a chart needs 'x' (the column along the horizontal axis)")
-    ys = _axes(options.get("y"))
-    lines = _axes(options.get("line"))
+    ys = axes(options.get("y"))
+    lines = axes(options.get("line"))
     if not ys:
         raise ChartError("a chart needs 'y' (one column or a list of columns)")
     if kind == "combo" and not lines:

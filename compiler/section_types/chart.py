@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
-from ..charts import ChartError, compile_chart, render_svg, svg_data_uri
+from ..charts import ChartError, axes, compile_chart, render_svg, svg_data_uri
 from ..formatting import Formatter
 from .base import (
     OptionProblem,
@@ -52,7 +52,7 @@ def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
 def _legend(opts: Options, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
     """A threshold only when some mark meets it (a square, like the bars it colours);
     a labelled rule as a line, like the rule it names."""
-    fields = [a["field"] if isinstance(a, Mapping) else a for a in _ys(opts.get("y"))]
+    fields = [a["field"] for a in axes(opts.get("y"))]
     values = [v for row in rows for f in fields if (v := to_float(row.get(f))) is not None]
     legend = [
         {"style": t["style"], "label": t["label"], "shape": "square"}
@@ -65,12 +65,6 @@ def _legend(opts: Options, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, 
         if r.get("label")
     ]
     return legend
-
-
-def _ys(y: Any) -> list[Any]:
-    if y is None:
-        return []
-    return list(y) if isinstance(y, (list, tuple)) else [y]
 
 
 def check(options: Options, metrics: Collection[str]) -> list[OptionProblem]:
