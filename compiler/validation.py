@@ -19,6 +19,7 @@ from .bound import BoundReport
 from .config.model import Project
 from .errors import DataError, Problem, RenderError, ReportcError
 from .packaging import email_problems
+from .pipeline import attachment_csvs
 from .plan import Clock, choose_personas, default_clock
 from .ready import ReadyReport
 from .render import make_environment, render_report
@@ -61,7 +62,10 @@ def validate(
         except ReportcError as exc:
             add(rendering, exc.problems)
             return
-        item = ReadyReport.of(bound, rendered, STAND_IN_PDF)
+        # only what packaging reads: not ReadyReport.of, whose figures digest (a snapshot of
+        # every row) nothing here uses
+        csv = attachment_csvs(bound)
+        item = ReadyReport(bound.spec, rendered, STAND_IN_PDF, csv, bound.blocked, bound.alerts)
         add(rendering, email_problems(project, env, item, _utc(when)))
 
     result = bind(project, chosen, sink=check)
