@@ -82,13 +82,15 @@ def relative(path: Path | str) -> str:
     return os.path.relpath(path)
 
 
-def emit_json(make: Callable[[], dict[str, Any]]) -> None:
-    """Print the document ``make`` returns; a reportc error becomes a document too (its
-    kind, exit code and positioned problems). The exit code is the document's."""
+def emit_json(make: Callable[[], dict[str, Any]], partial: dict[str, Any] | None = None) -> None:
+    """Print the document ``make`` returns; a reportc error becomes a document too:
+    ``partial`` (what ``make`` had filled in so far) plus the error's kind, exit code
+    and positioned problems. The exit code is the document's."""
     try:
         doc = make()
     except reportc.ReportcError as exc:
         doc = {
+            **(partial or {}),
             "ok": False,
             "error": type(exc).__name__.removesuffix("Error").lower() or "error",
             "exit_code": exc.exit_code,

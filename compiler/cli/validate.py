@@ -3,14 +3,13 @@ compose its email (nothing written or sent); ``--json`` for machines."""
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import click
 
 import reportc
 
-from .common import Settings, pass_settings, period_option, plural
+from .common import Settings, emit_json, pass_settings, period_option, plural
 
 
 @click.command(name="validate")
@@ -48,18 +47,12 @@ def _as_json(settings: Settings, period: str | None) -> None:
         "period": None,
         "problems": [],
     }
-    try:
+
+    def check() -> dict[str, Any]:
         project = settings.load(period)
         doc["period"] = project.period.label
         doc.update(sources=len(project.sources), metrics=len(project.metrics))
         checked = reportc.validate(project)
-        doc.update(ok=True, reports=checked.reports, burst=checked.burst)
-    except reportc.ReportcError as exc:
-        doc.update(
-            error=type(exc).__name__.removesuffix("Error").lower() or "error",
-            exit_code=exc.exit_code,
-            problems=[p.to_json() for p in exc.problems],
-        )
-    click.echo(json.dumps(doc, indent=2))
-    if not doc["ok"]:
-        raise SystemExit(doc["exit_code"])
+        return {**doc, "ok": True, "reports": checked.reports, "burst": checked.burst}
+
+    emit_json(check, partial=doc)
