@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .addresses import address_key, mask
+    from .archive import ArchiveResult, list_runs, load_values
     from .archive import diff as diff_runs
-    from .archive import list_runs, load_values
     from .archive import resolve as resolve_run
     from .config import DEFAULT_CONFIG, Period, Project, find_project, load_project
     from .deliver import SendResult
@@ -77,6 +77,7 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
 #: public name -> (module, its name there)
 _EXPORTS: dict[str, tuple[str, str]] = {
     **{n: ("addresses", n) for n in ("address_key", "mask")},
+    "ArchiveResult": ("archive", "ArchiveResult"),
     "diff_runs": ("archive", "diff"),
     "resolve_run": ("archive", "resolve"),
     **{n: ("archive", n) for n in ("list_runs", "load_values")},
@@ -139,6 +140,7 @@ __all__ = [
     "FORMATS",
     "MANIFEST",
     "ArchiveError",
+    "ArchiveResult",
     "BuildFailed",
     "BuildPlan",
     "BuildResult",

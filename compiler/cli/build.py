@@ -140,17 +140,34 @@ def command(
     project = settings.load(period)
     result = _build(project, options, progress_printer())
     show(result, project)
-    blocked = any(r.blocked for r in result.reports)
-    if project.archive is not None and not no_archive and chosen_shard is None:
-        if result.ok and (allow_failed_checks or not blocked):
-            echo_archived(
-                reportc.archive_run(
-                    project, out_dir=options.out_dir, allow_failed_checks=allow_failed_checks
-                )
-            )
-        else:
-            click.echo("archive: not archived (the build failed or is blocked)", err=True)
+    applies, run = _archive(project, result, options, allow_failed_checks, no_archive)
+    if run is not None:
+        echo_archived(run)
+    elif applies:
+        click.echo("archive: not archived (the build failed or is blocked)", err=True)
     result.raise_for_failures(allow_failed_checks)
+
+
+def _succeeded(result: reportc.BuildResult, allow_failed_checks: bool) -> bool:
+    """Built without failures, and not blocked by a check (unless that is allowed)."""
+    return result.ok and (allow_failed_checks or not any(r.blocked for r in result.reports))
+
+
+def _archive(
+    project: reportc.Project,
+    result: reportc.BuildResult,
+    o: _Options,
+    allow_failed_checks: bool,
+    no_archive: bool,
+) -> tuple[bool, reportc.ArchiveResult | None]:
+    """Whether the build is one to archive (``archive:`` configured, not ``--no-archive``,
+    not a shard), and the run archived: only when it succeeded."""
+    if project.archive is None or no_archive or o.shard is not None:
+        return False, None
+    if not _succeeded(result, allow_failed_checks):
+        return True, None
+    run = reportc.archive_run(project, out_dir=o.out_dir, allow_failed_checks=allow_failed_checks)
+    return True, run
 
 
 @dataclass(frozen=True)
@@ -199,12 +216,10 @@ def _document(
     """The build as one JSON document (see schema/output-build-v1.schema.json)."""
     project = settings.load(period)
     result = _build(project, o, None)
-    ok = result.ok and (allow_failed_checks or not any(r.blocked for r in result.reports))
+    ok = _succeeded(result, allow_failed_checks)
+    _, run = _archive(project, result, o, allow_failed_checks, no_archive)
     archived = None
-    if project.archive is not None and not no_archive and o.shard is None and ok:
-        run = reportc.archive_run(
-            project, out_dir=o.out_dir, allow_failed_checks=allow_failed_checks
-        )
+    if run is not None:
         archived = {"state": run.state, "run_id": run.run.run_id, "location": run.url}
     return {
         "schema_version": 1,
