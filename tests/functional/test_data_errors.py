@@ -200,3 +200,21 @@ def test_the_default_cover_is_unchanged(make_project: MakeProject) -> None:
     assert result.exit_code == 0, result.output
     text = " ".join(pdf_text(root / "dist/ceo.pdf").split())
     assert "Confidential" in text and "Entities North, South" in text
+
+
+def test_hostile_status_values_stay_literal_text(make_project: MakeProject) -> None:
+    yaml = MINIMAL_YAML.replace(
+        "      - {field: region, label: Region}\n",
+        "      - {field: region, label: Region}\n      - {field: status, label: Status}\n",
+    )
+    csv = (
+        "region,status,amount\n"
+        'North,"<script>x</script>",1\n'
+        'South,"at_risk\r\nBcc: a@example.net",2\n'
+    )
+    root = make_project({"reports.yaml": yaml, "data/sales.csv": csv})
+    result = CliRunner().invoke(main, ["-C", str(root), "build", "--format", "html"])
+    assert result.exit_code == 0, result.output
+    html = (root / "dist/ceo.html").read_text()
+    assert "<script>x" not in html and "&lt;script&gt;x&lt;/script&gt;" in html
+    assert '<span class="chip neutral">at_risk' in html  # not a code: left as written

@@ -87,3 +87,13 @@ def test_codes_read_as_words() -> None:
         "warn",
         "neutral",
     )
+
+
+def test_a_css_string_cannot_end_the_string_or_the_style() -> None:
+    from reportc.render import css_string
+
+    hostile = 'x"; } /* </style><script>\n\\'
+    assert str(css_string(hostile)) == (
+        "x\\22 ; \\7d  /\\2a  \\3c /style\\3e \\3c script\\3e \\a \\5c "
+    )
+    assert str(css_string("Confidential")) == "Confidential"
