@@ -50,6 +50,8 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
         SendFailed,
     )
     from .limits import DEFAULT_MEMORY_MB, limit_memory
+    from .logs import Masker, get_logger, new_run_id, secret_values
+    from .logs import configure as configure_logging
     from .pipeline import build
     from .plan import (
         FORMATS,
@@ -107,6 +109,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
         )
     },
     **{n: ("limits", n) for n in ("DEFAULT_MEMORY_MB", "limit_memory")},
+    "configure_logging": ("logs", "configure"),
+    **{n: ("logs", n) for n in ("Masker", "get_logger", "new_run_id", "secret_values")},
     "build": ("pipeline", "build"),
     **{n: ("validation", n) for n in ("Validated", "validate")},
     **{
@@ -148,6 +152,7 @@ __all__ = [
     "DataError",
     "DeliveryError",
     "Location",
+    "Masker",
     "Period",
     "Preview",
     "PreviewServer",
@@ -165,11 +170,13 @@ __all__ = [
     "address_key",
     "archive_run",
     "build",
+    "configure_logging",
     "default_jobs",
     "diff_runs",
     "emit_schedule",
     "existing_ledger",
     "find_project",
+    "get_logger",
     "ingest_events",
     "init_project",
     "ledger_path",
@@ -178,6 +185,7 @@ __all__ = [
     "load_project",
     "load_values",
     "mask",
+    "new_run_id",
     "open_store",
     "plan_build",
     "plan_schedules",
@@ -185,6 +193,7 @@ __all__ = [
     "pull_events",
     "reportc_version",
     "resolve_run",
+    "secret_values",
     "send",
     "unsuppress",
     "utc_now",

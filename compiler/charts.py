@@ -420,9 +420,8 @@ def render_svg(
         try:
             write_atomic(cache_dir / f"{key}.svg", svg.encode("utf-8"))
         except OSError as exc:  # the cache is best-effort: a full disk is no failed build
-            logging.getLogger("reportc").warning(
-                "warning: the chart cache could not be written (%s); charts are drawn anew "
-                "next time",
+            logging.getLogger("reportc.charts").warning(
+                "the chart cache could not be written (%s); charts are drawn anew next time",
                 exc.strerror or exc,
             )
     return svg

@@ -5,6 +5,7 @@ Results are :class:`MessageResult` per message and :class:`SendResult` per run."
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,10 +20,14 @@ from .delivery import (
     Transport,
 )
 from .errors import DeliveryError, Problem
+from .logs import get_logger
 from .mime import Envelope
 from .states import LedgerState, MessageState
 
-#: progress(event, report, detail); events: sent, failed, skipped, uncertain, waiting
+_log = get_logger("send")
+
+#: progress(event, report, detail); events: planned (report "", detail: how many messages
+#: will be tried), sent, failed, uncertain, waiting
 SendProgress = Callable[[str, str, str], None]
 
 
@@ -170,6 +175,7 @@ def deliver_envelopes(
         rates = [r for r in (project.delivery.rate_limit, check.max_rate) if r]
         limiter = RateLimiter(min(rates) if rates else None, monotonic, sleep)
         policy = RetryPolicy(max_attempts=project.delivery.max_attempts)
+        _tell(progress, "planned", "", str(len(todo)))
         for n, env in enumerate(todo):
             override = _override_note(env, ledger, resend, overrides)
             ledger.plan(
@@ -191,6 +197,18 @@ def deliver_envelopes(
                 break
     ordered = tuple(results[e.key] for e in envelopes)
     return SendResult(run_id, transport.name, ordered, tuple(notes), stopped)
+
+
+def _tell(progress: SendProgress | None, event: str, report: str, detail: str) -> None:
+    """A message's progress: logged (a retry wait as a warning), and to ``progress``."""
+    level = logging.WARNING if event == "waiting" else logging.INFO
+    if event == "planned":
+        _log.info("%s message(s) to send", detail, extra={"event": event})
+    else:
+        extra = {"report": report, "event": event}
+        _log.log(level, "report '%s': %s: %s", report, event, detail, extra=extra)
+    if progress:
+        progress(event, report, detail)
 
 
 def _send_one(
@@ -218,15 +236,13 @@ def _send_one(
                     env.key, run_id, LedgerState.PENDING, error=f"retrying: {failure.message}"
                 )
                 delay = policy.delay(attempt, rng)
-                if progress:
-                    progress("waiting", env.report, f"{failure.message}; retry in {delay:.1f}s")
+                _tell(progress, "waiting", env.report, f"{failure.message}; retry in {delay:.1f}s")
                 sleep(delay)
                 continue
             return _given_up(env, failure, policy, ledger, run_id, progress)
         limiter.done(len(env.recipients))
         ledger.mark(env.key, run_id, LedgerState.SENT, message_id=message_id)
-        if progress:
-            progress("sent", env.report, message_id)
+        _tell(progress, "sent", env.report, message_id)
         return message_result(env, MessageState.SENT, message_id=message_id)
     return message_result(env, MessageState.NOT_SENT, "max_attempts is 0: nothing was tried")
 
@@ -243,8 +259,7 @@ def _given_up(
     last = failure.message
     if failure.kind == "uncertain":
         ledger.note(env.key, run_id, f"uncertain: {last}")
-        if progress:
-            progress("uncertain", env.report, last)
+        _tell(progress, "uncertain", env.report, last)
         return message_result(
             env,
             MessageState.UNCERTAIN,
@@ -261,12 +276,10 @@ def _given_up(
             f"{what} ({last}); run 'reportc send' again later to send the rest — "
             "what was sent will not be sent twice"
         )
-        if progress:
-            progress("failed", env.report, reason)
+        _tell(progress, "failed", env.report, reason)
         return message_result(env, MessageState.NOT_SENT, reason)
     if failure.kind == "retry":  # no attempt left
         last = f"gave up after {policy.max_attempts} attempts: {last}"
     ledger.mark(env.key, run_id, LedgerState.FAILED, error=last)
-    if progress:
-        progress("failed", env.report, last)
+    _tell(progress, "failed", env.report, last)
     return message_result(env, MessageState.FAILED, last)

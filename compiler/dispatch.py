@@ -21,7 +21,6 @@ import dataclasses
 import datetime as dt
 import hashlib
 import random
-import secrets
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,7 @@ from .delivery import (
     send_lock,
 )
 from .errors import DeliveryError, Problem, ReportcError
+from .logs import new_run_id
 from .packaging import Packaged, Prior, package, prior_of
 from .plan import (
     Clock,
@@ -112,10 +112,6 @@ def _unchanged_since_sent(project: Project, ready: Mapping[str, ReadyReport]) ->
     return held
 
 
-def new_run_id(when: dt.datetime) -> str:
-    return when.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
-
-
 def send(
     project: Project,
     *,
@@ -137,8 +133,12 @@ def send(
     include_suppressed: bool = False,
     allow_failed_checks: bool = False,
     allow_suppressed_audit: bool = False,
+    run_id: str | None = None,
 ) -> SendResult:
-    """Deliver the chosen reports, each at most once to each of its recipients."""
+    """Deliver the chosen reports, each at most once to each of its recipients.
+
+    ``run_id`` names the run in the ledger (default: a new one from the clock); the
+    command line passes the id its log records carry."""
     if redirect_to:
         problem = address_problem(redirect_to)
         if problem:
@@ -155,6 +155,7 @@ def send(
         include_suppressed=include_suppressed,
         allow_failed_checks=allow_failed_checks,
         allow_suppressed_audit=allow_suppressed_audit,
+        run_id=run_id,
     )
     if dry_run:
         return _dry_run(project, plan, outbox)
@@ -226,6 +227,7 @@ def _plan(
     include_suppressed: bool,
     allow_failed_checks: bool,
     allow_suppressed_audit: bool,
+    run_id: str | None,
 ) -> _Plan:
     """Everything decided before the ledger is read: what is ready, failed, blocked,
     held back by ``send_if``, suppressed, and what overrides are recorded."""
@@ -249,7 +251,7 @@ def _plan(
         ready,
         failed,
         held,
-        new_run_id(now),
+        run_id or new_run_id(now),
         now,
         redirect_to,
         suppressed,

@@ -26,6 +26,7 @@ Exit codes (documented in the README):
 from __future__ import annotations
 
 import difflib
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,10 +115,20 @@ class ReportcError(click.ClickException):
         return (self.__class__, (list(self.problems),))
 
     def show(self, file: object = None) -> None:  # pragma: no cover - exercised via CLI
+        """Each problem as an error record of the ``reportc`` logger once the command
+        line has configured it (text or JSON lines, masked), else plainly on stderr."""
+        count = f"{len(self.problems)} problems found." if len(self.problems) > 1 else ""
+        logger = logging.getLogger("reportc.errors")
+        if logging.getLogger("reportc").handlers:
+            for problem in self.problems:
+                logger.error(problem.format())
+            if count:
+                logger.error(count, extra={"bare": True})
+            return
         for problem in self.problems:
             click.echo(f"{self.kind}: {problem.format()}", err=True)
-        if len(self.problems) > 1:
-            click.echo(f"{len(self.problems)} problems found.", err=True)
+        if count:
+            click.echo(count, err=True)
 
 
 class ConfigError(ReportcError):

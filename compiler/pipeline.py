@@ -28,6 +28,7 @@ from .bound import BindResult, BoundReport
 from .config.model import Project, frozen_map
 from .errors import ReportcError
 from .figures import json_value
+from .logs import get_logger
 from .manifest import FileRecord
 from .mime import rows_to_csv
 from .pdf import FONT_SUBSET_HINT, DataFile, harfbuzz_subset_missing
@@ -47,6 +48,8 @@ from .snapshot import snapshot
 from .states import BuildState
 from .workers import PdfDone, PdfPool, PdfTask, run_task
 from .writer import Writer
+
+_log = get_logger("build")
 
 
 def data_files(report: BoundReport) -> list[DataFile]:
@@ -163,7 +166,7 @@ def _run(
     """Bind what is stale (unless given), then render and lay out each report."""
     to_build = plan.to_build
     if "pdf" in plan.formats and harfbuzz_subset_missing():  # said once per build
-        logging.getLogger("reportc").warning("warning: %s", FONT_SUBSET_HINT)
+        _log.warning("%s", FONT_SUBSET_HINT)
     pool = None
     if jobs > 1 and "pdf" in plan.formats:
         # Start the workers first: they import WeasyPrint while we bind the data.
@@ -229,6 +232,17 @@ class _Maker:
         self.made: dict[str, _Made] = {}
 
     def tell(self, event: str, name: str, index: int, detail: str) -> None:
+        level = logging.INFO if event != "start" else logging.DEBUG
+        _log.log(
+            level,
+            "[%d/%d] report '%s': %s%s",
+            index,
+            len(self.names),
+            name,
+            event,
+            f" ({detail})" if detail else "",
+            extra={"report": name, "event": event},
+        )
         if self.progress:
             self.progress(event, name, index, len(self.names), detail)
 

@@ -75,17 +75,48 @@ class _Commands(click.Group):
     default=None,
     help="Env file for ${VAR} values (default: repos.env in the project, if present).",
 )
+@click.option(
+    "-q", "--quiet", is_flag=True, help="Print only errors: nothing at all when all is well."
+)
+@click.option(
+    "-v", "--verbose", count=True, help="Log what each stage does (-vv: and the details)."
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(("text", "json")),
+    default="text",
+    show_default=True,
+    help="Diagnostics on stderr as text, or one JSON object per line (with the run id).",
+)
 @click.version_option(reportc.reportc_version(), prog_name="reportc")
 @click.pass_context
-def main(ctx: click.Context, directory: Path, config: str, env_file: str | None) -> None:
+def main(
+    ctx: click.Context,
+    directory: Path,
+    config: str,
+    env_file: str | None,
+    quiet: bool,
+    verbose: int,
+    log_format: str,
+) -> None:
     """reportc: compile reports.yaml into PDF reports."""
+    run_id = reportc.new_run_id(reportc.utc_now())
+    verbosity = -1 if quiet else verbose
+    masker = reportc.configure_logging(
+        verbosity=verbosity,
+        fmt=log_format,
+        run_id=run_id,
+        secrets=reportc.secret_values(os.environ),
+    )
     named = directory is not None or bool(os.environ.get("REPORTC_PROJECT", "").strip())
     if directory is None:
         directory, _ = reportc.find_project(Path.cwd(), config, os.environ)
     if not directory.is_dir():
         where = "-C" if "REPORTC_PROJECT" not in os.environ else "-C or REPORTC_PROJECT"
         raise click.BadParameter(f"'{directory}' is not a directory", param_hint=where)
-    ctx.obj = Settings(directory, config, env_file, named=named)
+    ctx.obj = Settings(
+        directory, config, env_file, named=named, verbosity=verbosity, run_id=run_id, masker=masker
+    )
 
 
 def run(argv: Sequence[str] | None = None) -> None:
@@ -127,5 +158,5 @@ def _memory_mb() -> int:
 def _internal(message: str, hint: str) -> None:
     if os.environ.get("REPORTC_DEBUG"):
         raise
-    click.echo(f"error: {message}\n    hint: {hint}", err=True)
+    reportc.get_logger("cli").error(f"{message}\n    hint: {hint}")
     sys.exit(INTERNAL_ERROR)

@@ -25,20 +25,30 @@ from .common import (
     pass_settings,
     period_option,
     plural,
+    say,
 )
+from .progress import Bar
+
+#: on a terminal, more reports than this are summed up, not listed (-v lists them)
+BRIEF_OVER = 20
+
+_log = reportc.get_logger("cli")
 
 
-def progress_printer() -> reportc.Progress | None:
-    if not on_terminal():
+def progress_bar(settings: Settings) -> Bar | None:
+    """A bar on a terminal (not with -q); elsewhere each report keeps its own line."""
+    return Bar("building") if on_terminal() and not settings.quiet else None
+
+
+def progress_of(bar: Bar | None) -> reportc.Progress | None:
+    if bar is None:
         return None
 
     def show(event: str, name: str, index: int, total: int, detail: str) -> None:
-        if event == "start":
-            click.echo(f"[{index}/{total}] {name}: rendering …", err=True)
-        elif event == "done":
-            click.echo(f"[{index}/{total}] {name}: done ({detail})", err=True)
-        else:
-            click.echo(f"[{index}/{total}] {name}: FAILED", err=True)
+        if bar.total != total:
+            bar.set_total(total)
+        if event != "start":
+            bar.advance(failed=event == "failed")
 
     return show
 
@@ -138,8 +148,14 @@ def command(
         emit_json(lambda: _document(settings, period, options, allow_failed_checks, no_archive))
         return
     project = settings.load(period)
-    result = _build(project, options, progress_printer())
-    show(result, project)
+    bar = progress_bar(settings)
+    try:
+        result = _build(project, options, progress_of(bar))
+    finally:
+        if bar is not None:
+            bar.close()
+    todo = sum(1 for r in result.reports if r.state != "unchanged")
+    show(result, project, brief=bar is not None and todo > BRIEF_OVER and settings.verbosity < 1)
     applies, run = _archive(project, result, options, allow_failed_checks, no_archive)
     if run is not None:
         echo_archived(run)
@@ -248,30 +264,31 @@ def _document(
     }
 
 
-def show(result: reportc.BuildResult, project: reportc.Project) -> None:
-    """One line per report built or failed, a total, and what is blocked."""
+def show(result: reportc.BuildResult, project: reportc.Project, *, brief: bool = False) -> None:
+    """One line per report built or failed (``brief``: only the failed ones), a total,
+    and what is blocked."""
     shown = os.path.relpath(result.out_dir)
     unchanged = [r for r in result.reports if r.state == "unchanged"]
     if unchanged:
-        click.echo(
-            f"unchanged: {plural(len(unchanged), 'report')} up to date (use --force to rebuild)"
-        )
+        say(f"unchanged: {plural(len(unchanged), 'report')} up to date (use --force to rebuild)")
     for r in result.reports:
         if r.state == "unchanged":
             continue
         if r.ok:
+            for url in r.refused_urls:
+                _log.warning("report '%s': refused to fetch %s", r.name, url)
+            if brief:
+                continue
             pdf = r.files.get("pdf")
             what = ", ".join(os.path.join(shown, f.path) for f in r.files.values())
             pages = f" ({plural(pdf.pages, 'page')})" if pdf and pdf.pages else ""
-            click.echo(f"ok      {r.name:<12} {what}{pages}")
-            for url in r.refused_urls:
-                click.echo(f"warning: report '{r.name}': refused to fetch {url}", err=True)
+            say(f"ok      {r.name:<12} {what}{pages}")
         else:
             click.echo(f"FAILED  {r.name:<12} see below", err=True)
     built = sum(1 for r in result.reports if r.ok and r.state == "built")
     todo = sum(1 for r in result.reports if r.state != "unchanged")
     manifest = result.manifest.name if result.manifest else reportc.MANIFEST
-    click.echo(
+    say(
         f"{built} of {plural(todo, 'report')} built for {project.period.title} "
         f"into {shown}/ (manifest: {os.path.join(shown, manifest)})"
     )

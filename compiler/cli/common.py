@@ -15,21 +15,41 @@ import reportc
 
 
 class Settings:
-    """The global options (``-C``, ``--config``, ``--env-file``), and loading with them."""
+    """The global options (``-C``, ``--config``, ``--env-file``, ``-q``/``-v``), the
+    run id every log record carries, and loading with them."""
 
     def __init__(
-        self, directory: Path, config: str, env_file: str | None, *, named: bool = True
+        self,
+        directory: Path,
+        config: str,
+        env_file: str | None,
+        *,
+        named: bool = True,
+        verbosity: int = 0,
+        run_id: str | None = None,
+        masker: reportc.Masker | None = None,
     ) -> None:
         self.directory = directory
         self.config = config
         self.env_file = env_file
         #: named by -C or REPORTC_PROJECT (rather than found up the tree, or assumed)
         self.named = named
+        #: -1 quiet, 0 default, 1 and more verbose
+        self.verbosity = verbosity
+        self.run_id = run_id or reportc.new_run_id(reportc.utc_now())
+        self.masker = masker
+
+    @property
+    def quiet(self) -> bool:
+        return self.verbosity < 0
 
     def load(self, period: str | None = None) -> reportc.Project:
-        return reportc.load_project(
+        project = reportc.load_project(
             self.directory, config=self.config, env_file=self.env_file, period=period
         )
+        if self.masker is not None:  # the env file's secrets are masked in logs from now on
+            self.masker.add(reportc.secret_values(project.env))
+        return project
 
 
 pass_settings = click.make_pass_decorator(Settings)
@@ -58,6 +78,15 @@ def absolute(path: Path | None) -> Path | None:
     return Path.cwd() / path if path is not None and not path.is_absolute() else path
 
 
+def say(text: str = "", *, err: bool = False) -> None:
+    """A line of a command's report on what it did: left out with ``-q`` (errors are
+    shown through logging, and a command's requested listing with plain echo)."""
+    ctx = click.get_current_context(silent=True)
+    settings = ctx.find_object(Settings) if ctx is not None else None
+    if settings is None or not settings.quiet:
+        click.echo(text, err=err)
+
+
 def plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
@@ -69,9 +98,9 @@ def addr(value: str, show: bool) -> str:
 
 def echo_archived(result: Any) -> None:
     if result.state == "unchanged":
-        click.echo(f"archive: unchanged since run {result.run.run_id} ({result.url})")
+        say(f"archive: unchanged since run {result.run.run_id} ({result.url})")
     else:
-        click.echo(f"archive: run {result.run.run_id} stored in {result.url}/{result.run.period}/")
+        say(f"archive: run {result.run.run_id} stored in {result.url}/{result.run.period}/")
 
 
 def on_terminal() -> bool:

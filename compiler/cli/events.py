@@ -8,7 +8,7 @@ import click
 
 import reportc
 
-from .common import Settings, pass_settings, plural
+from .common import Settings, pass_settings, plural, say
 
 
 @click.group(name="events")
@@ -69,7 +69,7 @@ def pull(settings: Settings, queue_url: str, wait: int, limit: int) -> None:
     """Record SES events from an SQS queue (SNS -> SQS), deleting each once recorded."""
     project = settings.load()
     result = reportc.pull_events(project, queue_url, wait=wait, limit=limit)
-    click.echo(
+    say(
         f"received {plural(result.received, 'queue message')}, deleted {result.deleted}"
         + (f", {result.kept} left in the queue (not JSON)" if result.kept else "")
     )
@@ -84,16 +84,14 @@ def unsuppress(settings: Settings, addresses: tuple[str, ...]) -> None:
     removed = reportc.unsuppress(settings.load(), addresses)
     for a in addresses:
         state = "no longer suppressed" if a in removed else "was not suppressed"
-        click.echo(f"{reportc.mask(a)}: {state}")
+        say(f"{reportc.mask(a)}: {state}")
 
 
 def _show_ingest(summary: Any) -> None:
     states = ", ".join(f"{n} {s}" for s, n in sorted(summary.by_state.items())) or "nothing"
-    click.echo(f"ingested {plural(summary.events, 'event')}: {states}")
+    say(f"ingested {plural(summary.events, 'event')}: {states}")
     if summary.suppressed:
-        click.echo(
-            "suppressed from now on: " + ", ".join(reportc.mask(a) for a in summary.suppressed)
-        )
+        say("suppressed from now on: " + ", ".join(reportc.mask(a) for a in summary.suppressed))
     notes = (
         (summary.unknown_messages, "for messages this ledger did not send (ignored)"),
         (summary.ignored, "of other kinds (send, open, click ...) ignored"),
@@ -101,9 +99,9 @@ def _show_ingest(summary: Any) -> None:
     )
     for count, text in notes:
         if count:
-            click.echo(f"note: {plural(count, 'event')} {text}", err=True)
+            say(f"note: {plural(count, 'event')} {text}", err=True)
     if summary.foreign:
-        click.echo(
+        say(
             f"note: {plural(summary.foreign, 'recipient')} named by events but not by their "
             "message (ignored)",
             err=True,

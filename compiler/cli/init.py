@@ -8,7 +8,7 @@ import click
 
 import reportc
 
-from .common import Settings, pass_settings, relative
+from .common import Settings, pass_settings, relative, say
 
 
 @click.command(name="init")
@@ -23,8 +23,8 @@ def command(settings: Settings, directory: Path | None) -> None:
     # a project found further up is not where a new one goes: here, unless one is named
     target = directory or (settings.directory if settings.named else Path.cwd())
     for path in reportc.init_project(target):
-        click.echo(f"wrote {relative(path)}")
+        say(f"wrote {relative(path)}")
     where = "" if target.resolve() == Path.cwd().resolve() else f" -C {relative(target)}"
-    click.echo(
+    say(
         f"next: reportc{where} build   (then open dist/team.pdf), and reportc{where} send --dry-run"
     )

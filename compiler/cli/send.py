@@ -21,15 +21,21 @@ from .common import (
     period_option,
     plural,
     relative,
+    say,
 )
+from .progress import Bar
 
 
-def _send_progress() -> Callable[[str, str, str], None] | None:
-    if not on_terminal():
+def _send_progress(bar: Bar | None) -> Callable[[str, str, str], None] | None:
+    """The bar's updates; a retry's wait is logged (a warning) by the library."""
+    if bar is None:
         return None
 
     def show(event: str, report: str, detail: str) -> None:
-        click.echo(f"{event:<9} {report}: {detail}", err=True)
+        if event == "planned":
+            bar.set_total(int(detail))
+        elif event in ("sent", "failed", "uncertain"):
+            bar.advance(failed=event != "sent")
 
     return show
 
@@ -127,9 +133,18 @@ def command(
     """Email the reports (builds what is missing or out of date first)."""
     out_dir, outbox = absolute(out_dir), absolute(outbox)
 
+    bar = Bar("sending") if on_terminal() and not (as_json or dry_run or settings.quiet) else None
+
     def run() -> tuple[reportc.Project, reportc.SendResult]:
         project = settings.load(period)
-        return project, reportc.send(
+        try:
+            return project, _send(project)
+        finally:
+            if bar is not None:
+                bar.close()
+
+    def _send(project: reportc.Project) -> reportc.SendResult:
+        return reportc.send(
             project,
             reports=personas or None,
             transport_name=transport,
@@ -141,9 +156,10 @@ def command(
             allow_suppressed_audit=allow_suppressed_audit,
             out_dir=out_dir,
             outbox=outbox,
-            progress=None if as_json else _send_progress(),
+            progress=_send_progress(bar),
             include_suppressed=include_suppressed,
             allow_failed_checks=allow_failed_checks,
+            run_id=settings.run_id,
         )
 
     if as_json:
@@ -159,7 +175,7 @@ def command(
 def _show(result: reportc.SendResult, show_addresses: bool) -> None:
     """One line per message, a total, and an error naming what did not go."""
     for note in result.notes:
-        click.echo(f"note: {note}", err=True)
+        say(f"note: {note}", err=True)
     for m in result.messages:
         who = ", ".join(addr(a, show_addresses) for a in (*m.to, *m.cc))
         bcc = f" +{m.bcc_count} bcc" if m.bcc_count else ""
@@ -168,13 +184,16 @@ def _show(result: reportc.SendResult, show_addresses: bool) -> None:
             line += f"  [{m.message_id}]"
         elif m.detail:
             line += f"  — {m.detail}"
-        click.echo(line, err=not m.ok)
+        if m.ok:
+            say(line)
+        else:
+            click.echo(line, err=True)
     counts = ", ".join(
         f"{result.count(s)} {s}"
         for s in ("sent", "skipped", "failed", "uncertain", "not-sent")
         if result.count(s)
     )
-    click.echo(f"run {result.run_id} via {result.transport}: {counts or 'nothing to send'}")
+    say(f"run {result.run_id} via {result.transport}: {counts or 'nothing to send'}")
     if not result.ok:
         raise reportc.SendFailed(
             [

@@ -9,7 +9,7 @@ import click
 
 import reportc
 
-from .common import Settings, emit_json, pass_settings, period_option, plural
+from .common import Settings, emit_json, pass_settings, period_option, plural, say
 
 
 @click.command(name="validate")
@@ -30,7 +30,7 @@ def command(settings: Settings, period: str | None, as_json: bool) -> None:
     project = settings.load(period)
     checked = reportc.validate(project)
     burst = f" (+{checked.burst} burst)" if checked.burst else ""
-    click.echo(
+    say(
         f"{project.config_name}: valid — {plural(checked.reports - checked.burst, 'report')}"
         f"{burst}, "
         f"{plural(len(project.sources), 'source')}, {plural(len(project.metrics), 'metric')}, "

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError, Location, Problem, format_path
+from ..logs import SECRET_NAME
 
 PathT = tuple[str | int, ...]
 
@@ -180,7 +181,7 @@ class _Builder:
             if match.group(0) == "$${":
                 return "${"
             name, default = match.group(1), match.group(2)
-            if _SECRET_NAME.search(name) and not _secret_allowed(path):
+            if SECRET_NAME.search(name) and not _secret_allowed(path):
                 self.problems.append(
                     Problem(
                         f"${{{name}}} looks like a secret; secrets are never put into reports, "
@@ -208,10 +209,6 @@ class _Builder:
             return ""
 
         return _VAR_RE.sub(replace, text)
-
-
-#: variable names whose values are credentials, never to be interpolated into content
-_SECRET_NAME = re.compile(r"SECRET|PASSWORD|PASSWD|TOKEN|PRIVATE|ACCESS_KEY|API_KEY|CREDENTIAL")
 
 
 def _secret_allowed(path: PathT) -> bool:

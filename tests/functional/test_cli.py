@@ -250,28 +250,6 @@ def test_long_tables_repeat_their_header_on_every_page(make_project: MakeProject
     assert f"Total ${sum(i * 10 for i in range(150)):,}" in last
 
 
-def test_progress_is_shown_on_a_terminal_only(
-    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import sys
-
-    import click
-
-    from reportc.cli import build
-
-    events: list[str] = []
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    printer = build.progress_printer()
-    assert printer is not None
-    monkeypatch.setattr(click, "echo", lambda msg, err=False: events.append(msg))
-    printer("start", "ceo", 1, 2, "CEO Report")
-    printer("done", "ceo", 1, 2, "3 pages")
-    printer("failed", "cfo", 2, 2, "boom")
-    assert events == ["[1/2] ceo: rendering …", "[1/2] ceo: done (3 pages)", "[2/2] cfo: FAILED"]
-    monkeypatch.setattr(sys.stderr, "isatty", lambda: False, raising=False)
-    assert build.progress_printer() is None
-
-
 def test_relative_project_and_output_dirs(
     make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -53,7 +53,7 @@ def test_a_subject_with_a_line_break_is_refused_at_the_persona_key(
     assert code == 5, out
     assert (
         "reports.yaml:38:14: personas.ceo.subject: report 'ceo': the subject contains a line "
-        "break: 'CEO Report\\nBcc: x@example.org'"
+        "break: 'CEO Report\\nBcc: x***@example.org'"  # every message masks addresses
     ) in out
 
 
