@@ -52,6 +52,7 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .limits import DEFAULT_MEMORY_MB, limit_memory
     from .logs import Masker, get_logger, new_run_id, secret_values
     from .logs import configure as configure_logging
+    from .notices import NoticeResult, Outcome, build_outcome, error_outcome, notify, send_outcome
     from .pipeline import build
     from .plan import (
         FORMATS,
@@ -111,6 +112,17 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     **{n: ("limits", n) for n in ("DEFAULT_MEMORY_MB", "limit_memory")},
     "configure_logging": ("logs", "configure"),
     **{n: ("logs", n) for n in ("Masker", "get_logger", "new_run_id", "secret_values")},
+    **{
+        n: ("notices", n)
+        for n in (
+            "NoticeResult",
+            "Outcome",
+            "build_outcome",
+            "error_outcome",
+            "notify",
+            "send_outcome",
+        )
+    },
     "build": ("pipeline", "build"),
     **{n: ("validation", n) for n in ("Validated", "validate")},
     **{
@@ -153,6 +165,8 @@ __all__ = [
     "DeliveryError",
     "Location",
     "Masker",
+    "NoticeResult",
+    "Outcome",
     "Period",
     "Preview",
     "PreviewServer",
@@ -170,10 +184,12 @@ __all__ = [
     "address_key",
     "archive_run",
     "build",
+    "build_outcome",
     "configure_logging",
     "default_jobs",
     "diff_runs",
     "emit_schedule",
+    "error_outcome",
     "existing_ledger",
     "find_project",
     "get_logger",
@@ -186,6 +202,7 @@ __all__ = [
     "load_values",
     "mask",
     "new_run_id",
+    "notify",
     "open_store",
     "plan_build",
     "plan_schedules",
@@ -195,6 +212,7 @@ __all__ = [
     "resolve_run",
     "secret_values",
     "send",
+    "send_outcome",
     "unsuppress",
     "utc_now",
     "validate",

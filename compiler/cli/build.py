@@ -150,7 +150,7 @@ def command(
     project = settings.load(period)
     bar = progress_bar(settings)
     try:
-        result = _build(project, options, progress_of(bar))
+        result = _build(project, options, progress_of(bar), settings.run_id)
     finally:
         if bar is not None:
             bar.close()
@@ -199,6 +199,19 @@ class _Options:
 
 
 def _build(
+    project: reportc.Project, o: _Options, progress: reportc.Progress | None, run_id: str
+) -> reportc.BuildResult:
+    """The build, and a notice (``notify:``) if it ended badly, or raised."""
+    try:
+        result = _make(project, o, progress)
+    except reportc.ReportcError as exc:
+        reportc.notify(project, reportc.error_outcome("build", project.period.label, run_id, exc))
+        raise
+    reportc.notify(project, reportc.build_outcome(result, run_id))
+    return result
+
+
+def _make(
     project: reportc.Project, o: _Options, progress: reportc.Progress | None
 ) -> reportc.BuildResult:
     plan = reportc.plan_build(
@@ -231,7 +244,7 @@ def _document(
 ) -> dict[str, Any]:
     """The build as one JSON document (see schema/output-build-v1.schema.json)."""
     project = settings.load(period)
-    result = _build(project, o, None)
+    result = _build(project, o, None, settings.run_id)
     ok = _succeeded(result, allow_failed_checks)
     _, run = _archive(project, result, o, allow_failed_checks, no_archive)
     archived = None

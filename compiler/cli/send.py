@@ -131,45 +131,52 @@ def command(
     as_json: bool,
 ) -> None:
     """Email the reports (builds what is missing or out of date first)."""
-    out_dir, outbox = absolute(out_dir), absolute(outbox)
-
     bar = Bar("sending") if on_terminal() and not (as_json or dry_run or settings.quiet) else None
-
-    def run() -> tuple[reportc.Project, reportc.SendResult]:
-        project = settings.load(period)
-        try:
-            return project, _send(project)
-        finally:
-            if bar is not None:
-                bar.close()
-
-    def _send(project: reportc.Project) -> reportc.SendResult:
-        return reportc.send(
-            project,
-            reports=personas or None,
-            transport_name=transport,
-            dry_run=dry_run,
-            redirect_to=redirect_to,
-            limit=limit,
-            resend=resend,
-            resend_uncertain=resend_uncertain,
-            allow_suppressed_audit=allow_suppressed_audit,
-            out_dir=out_dir,
-            outbox=outbox,
-            progress=_send_progress(bar),
-            include_suppressed=include_suppressed,
-            allow_failed_checks=allow_failed_checks,
-            run_id=settings.run_id,
-        )
-
+    options = {
+        "reports": personas or None,
+        "transport_name": transport,
+        "dry_run": dry_run,
+        "redirect_to": redirect_to,
+        "limit": limit,
+        "resend": resend,
+        "resend_uncertain": resend_uncertain,
+        "allow_suppressed_audit": allow_suppressed_audit,
+        "out_dir": absolute(out_dir),
+        "outbox": absolute(outbox),
+        "progress": _send_progress(bar),
+        "include_suppressed": include_suppressed,
+        "allow_failed_checks": allow_failed_checks,
+        "run_id": settings.run_id,
+    }
     if as_json:
-        emit_json(lambda: _document(run()[1], show_addresses))
+        emit_json(lambda: _document(_run(settings, period, bar, options)[1], show_addresses))
         return
-    project, result = run()
+    project, result = _run(settings, period, bar, options)
     if result.dry_run:
         _show_dry_run(result, project.delivery.sender, show_addresses)
     else:
         _show(result, show_addresses)
+
+
+def _run(
+    settings: Settings, period: str | None, bar: Bar | None, options: dict[str, Any]
+) -> tuple[reportc.Project, reportc.SendResult]:
+    """The send, and a notice (``notify:``) if it ended badly, or raised."""
+    project = settings.load(period)
+    transport = options["transport_name"]
+    try:
+        result = reportc.send(project, **options)
+    except reportc.ReportcError as exc:
+        outcome = reportc.error_outcome("send", project.period.label, settings.run_id, exc)
+        reportc.notify(project, outcome, transport_name=transport)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if not result.dry_run:
+        outcome = reportc.send_outcome(result, project.period.label)
+        reportc.notify(project, outcome, transport_name=transport)
+    return project, result
 
 
 def _show(result: reportc.SendResult, show_addresses: bool) -> None:

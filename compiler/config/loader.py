@@ -38,6 +38,7 @@ from .reports import (
     check_archive,
     check_databases,
     check_delivery,
+    check_notify,
     check_reports,
     check_schedules,
     check_theme_files,
@@ -183,6 +184,7 @@ def _validate(
     databases = check_databases(c)
     check_schedules(c)
     archive = check_archive(c)
+    notify = check_notify(c)
     graph = check_graph(c, sources, metrics, metric_exprs)
     try:
         chosen = (
@@ -218,6 +220,7 @@ def _validate(
         databases=frozen_map(databases),
         positions=pos,
         archive=archive,
+        notify=notify,
         graph=graph,
     )
 

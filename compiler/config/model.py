@@ -318,6 +318,17 @@ class ArchiveSpec:
 
 
 @dataclass(frozen=True)
+class NotifySpec:
+    """Who hears of a run that ended badly (``notify:``), and for which outcomes."""
+
+    on: tuple[str, ...] = ("failed", "blocked", "uncertain")
+    email: tuple[str, ...] = ()
+    #: an http(s) URL (usually from the environment); never shown whole
+    webhook: str = field(default="", repr=False)
+    timeout: float = 10.0
+
+
+@dataclass(frozen=True)
 class Project:
     """A loaded, validated project. Paths are absolute."""
 
@@ -342,6 +353,7 @@ class Project:
     #: The merged environment (env file + process) for credentials; never shown.
     env: Mapping[str, str] = field(default_factory=frozen_map, repr=False)
     archive: ArchiveSpec | None = None
+    notify: NotifySpec | None = None
     #: What depends on what, built once at load (see :mod:`reportc.graph`).
     graph: DependencyGraph = field(default_factory=DependencyGraph, repr=False)
 

@@ -4,9 +4,11 @@ they depend on."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from .. import expr as expr_lang
 from ..addresses import address_problem
@@ -22,6 +24,7 @@ from .model import (
     Delivery,
     ForEach,
     MetricSpec,
+    NotifySpec,
     PdfOptions,
     Recipients,
     ReportSpec,
@@ -184,6 +187,37 @@ def check_archive(c: Checker) -> ArchiveSpec | None:
             ("archive", "location"),
         )
     return ArchiveSpec(location=location, **given(spec, "compare"))
+
+
+def check_notify(c: Checker) -> NotifySpec | None:
+    """``notify:``: an email address or a webhook URL (or both), each checked."""
+    spec = c.data.get("notify")
+    if spec is None:
+        return None
+    for i, addr in _addresses(spec.get("email")):
+        problem = address_problem(addr)
+        if problem:
+            c.add(problem, ("notify", "email") if i is None else ("notify", "email", i))
+    webhook = str(spec.get("webhook", ""))
+    if webhook and urlsplit(webhook).scheme not in ("http", "https"):
+        c.add(
+            "the webhook must be an http:// or https:// URL",
+            ("notify", "webhook"),
+            hint="set it in the environment, e.g. webhook: ${OPS_WEBHOOK}",
+        )
+    if not webhook and not spec.get("email"):
+        c.add(
+            "notify needs an email address or a webhook to tell",
+            ("notify",),
+            hint="add an address (email:) or a URL (webhook: ${OPS_WEBHOOK})",
+        )
+    email = spec.get("email", ())
+    notify = NotifySpec(
+        email=(email,) if isinstance(email, str) else tuple(email),
+        webhook=webhook,
+        **given(spec, "timeout"),
+    )
+    return dataclasses.replace(notify, on=tuple(spec["on"])) if "on" in spec else notify
 
 
 def _schedule(spec: Mapping[str, Any] | None) -> ScheduleSpec | None:

@@ -169,8 +169,9 @@ class _Builder:
                 Problem("mapping keys must be plain words", self.loc(node), format_path(path))
             )
             return f"<complex key at line {node.start_mark.line + 1}>"
-        value = self.constructor.construct_object(node)
-        return str(value) if not isinstance(value, str) else value
+        # A key is its text: YAML 1.1 would read 'on:', 'yes:' and 'no:' as booleans
+        # (so 'notify: {on: [failed]}' would have a key True), '0x10:' as 16.
+        return str(node.value)
 
     def interpolate(self, text: str, node: yaml.Node, path: PathT) -> str:
         if self.env is None or "${" not in text:

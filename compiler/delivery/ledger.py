@@ -63,6 +63,16 @@ CREATE TABLE IF NOT EXISTS suppressions (
     reason TEXT NOT NULL,
     at TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS notices (
+    key TEXT NOT NULL,
+    channel TEXT NOT NULL,
+    command TEXT NOT NULL,
+    period TEXT NOT NULL,
+    run_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    at TEXT NOT NULL,
+    PRIMARY KEY (key, channel)
+);
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     key TEXT NOT NULL,
@@ -312,6 +322,33 @@ class Ledger:
                 (error, self._now(), key),
             )
             self._event(key, run_id, "note", error)
+
+    def notified(self, key: str, channel: str) -> bool:
+        """Whether this notice already went out on this channel."""
+        cur = self.db.execute(
+            "SELECT 1 FROM notices WHERE key = ? AND channel = ? AND state = 'sent'",
+            (key, channel),
+        )
+        return cur.fetchone() is not None
+
+    def notice(
+        self, key: str, channel: str, *, command: str, period: str, run_id: str, state: str
+    ) -> None:
+        """Record a notice's state on a channel: 'sending' before, 'sent' after."""
+        with self._tx(durable=state == "sent"):
+            self.db.execute(
+                "INSERT OR REPLACE INTO notices VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (key, channel, command, period, run_id, state, self._now()),
+            )
+
+    def clear_notices(self, command: str, period: str) -> int:
+        """Forget the period's notices for ``command`` (it succeeded: the next failure
+        is news again). Returns how many were forgotten."""
+        with self._tx():
+            cur = self.db.execute(
+                "DELETE FROM notices WHERE command = ? AND period = ?", (command, period)
+            )
+        return cur.rowcount
 
     @contextlib.contextmanager
     def _tx(self, durable: bool = False) -> Iterator[None]:

@@ -21,7 +21,7 @@ from pathlib import Path
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
-    import tomli as tomllib
+    import tomli as tomllib  # type: ignore[import-not-found,unused-ignore]
 
 PACKAGE = Path(__file__).resolve().parents[2] / "compiler"
 MAX_FUNCTION, MAX_CLASS, MAX_MODULE = 60, 250, 500
