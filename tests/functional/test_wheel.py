@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -14,24 +15,22 @@ from tests.conftest import MINIMAL_CSV, MINIMAL_YAML, REPO, pdf_text, write_file
 
 @pytest.mark.slow
 def test_wheel_installs_and_builds_a_project_elsewhere(tmp_path: Path) -> None:
+    """``python -m build`` makes an sdist, then the wheel from that sdist (so the sdist
+    holds everything a wheel needs); the wheel installs and runs from another folder."""
     wheel_dir = tmp_path / "wheel"
     subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--no-deps",
-            "--no-build-isolation",
-            "-w",
-            str(wheel_dir),
-            str(REPO),
-        ],
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(wheel_dir), str(REPO)],
         check=True,
         capture_output=True,
     )
+    sdist = next(wheel_dir.glob("reportc-*.tar.gz"))
+    with tarfile.open(sdist) as tar:
+        members = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    for expected in ("LICENSE", "README.md", "CHANGELOG.md", "schema/reportc-v1.schema.json"):
+        assert expected in members, expected
     wheel = next(wheel_dir.glob("reportc-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
+    assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith("/LICENSE") for n in names)
     for expected in (
         "reportc/__init__.py",
         "reportc/_builtin/schema/reportc-v1.schema.json",
