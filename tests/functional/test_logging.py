@@ -193,3 +193,21 @@ def test_the_library_never_configures_logging(make_project: MakeProject, tmp_pat
     project = reportc.load_project(make_project())
     reportc.build(project, formats=("html",), jobs=1)
     assert logging.getLogger("reportc").handlers == []
+
+
+def test_quiet_send_prints_nothing_and_a_terminal_gets_the_send_bar(
+    make_project: MakeProject, smtp_server: tuple[SmtpSink, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import reportc.cli.send as send_cmd
+
+    sink, port = smtp_server
+    root = make_project({"reports.yaml": _smtp_yaml(port)})
+    quiet = CliRunner().invoke(main, ["-C", str(root), "-q", "send", "--persona", "ceo"])
+    assert quiet.exit_code == 0, quiet.stderr
+    assert quiet.stdout == "" and quiet.stderr == ""
+    assert len(sink.messages) == 1
+    monkeypatch.setattr(send_cmd, "on_terminal", lambda: True)
+    shown = CliRunner().invoke(main, ["-C", str(root), "send"])
+    assert shown.exit_code == 0, shown.stderr
+    assert "sending  [####################]  2/2" in shown.stderr.replace("\x1b[2K", "")
+    assert len(sink.messages) == 3
