@@ -72,7 +72,7 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .preview_server import PreviewServer
     from .resources import project_schema
     from .scaffold import init_project
-    from .schedule import emit_schedule
+    from .schedule import emit_schedule, running_executable
     from .schedule import plan as plan_schedules
     from .stores import open_store
     from .validation import Validated, validate
@@ -147,6 +147,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "project_schema": ("resources", "project_schema"),
     "init_project": ("scaffold", "init_project"),
     "emit_schedule": ("schedule", "emit_schedule"),
+    "running_executable": ("schedule", "running_executable"),
     "plan_schedules": ("schedule", "plan"),
 }
 
@@ -210,6 +211,7 @@ __all__ = [
     "pull_events",
     "reportc_version",
     "resolve_run",
+    "running_executable",
     "secret_values",
     "send",
     "send_outcome",

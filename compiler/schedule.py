@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
+import os
 import shlex
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +25,6 @@ from .config.model import Project, ScheduleSpec
 from .errors import ConfigError, Problem
 
 DAYS = ("Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat")
-_FIELD_RE = re.compile(r"^(\*|\d+(-\d+)?)(/\d+)?$")
 
 
 @dataclass(frozen=True)
@@ -49,11 +49,20 @@ def plan(project: Project, now: dt.datetime, count: int = 1) -> list[Planned]:
     return out
 
 
-def _command(project: Project, report: str) -> list[str]:
-    return ["reportc", "-C", str(project.root), "send", "--persona", report]
+def running_executable(argv0: str = "") -> tuple[str, ...]:
+    """How to run this very reportc from cron or systemd, which know no venv and no
+    PATH: the absolute path of the ``reportc`` script that is running, else this
+    Python with ``-m reportc``."""
+    if argv0 and os.path.basename(argv0) == "reportc" and os.path.isfile(argv0):
+        return (os.path.abspath(argv0),)
+    return (os.path.abspath(sys.executable), "-m", "reportc")
 
 
-def emit_crontab(project: Project) -> str:
+def _command(project: Project, report: str, executable: Sequence[str]) -> list[str]:
+    return [*executable, "-C", str(project.root), "send", "--persona", report]
+
+
+def emit_crontab(project: Project, executable: Sequence[str]) -> str:
     lines = [
         f"# reportc schedules for {project.organisation} — install with 'crontab -e'",
         "# (CRON_TZ needs cronie or a cron that supports it)",
@@ -62,7 +71,7 @@ def emit_crontab(project: Project) -> str:
     for name, report in project.personas.items():
         if report.schedule is None or not report.send:
             continue
-        command = " ".join(shlex.quote(p) for p in _command(project, name))
+        command = " ".join(shlex.quote(p) for p in _command(project, name, executable))
         by_zone.setdefault(report.schedule.timezone, []).append(f"{report.schedule.cron} {command}")
     for zone, entries in by_zone.items():
         lines.append(f"CRON_TZ={zone}")
@@ -70,47 +79,116 @@ def emit_crontab(project: Project) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _expand(field: str, names: Sequence[str] | None = None, low: int = 0) -> str:
-    """One cron field in systemd calendar syntax."""
-    parts = []
-    for item in field.split(","):
-        match = _FIELD_RE.match(item)
-        if not match:
-            raise ValueError(item)
-        base, _range, step = match.groups()
-        if base == "*":
-            value = "*" if not step else f"{low}/{step[1:]}"
-        elif _range:
-            a, b = (int(x) for x in base.split("-"))
-            value = f"{names[a % 7]}..{names[b % 7]}" if names else f"{a}..{b}"
-            if step:
-                value = f"{a}..{b}/{step[1:]}" if not names else value
+@dataclass(frozen=True)
+class Fields:
+    """A cron expression as explicit sets (None: every value), weekdays 0 = Sunday."""
+
+    minute: tuple[int, ...] | None
+    hour: tuple[int, ...] | None
+    dom: tuple[int, ...] | None
+    month: tuple[int, ...] | None
+    dow: tuple[int, ...] | None
+
+    @classmethod
+    def parse(cls, cron: str) -> Fields:
+        """Names (MON-FRI, JAN), ranges, lists and steps, expanded by croniter. Cron
+        runs a job when either day field matches if both are restricted; systemd and
+        EventBridge cannot say that, so it is refused."""
+        from croniter import croniter
+
+        raw = cron.split()
+        if len(raw) != 5:
+            raise ValueError("a cron expression has five fields")
+        if raw[2] != "*" and raw[4] != "*":
+            raise ValueError("both day of month and day of week are restricted")
+        sets: list[tuple[int, ...] | None] = []
+        for values in croniter(cron).expanded:
+            if values == ["*"]:
+                sets.append(None)
+            elif all(isinstance(v, int) for v in values):
+                sets.append(tuple(sorted({int(v) for v in values})))
+            else:
+                raise ValueError(f"'{values}' is not a plain cron field")
+        minute, hour, dom, month, dow = sets
+        if dow is not None:
+            dow = tuple(sorted({d % 7 for d in dow}))
+        return cls(minute, hour, dom, month, dow)
+
+
+def _progression(values: Sequence[int], high: int) -> tuple[int, int] | None:
+    """(start, step) when ``values`` are start, start+step, ... up to ``high``."""
+    if len(values) < 3:
+        return None
+    step = values[1] - values[0]
+    if list(values) == list(range(values[0], high + 1, step)):
+        return values[0], step
+    return None
+
+
+def _runs(values: Sequence[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for v in values:
+        if runs and v == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], v)
         else:
-            value = names[int(base) % 7] if names else base
-            if step:
-                value += f"/{step[1:]}"
-        parts.append(value)
+            runs.append((v, v))
+    return runs
+
+
+def _field(values: tuple[int, ...] | None, high: int, to: str, names: Sequence[str] = ()) -> str:
+    """One field as a list of values, ``a<to>b`` ranges and ``start/step`` runs."""
+    if values is None:
+        return "*"
+    stepped = None if names else _progression(values, high)
+    if stepped:
+        return f"{stepped[0]}/{stepped[1]}"
+    parts = []
+    for a, b in _runs(values):
+        first, last = (names[a], names[b]) if names else (str(a), str(b))
+        parts.append(
+            first if a == b else (f"{first},{last}" if b == a + 1 else f"{first}{to}{last}")
+        )
     return ",".join(parts)
 
 
-def _on_calendar(cron: str, timezone: str) -> str:
-    minute, hour, dom, month, dow = cron.split()
-    if dom != "*" and dow != "*":
-        raise ValueError("both day of month and day of week are restricted")
-    weekday = f"{_expand(dow, DAYS)} " if dow != "*" else ""
-    date = f"*-{_expand(month, low=1)}-{_expand(dom, low=1)}"
-    time = f"{_expand(hour)}:{_expand(minute)}:00"
-    return f"{weekday}{date} {time} {timezone}"
+def on_calendar(cron: str, timezone: str) -> str:
+    """The systemd ``OnCalendar=`` form of a cron expression in a time zone."""
+    f = Fields.parse(cron)
+    weekday = ""
+    if f.dow is not None:  # systemd weekday ranges run Mon..Sun: keep Sunday apart
+        days = [d for d in f.dow if d]
+        weekday = (
+            ",".join(
+                ([_field(tuple(days), 6, "..", DAYS)] if days else [])
+                + (["Sun"] if 0 in f.dow else [])
+            )
+            + " "
+        )
+    date = f"*-{_field(f.month, 12, '..')}-{_field(f.dom, 31, '..')}"
+    return f"{weekday}{date} {_field(f.hour, 23, '..')}:{_field(f.minute, 59, '..')}:00 {timezone}"
 
 
-def emit_systemd(project: Project) -> str:
+def eventbridge_cron(cron: str) -> str:
+    """The EventBridge ``cron()`` form: weekdays by name (EventBridge counts SUN=1), and
+    ``?`` in whichever day field cron leaves open."""
+    f = Fields.parse(cron)
+    upper = tuple(d.upper() for d in DAYS)
+    dom = _field(f.dom, 31, "-") if f.dow is None else "?"
+    dow = "?" if f.dow is None else _field(f.dow, 6, "-", upper)
+    return (
+        f"cron({_field(f.minute, 59, '-')} {_field(f.hour, 23, '-')} {dom} "
+        f"{_field(f.month, 12, '-')} {dow} *)"
+    )
+
+
+def emit_systemd(project: Project, executable: Sequence[str]) -> str:
     units = []
     for name, report in project.personas.items():
         sched = report.schedule
         if sched is None or not report.send:
             continue
         try:
-            calendar = _on_calendar(sched.cron, sched.timezone)
+            calendar = on_calendar(sched.cron, sched.timezone)
         except ValueError as exc:
             raise ConfigError(
                 Problem(
@@ -120,7 +198,7 @@ def emit_systemd(project: Project) -> str:
                     "of day-of-month and day-of-week",
                 )
             ) from None
-        command = " ".join(shlex.quote(p) for p in _command(project, name))
+        command = " ".join(shlex.quote(p) for p in _command(project, name, executable))
         units.append(
             f"# /etc/systemd/system/reportc-{name}.service\n"
             f"[Unit]\nDescription=Send the {report.title} (reportc)\n\n"
@@ -134,37 +212,61 @@ def emit_systemd(project: Project) -> str:
     return "\n".join(units)
 
 
-def _eventbridge_cron(cron: str) -> str:
-    minute, hour, dom, month, dow = cron.split()
-    if dom != "*" and dow != "*":
-        raise ValueError("both day of month and day of week are restricted")
-    if dow == "*":
-        dow = "?"
-    else:
-        dom = "?"
-        dow = ",".join(
-            "-".join(DAYS[int(x) % 7].upper() for x in part.split("-")) if "/" not in part else part
-            for part in dow.split(",")
-        )
-    return f"cron({minute} {hour} {dom} {month} {dow} *)"
+#: where the container image (Dockerfile) expects the project to be mounted
+CONTAINER_PROJECT = "/project"
+
+
+def _eventbridge_target(env: Mapping[str, str], report: str) -> dict[str, Any]:
+    """The schedule's target: an ECS cluster runs the reportc image as a task (the
+    task definition is required: EventBridge refuses an ECS target without it), any
+    other target gets the command as its input."""
+    target = env.get("REPORTC_SCHEDULE_TARGET_ARN", "arn:aws:ecs:REGION:ACCOUNT:cluster/CLUSTER")
+    role = env.get("REPORTC_SCHEDULE_ROLE_ARN", "arn:aws:iam::ACCOUNT:role/reportc-scheduler")
+    project = env.get("REPORTC_SCHEDULE_PROJECT_DIR", CONTAINER_PROJECT)
+    args = ["-C", project, "send", "--persona", report]
+    out: dict[str, Any] = {
+        "Arn": target,
+        "RoleArn": role,
+        "RetryPolicy": {"MaximumRetryAttempts": 0},
+    }
+    if ":ecs:" not in target:
+        out["Input"] = json.dumps({"command": ["reportc", *args]})
+        return out
+    container = env.get("REPORTC_SCHEDULE_CONTAINER", "reportc")
+    ecs: dict[str, Any] = {
+        "TaskDefinitionArn": env.get(
+            "REPORTC_SCHEDULE_TASK_DEFINITION_ARN",
+            "arn:aws:ecs:REGION:ACCOUNT:task-definition/reportc",
+        ),
+        "TaskCount": 1,
+        "LaunchType": "FARGATE",
+    }
+    subnets = [s for s in env.get("REPORTC_SCHEDULE_SUBNETS", "").split(",") if s.strip()]
+    if subnets:
+        ecs["NetworkConfiguration"] = {
+            "awsvpcConfiguration": {"Subnets": [s.strip() for s in subnets]}
+        }
+    out["EcsParameters"] = ecs
+    # The image's entrypoint is reportc (Dockerfile): the override gives its arguments.
+    out["Input"] = json.dumps({"containerOverrides": [{"name": container, "command": args}]})
+    return out
 
 
 def emit_eventbridge(project: Project, env: Mapping[str, str]) -> str:
     """EventBridge Scheduler definitions (the CreateSchedule API's input, as JSON)."""
-    target = env.get("REPORTC_SCHEDULE_TARGET_ARN", "arn:aws:ecs:REGION:ACCOUNT:cluster/CLUSTER")
-    role = env.get("REPORTC_SCHEDULE_ROLE_ARN", "arn:aws:iam::ACCOUNT:role/reportc-scheduler")
     schedules: list[dict[str, Any]] = []
     for name, report in project.personas.items():
         sched = report.schedule
         if sched is None or not report.send:
             continue
         try:
-            expression = _eventbridge_cron(sched.cron)
+            expression = eventbridge_cron(sched.cron)
         except ValueError as exc:
             raise ConfigError(
                 Problem(
                     f"report '{name}': cron '{sched.cron}' has no EventBridge equivalent ({exc})",
                     report.location,
+                    hint="use crontab, or restrict only one of day-of-month and day-of-week",
                 )
             ) from None
         schedules.append(
@@ -175,12 +277,7 @@ def emit_eventbridge(project: Project, env: Mapping[str, str]) -> str:
                 "ScheduleExpressionTimezone": sched.timezone,
                 "FlexibleTimeWindow": {"Mode": "OFF"},
                 "State": "ENABLED",
-                "Target": {
-                    "Arn": target,
-                    "RoleArn": role,
-                    "Input": json.dumps({"command": _command(project, name)[1:]}),
-                    "RetryPolicy": {"MaximumRetryAttempts": 0},
-                },
+                "Target": _eventbridge_target(env, name),
             }
         )
     return json.dumps({"Schedules": schedules}, indent=2) + "\n"
@@ -190,13 +287,15 @@ def emit_eventbridge(project: Project, env: Mapping[str, str]) -> str:
 EMITTERS = ("crontab", "systemd", "eventbridge")
 
 
-def emit_schedule(project: Project, kind: str) -> str:
+def emit_schedule(project: Project, kind: str, executable: Sequence[str] | None = None) -> str:
     """Ready-to-install definitions that run ``reportc send``: crontab, systemd or
-    eventbridge."""
+    eventbridge. ``executable`` is how crontab and systemd run reportc (default: see
+    :func:`running_executable`); an EventBridge target runs the container's own."""
+    run = tuple(executable) if executable else running_executable()
     if kind == "crontab":
-        return emit_crontab(project)
+        return emit_crontab(project, run)
     if kind == "systemd":
-        return emit_systemd(project)
+        return emit_systemd(project, run)
     if kind == "eventbridge":
         return emit_eventbridge(project, project.env)
     raise ValueError(f"unknown schedule format '{kind}'; use one of: {', '.join(EMITTERS)}")

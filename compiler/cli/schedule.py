@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import click
 
@@ -36,7 +37,8 @@ def command(settings: Settings, emit: str | None, count: int, as_json: bool) -> 
     """When each report is sent (schedule: in reports.yaml)."""
     project = settings.load()
     if emit is not None:
-        click.echo(reportc.emit_schedule(project, emit), nl=False)
+        executable = reportc.running_executable(sys.argv[0])
+        click.echo(reportc.emit_schedule(project, emit, executable), nl=False)
         return
     planned = reportc.plan_schedules(project, reportc.utc_now(), count)
     if as_json:
