@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import sqlite3
@@ -21,6 +20,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from ..addresses import address_key
 from ..config.model import Project
@@ -422,26 +423,33 @@ def unsuppress(project: Project, addresses: Iterable[str]) -> list[str]:
 
 @contextlib.contextmanager
 def send_lock(state_dir: Path) -> Iterator[None]:
-    """Only one ``reportc send`` per project at a time (an OS lock: freed on crash)."""
+    """Only one ``reportc send`` per project at a time: an OS lock on
+    ``<state_dir>/send.lock`` (the filelock package: fcntl on POSIX, msvcrt on Windows),
+    freed by the OS when the process dies, however it dies."""
     path = state_dir / "send.lock"
     try:
         state_dir.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = FileLock(path, timeout=0)
+        lock.acquire()
+    except Timeout:
+        raise DeliveryError(
+            Problem(
+                "another 'reportc send' is running for this project",
+                hint=f"wait for it to finish (lock: {path}; its process id: {_holder(path)})",
+            )
+        ) from None
     except OSError as exc:
         raise _ledger_error(path, exc) from None
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise DeliveryError(
-                Problem(
-                    "another 'reportc send' is running for this project",
-                    hint=f"wait for it to finish (lock: {path})",
-                )
-            ) from None
-        with contextlib.suppress(OSError):  # the pid is for people; the lock is the flock
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
+        with contextlib.suppress(OSError):  # the pid is for people; the lock is the OS's
+            (state_dir / "send.pid").write_text(str(os.getpid()))
         yield
     finally:
-        os.close(fd)
+        lock.release()
+
+
+def _holder(path: Path) -> str:
+    try:
+        return (path.parent / "send.pid").read_text().strip() or "unknown"
+    except OSError:
+        return "unknown"

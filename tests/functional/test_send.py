@@ -542,3 +542,35 @@ def test_example_project_delivers_five_reports_over_ses(
     again = run_send(load_project(root, environ=moto.env()), ses(moto))
     assert [m.state for m in again.messages] == ["skipped"] * 5
     assert len(moto.raw_messages()) == 5
+
+
+def test_the_send_lock_holds_across_processes_and_dies_with_its_holder(tmp_path: Path) -> None:
+    """The lock (filelock: fcntl here, msvcrt on Windows) stops a second process, names
+    the holder's pid, and is freed by the OS when the holder is killed with -9."""
+    import signal
+    import subprocess
+    import sys
+
+    state = tmp_path / "state"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from reportc.delivery import send_lock\n"
+            f"with send_lock(Path({str(state)!r})):\n"
+            "    print('held', flush=True); time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(DeliveryError) as info, send_lock(state):
+            pass
+        assert f"its process id: {holder.pid}" in info.value.problems[0].hint
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with send_lock(state):  # freed by the OS
+        pass
