@@ -160,14 +160,51 @@ class Shard:
     count: int
 
     @classmethod
-    def parse(cls, text: str) -> Shard:
+    def parse(cls, text: str, environ: Mapping[str, str] | None = None) -> Shard:
+        """``I/N`` (1-based), or ``auto`` / ``auto/N``: see :meth:`auto`."""
+        if text == "auto" or text.startswith("auto/"):
+            return cls.auto(environ or {}, text.partition("/")[2] or None)
         try:
             i, n = (int(x) for x in text.split("/"))
         except ValueError:
-            raise ValueError(f"'{text}' is not a shard; use I/N, e.g. 2/4") from None
+            raise ValueError(f"'{text}' is not a shard; use I/N, e.g. 2/4, or auto") from None
         if not (n >= 1 and 1 <= i <= n):
             raise ValueError(f"'{text}' is not a shard; I must be between 1 and N")
         return cls(i, n)
+
+    @classmethod
+    def auto(cls, environ: Mapping[str, str], count: str | None = None) -> Shard:
+        """The shard an array job's engine assigns, from its environment. The engines
+        count from 0, shards from 1: index 0 is shard 1/N.
+
+        - AWS Batch array job: ``AWS_BATCH_JOB_ARRAY_INDEX``; N from ``auto/N``, else
+          ``AWS_BATCH_JOB_ARRAY_SIZE`` (set it in the job definition; Batch does not).
+        - Kubernetes Indexed Job: ``JOB_COMPLETION_INDEX``; N from ``auto/N``, else
+          ``REPORTC_SHARD_COUNT`` (the Job's ``completions``).
+        """
+        engines = {
+            "AWS_BATCH_JOB_ARRAY_INDEX": "AWS_BATCH_JOB_ARRAY_SIZE",
+            "JOB_COMPLETION_INDEX": "REPORTC_SHARD_COUNT",
+        }
+        index_var = next((v for v in engines if environ.get(v, "").strip()), "")
+        count_var = engines.get(index_var, "")
+        if not index_var:
+            raise ValueError(
+                "--shard auto: neither AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch) nor "
+                "JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) is set; use I/N elsewhere"
+            )
+        total = (count or environ.get(count_var, "")).strip()
+        index = environ[index_var].strip()
+        if not total.isdigit() or int(total) < 1:
+            raise ValueError(
+                f"--shard auto: {index_var} is set but not the number of shards; "
+                f"give it as auto/N or set {count_var}"
+            )
+        if not index.isdigit() or int(index) >= int(total):
+            raise ValueError(
+                f"--shard auto: {index_var}={index} is not an index from 0 to {int(total) - 1}"
+            )
+        return cls(int(index) + 1, int(total))
 
     def owns(self, name: str) -> bool:
         digest = int(hashlib.sha256(name.encode("utf-8")).hexdigest()[:12], 16)

@@ -90,9 +90,10 @@ def progress_of(bar: Bar | None) -> reportc.Progress | None:
 )
 @click.option(
     "--shard",
-    metavar="I/N",
+    metavar="I/N|auto",
     default=None,
-    help="Build only shard I of N (a deterministic share of the reports).",
+    help="Build only shard I of N (a deterministic share of the reports); auto or auto/N "
+    "takes I (and N) from an AWS Batch array job or a Kubernetes Indexed Job.",
 )
 @click.option(
     "--timeout",
@@ -138,7 +139,7 @@ def command(
     """
     reportc.limit_memory(max_memory)
     try:
-        chosen_shard = reportc.Shard.parse(shard) if shard else None
+        chosen_shard = reportc.Shard.parse(shard, os.environ) if shard else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--shard") from None
     options = _Options(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -240,6 +241,58 @@ def test_shards_split_the_reports_and_send_merges_them(
     assert [m.state for m in result.messages] == ["sent"] * 5
     bad = runner.invoke(main, ["-C", str(root), "build", "--shard", "3/2"])
     assert bad.exit_code == 2 and "I must be between 1 and N" in bad.output
+
+
+@pytest.mark.parametrize(
+    ("environ", "text", "expected"),
+    [
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "0", "AWS_BATCH_JOB_ARRAY_SIZE": "4"}, "auto", (1, 4)),
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "3"}, "auto/4", (4, 4)),
+        ({"JOB_COMPLETION_INDEX": "2", "REPORTC_SHARD_COUNT": "3"}, "auto", (3, 3)),
+        ({"JOB_COMPLETION_INDEX": "0"}, "auto/1", (1, 1)),
+    ],
+)
+def test_shard_auto_reads_the_engines_0_based_index(
+    environ: dict[str, str], text: str, expected: tuple[int, int]
+) -> None:
+    shard = Shard.parse(text, environ)
+    assert (shard.index, shard.count) == expected
+
+
+@pytest.mark.parametrize(
+    ("environ", "text", "message"),
+    [
+        ({}, "auto", "neither AWS_BATCH_JOB_ARRAY_INDEX (AWS Batch) nor JOB_COMPLETION_INDEX"),
+        ({"JOB_COMPLETION_INDEX": "1"}, "auto", "give it as auto/N or set REPORTC_SHARD_COUNT"),
+        (
+            {"JOB_COMPLETION_INDEX": "4"},
+            "auto/4",
+            "JOB_COMPLETION_INDEX=4 is not an index from 0 to 3",
+        ),
+        ({"AWS_BATCH_JOB_ARRAY_INDEX": "-1"}, "auto/2", "is not an index from 0 to 1"),
+    ],
+)
+def test_shard_auto_says_what_is_missing(environ: dict[str, str], text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        Shard.parse(text, environ)
+
+
+def test_shard_auto_builds_the_same_shards_as_i_of_n(make_project: MakeProject) -> None:
+    root = burst_project(make_project)
+    for index in ("0", "1"):
+        env = {"JOB_COMPLETION_INDEX": index, "REPORTC_SHARD_COUNT": "2"}
+        out = CliRunner(env=env).invoke(
+            main, ["-C", str(root), "build", "--shard", "auto", "--jobs", "1", "--format", "html"]
+        )
+        assert out.exit_code == 0, out.output
+    one = json.loads((root / "dist/manifest.shard-1-of-2.json").read_text())["reports"]
+    two = json.loads((root / "dist/manifest.shard-2-of-2.json").read_text())["reports"]
+    assert set(one) == {n for n in one if Shard(1, 2).owns(n)}
+    assert set(one) | set(two) == {f"store-S{i}" for i in range(1, 6)}
+    bad = CliRunner(env={"JOB_COMPLETION_INDEX": "0"}).invoke(
+        main, ["-C", str(root), "build", "--shard", "auto"]
+    )
+    assert bad.exit_code == 2 and "REPORTC_SHARD_COUNT" in bad.output
 
 
 @pytest.mark.slow
