@@ -36,6 +36,8 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .delivery.events import ingest_events, pull_events
     from .delivery.ledger import existing_ledger, ledger_path, unsuppress
     from .delivery.sns import Verifier
+    from .deploy import TARGETS as DEPLOY_TARGETS
+    from .deploy import DeployOptions, emit_deploy
     from .dispatch import send
     from .errors import (
         ArchiveError,
@@ -93,6 +95,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     **{n: ("delivery.ledger", n) for n in ("existing_ledger", "ledger_path", "unsuppress")},
     "Verifier": ("delivery.sns", "Verifier"),
     "SendResult": ("deliver", "SendResult"),
+    "DEPLOY_TARGETS": ("deploy", "TARGETS"),
+    **{n: ("deploy", n) for n in ("DeployOptions", "emit_deploy")},
     "send": ("dispatch", "send"),
     **{
         n: ("errors", n)
@@ -154,6 +158,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 __all__ = [
     "DEFAULT_CONFIG",
     "DEFAULT_MEMORY_MB",
+    "DEPLOY_TARGETS",
     "FORMATS",
     "MANIFEST",
     "ArchiveError",
@@ -164,6 +169,7 @@ __all__ = [
     "ConfigError",
     "DataError",
     "DeliveryError",
+    "DeployOptions",
     "Location",
     "Masker",
     "NoticeResult",
@@ -189,6 +195,7 @@ __all__ = [
     "configure_logging",
     "default_jobs",
     "diff_runs",
+    "emit_deploy",
     "emit_schedule",
     "error_outcome",
     "existing_ledger",

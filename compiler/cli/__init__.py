@@ -26,6 +26,7 @@ INTERNAL_ERROR = 70
 COMMANDS = {
     "archive": "archive",
     "build": "build",
+    "deploy": "deploy",
     "diff": "diff",
     "events": "events",
     "history": "history",

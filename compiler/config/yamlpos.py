@@ -33,7 +33,7 @@ MAX_DEPTH = 100
 
 #: ``${NAME}``, ``${NAME:-default}``; ``$${`` is a literal ``${``. A lone ``$name``
 #: (a SQL parameter) is left alone.
-_VAR_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+VAR_RE = re.compile(r"\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 @dataclass(frozen=True)
@@ -209,7 +209,7 @@ class _Builder:
             )
             return ""
 
-        return _VAR_RE.sub(replace, text)
+        return VAR_RE.sub(replace, text)
 
 
 def _secret_allowed(path: PathT) -> bool:
