@@ -40,9 +40,9 @@ from .delivery import (
     OutboxTransport,
     Transport,
     existing_ledger,
-    ledger_path,
+    open_ledger,
+    project_lock,
     registry,
-    send_lock,
 )
 from .errors import DeliveryError, Problem, ReportcError
 from .logs import new_run_id
@@ -188,8 +188,8 @@ def _send_planned(
     progress: SendProgress | None,
 ) -> SendResult:
     """Under the project's send lock: package against the ledger, then deliver."""
-    with send_lock(project.root / project.delivery.state_dir):
-        ledger = Ledger(ledger_path(project), clock)
+    with project_lock(project):
+        ledger = open_ledger(project, clock)
         try:
             packed = plan.package(ledger)
             result = deliver_envelopes(

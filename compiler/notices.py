@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 from .addresses import bare_address
 from .config.model import NotifySpec, Project
 from .deliver import SendResult
-from .delivery import Ledger, SendFailure, Transport, ledger_path
+from .delivery import Ledger, SendFailure, Transport, open_ledger
 from .delivery.registry import make_transport
 from .errors import ReportcError
 from .logs import get_logger
@@ -156,7 +156,7 @@ def notify(
     if spec is None:
         return ()
     failures = outcome.wanted(spec)
-    ledger = Ledger(ledger_path(project), clock or utc_now)
+    ledger = open_ledger(project, clock or utc_now)
     try:
         if not failures:
             ledger.clear_notices(outcome.command, outcome.period)

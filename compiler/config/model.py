@@ -307,6 +307,8 @@ class Delivery:
     outbox: str = "dist/outbox"
     state_dir: str = ".reportc"
     smtp: SmtpSettings | None = None
+    #: a PostgreSQL URL for a ledger shared by every host ('' : SQLite in state_dir)
+    ledger: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

@@ -293,6 +293,13 @@ def check_delivery(c: Checker) -> Delivery:
                 c.add(problem, ("delivery", key, *((i,) if i is not None else ())))
     bcc = spec.get("audit_bcc", ())
     smtp = spec.get("smtp")
+    ledger = str(spec.get("ledger", ""))
+    if ledger and not ledger.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+        c.add(
+            "the ledger must be a PostgreSQL URL (postgresql://user:password@host/database)",
+            ("delivery", "ledger"),
+            hint="leave it out to keep the ledger in SQLite on this machine",
+        )
     return Delivery(
         **given(
             spec,
@@ -307,6 +314,7 @@ def check_delivery(c: Checker) -> Delivery:
             "list_unsubscribe",
             "outbox",
             "state_dir",
+            "ledger",
             sender="from",
         ),
         audit_bcc=(bcc,) if isinstance(bcc, str) else tuple(bcc),

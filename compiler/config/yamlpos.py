@@ -213,8 +213,12 @@ class _Builder:
 
 
 def _secret_allowed(path: PathT) -> bool:
-    """Where a credential may be interpolated: a database URL (never shown)."""
-    return len(path) == 3 and path[0] == "databases" and path[2] == "url"
+    """Where a credential may be interpolated: a database URL or the ledger's (never
+    shown)."""
+    return (len(path) == 3 and path[0] == "databases" and path[2] == "url") or tuple(path) == (
+        "delivery",
+        "ledger",
+    )
 
 
 def _snippet(text: str, line: int, col: int) -> str:

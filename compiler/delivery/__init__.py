@@ -1,6 +1,15 @@
 """Deliver stage: transports, rate limiting and retries, the ledger and the lock."""
 
-from .ledger import Ledger, LedgerRow, existing_ledger, ledger_path, send_lock
+from .ledger import (
+    Ledger,
+    LedgerRow,
+    existing_ledger,
+    ledger_location,
+    ledger_path,
+    open_ledger,
+    project_lock,
+    send_lock,
+)
 from .policy import RateLimiter, RetryPolicy
 from .transports import (
     OutboxTransport,
@@ -26,7 +35,10 @@ __all__ = [
     "Transport",
     "classify_ses_error",
     "existing_ledger",
+    "ledger_location",
     "ledger_path",
     "make_ses_clients",
+    "open_ledger",
+    "project_lock",
     "send_lock",
 ]

@@ -28,7 +28,7 @@ from typing import Any
 
 from ..config.model import Project
 from ..errors import DataError, DeliveryError, Location, Problem, byte_location
-from .ledger import Ledger, ledger_path
+from .ledger import Ledger, open_ledger
 from .sns import SignatureError, Verifier
 from .transports import classify_ses_error, make_sqs_client
 
@@ -332,7 +332,7 @@ def ingest_events(
     """Record the SES events of SNS notifications (``reportc events ingest``): the
     summary, and the notifications refused (bad signature, not JSON, ...)."""
     parsed = parse(data, source, verifier=verifier)
-    ledger = Ledger(ledger_path(project), clock)
+    ledger = open_ledger(project, clock)
     try:
         return ingest(ledger, parsed.records), tuple(parsed.refused)
     finally:
@@ -352,7 +352,7 @@ def pull_events(
     client defaults to one for the project's region and credentials."""
     if sqs is None:
         sqs = make_sqs_client(project.delivery.region, project.env)
-    ledger = Ledger(ledger_path(project), clock)
+    ledger = open_ledger(project, clock)
     try:
         return pull(ledger, sqs, queue_url, wait=wait, limit=limit)
     except DataError:

@@ -15,8 +15,7 @@ import contextlib
 import datetime as dt
 import json
 import os
-import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,61 +27,7 @@ from ..config.model import Project
 from ..errors import DeliveryError, Location, Problem
 from ..mime import Envelope
 from ..states import LedgerState
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    key TEXT PRIMARY KEY,
-    report TEXT NOT NULL,
-    period TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    transport TEXT NOT NULL,
-    sender TEXT NOT NULL,
-    to_addrs TEXT NOT NULL,
-    cc_addrs TEXT NOT NULL,
-    bcc_addrs TEXT NOT NULL,
-    redirected_to TEXT NOT NULL DEFAULT '',
-    subject TEXT NOT NULL,
-    pdf_sha256 TEXT NOT NULL,
-    state TEXT NOT NULL,
-    message_id TEXT NOT NULL DEFAULT '',
-    error TEXT NOT NULL DEFAULT '',
-    attempts INTEGER NOT NULL DEFAULT 0,
-    override TEXT NOT NULL DEFAULT '',
-    updated_at TEXT NOT NULL,
-    values_sha256 TEXT NOT NULL DEFAULT ''
-);
-CREATE TABLE IF NOT EXISTS deliveries (
-    message_id TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    state TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT '',
-    at TEXT NOT NULL,
-    PRIMARY KEY (message_id, recipient)
-);
-CREATE TABLE IF NOT EXISTS suppressions (
-    address TEXT PRIMARY KEY,
-    reason TEXT NOT NULL,
-    at TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS notices (
-    key TEXT NOT NULL,
-    channel TEXT NOT NULL,
-    command TEXT NOT NULL,
-    period TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    state TEXT NOT NULL,
-    at TEXT NOT NULL,
-    PRIMARY KEY (key, channel)
-);
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL,
-    run_id TEXT NOT NULL,
-    at TEXT NOT NULL,
-    state TEXT NOT NULL,
-    detail TEXT NOT NULL DEFAULT ''
-);
-"""
+from .ledger_db import Cursor, advisory_lock, connect, is_postgres, shown
 
 
 @dataclass(frozen=True)
@@ -121,7 +66,7 @@ class LedgerError(DeliveryError):
     """The ledger cannot be read or written: nothing more is sent until it can."""
 
 
-def _ledger_error(path: Path, exc: BaseException) -> LedgerError:
+def _ledger_error(path: Path | str, exc: BaseException) -> LedgerError:
     text = str(exc)
     low = text.lower()
     if "not a database" in low or "malformed" in low:
@@ -135,31 +80,26 @@ def _ledger_error(path: Path, exc: BaseException) -> LedgerError:
     return LedgerError(
         Problem(
             f"the delivery ledger cannot be used: {text}; nothing more was sent",
-            Location(str(path)),
+            Location(shown(path)),
             hint=hint + " (a message in flight is reported as uncertain next time)",
         )
     )
 
 
 class Ledger:
-    def __init__(self, path: Path, clock: Callable[[], dt.datetime]) -> None:
-        self.path = path
+    """The ledger, on SQLite (a path) or PostgreSQL (a ``postgresql://`` URL)."""
+
+    def __init__(self, location: Path | str, clock: Callable[[], dt.datetime]) -> None:
+        self.path = location
         self.clock = clock
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self.db = sqlite3.connect(str(path), isolation_level=None, timeout=30)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.executescript(SCHEMA)
-            columns = {r[1] for r in self.db.execute("PRAGMA table_info(messages)")}
-            if "values_sha256" not in columns:  # a ledger from before send_if: changed
-                self.db.execute(
-                    "ALTER TABLE messages ADD COLUMN values_sha256 TEXT NOT NULL DEFAULT ''"
-                )
-        except (sqlite3.Error, OSError) as exc:
-            raise _ledger_error(path, exc) from None
+            self.db = connect(location)
+        except Exception as exc:  # the engine's own errors, and the driver's
+            raise _ledger_error(location, exc) from None
 
     def close(self) -> None:
-        self.db.close()
+        with contextlib.suppress(*self.db.errors):
+            self.db.close()
 
     def _now(self) -> str:
         return self.clock().isoformat(timespec="seconds")
@@ -181,8 +121,8 @@ class Ledger:
     def last_sent(self, report: str) -> LedgerRow | None:
         """The report's most recent real send (not a ``--redirect-to`` test)."""
         cur = self.db.execute(
-            """SELECT * FROM messages WHERE report = ? AND state = 'sent' AND redirected_to = ''
-               ORDER BY updated_at DESC, rowid DESC LIMIT 1""",
+            f"""SELECT * FROM messages WHERE report = ? AND state = 'sent' AND redirected_to = ''
+               ORDER BY updated_at DESC, {self.db.tiebreak} DESC LIMIT 1""",
             (report,),
         )
         row = cur.fetchone()
@@ -338,7 +278,11 @@ class Ledger:
         """Record a notice's state on a channel: 'sending' before, 'sent' after."""
         with self._tx(durable=state == "sent"):
             self.db.execute(
-                "INSERT OR REPLACE INTO notices VALUES (?, ?, ?, ?, ?, ?, ?)",
+                """INSERT INTO notices (key, channel, command, period, run_id, state, at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (key, channel) DO UPDATE SET command = excluded.command,
+                       period = excluded.period, run_id = excluded.run_id,
+                       state = excluded.state, at = excluded.at""",
                 (key, channel, command, period, run_id, state, self._now()),
             )
 
@@ -353,26 +297,22 @@ class Ledger:
 
     @contextlib.contextmanager
     def _tx(self, durable: bool = False) -> Iterator[None]:
-        # 'sending' must survive even a power loss before the provider is called: it is
-        # what stops a second send. Other changes only need to survive a crash of this
-        # process, which WAL with synchronous=NORMAL guarantees, at a fraction of the cost.
         try:
-            self.db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            self.db.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
+            self.db.begin(durable)
+        except self.db.errors as exc:
             raise _ledger_error(self.path, exc) from None
         try:
             yield
-            self.db.execute("COMMIT")
+            self.db.commit()
         except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
-                self.db.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
+            with contextlib.suppress(*self.db.errors):
+                self.db.rollback()
+            if isinstance(exc, self.db.errors):
                 raise _ledger_error(self.path, exc) from None
             raise
 
 
-def _row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> LedgerRow:
+def _row(cur: Cursor, row: Sequence[Any]) -> LedgerRow:
     data = dict(zip([d[0] for d in cur.description], row, strict=True))
     return LedgerRow(
         key=data["key"],
@@ -398,17 +338,29 @@ def _row(cur: sqlite3.Cursor, row: tuple[Any, ...]) -> LedgerRow:
 
 
 def ledger_path(project: Project) -> Path:
+    """Where the SQLite ledger is (or would be) kept."""
     return project.root / project.delivery.state_dir / "ledger.sqlite"
+
+
+def ledger_location(project: Project) -> Path | str:
+    """The project's ledger: ``delivery.ledger`` (a PostgreSQL URL), else SQLite."""
+    return project.delivery.ledger or ledger_path(project)
+
+
+def open_ledger(project: Project, clock: Callable[[], dt.datetime]) -> Ledger:
+    """The project's ledger for writing (created if need be)."""
+    return Ledger(ledger_location(project), clock)
 
 
 @contextlib.contextmanager
 def existing_ledger(project: Project) -> Iterator[Ledger | None]:
-    """The project's ledger for reading, or None if nothing was ever sent (none is made)."""
-    path = ledger_path(project)
-    if not path.is_file():
+    """The project's ledger for reading, or None if nothing was ever sent (no SQLite
+    file is made; a PostgreSQL ledger is always opened)."""
+    location = ledger_location(project)
+    if not is_postgres(location) and not Path(location).is_file():
         yield None
         return
-    ledger = Ledger(path, lambda: dt.datetime.now(dt.timezone.utc))
+    ledger = Ledger(location, lambda: dt.datetime.now(dt.timezone.utc))
     try:
         yield ledger
     finally:
@@ -432,12 +384,7 @@ def send_lock(state_dir: Path) -> Iterator[None]:
         lock = FileLock(path, timeout=0)
         lock.acquire()
     except Timeout:
-        raise DeliveryError(
-            Problem(
-                "another 'reportc send' is running for this project",
-                hint=f"wait for it to finish (lock: {path}; its process id: {_holder(path)})",
-            )
-        ) from None
+        raise _busy(f"lock: {path}; its process id: {_holder(path)}") from None
     except OSError as exc:
         raise _ledger_error(path, exc) from None
     try:
@@ -446,6 +393,38 @@ def send_lock(state_dir: Path) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _busy(where: str) -> DeliveryError:
+    return DeliveryError(
+        Problem(
+            "another 'reportc send' is running for this project",
+            hint=f"wait for it to finish ({where})",
+        )
+    )
+
+
+@contextlib.contextmanager
+def project_lock(project: Project) -> Iterator[None]:
+    """The send lock that goes with the project's ledger: PostgreSQL's advisory lock
+    (named after the organisation, so every host running this project shares it) for a
+    shared ledger, else the file lock beside the SQLite ledger."""
+    location = ledger_location(project)
+    if not is_postgres(location):
+        with send_lock(project.root / project.delivery.state_dir):
+            yield
+        return
+    lock = advisory_lock(str(location), f"send:{project.organisation}")
+    try:
+        held = lock.__enter__()
+    except Exception as exc:  # the driver's errors: the ledger cannot be reached
+        raise _ledger_error(location, exc) from None
+    try:
+        if not held:
+            raise _busy(f"PostgreSQL advisory lock on {shown(location)}")
+        yield
+    finally:
+        lock.__exit__(None, None, None)
 
 
 def _holder(path: Path) -> str:

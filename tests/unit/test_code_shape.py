@@ -35,6 +35,7 @@ DEFERRED = {
     "boto3": "AWS: only for SES, SQS and S3",
     "botocore": "AWS errors and client settings, with boto3",
     "sqlalchemy": "external databases: only when a project declares one",
+    "psycopg": "the PostgreSQL ledger: only when delivery.ledger names one",
     "cryptography": "SNS signatures: only for 'events ingest'",
     "croniter": "schedules: only when a project has one",
     "resource": "POSIX only: memory limits (absent on Windows)",
