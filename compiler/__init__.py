@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .logs import Masker, get_logger, new_run_id, secret_values
     from .logs import configure as configure_logging
     from .notices import NoticeResult, Outcome, build_outcome, error_outcome, notify, send_outcome
+    from .outputs import is_remote, staged_outputs
     from .pipeline import build
     from .plan import (
         FORMATS,
@@ -127,6 +128,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
             "send_outcome",
         )
     },
+    **{n: ("outputs", n) for n in ("is_remote", "staged_outputs")},
     "build": ("pipeline", "build"),
     **{n: ("validation", n) for n in ("Validated", "validate")},
     **{
@@ -203,6 +205,7 @@ __all__ = [
     "get_logger",
     "ingest_events",
     "init_project",
+    "is_remote",
     "ledger_path",
     "limit_memory",
     "list_runs",
@@ -222,6 +225,7 @@ __all__ = [
     "secret_values",
     "send",
     "send_outcome",
+    "staged_outputs",
     "unsuppress",
     "utc_now",
     "validate",

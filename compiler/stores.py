@@ -100,6 +100,20 @@ class S3Store:
             raise self._fail(f"cannot read {key} from", exc) from exc
         return body
 
+    def list_keys(self) -> list[str]:
+        """Every key under the prefix (relative to it)."""
+        start = f"{self.prefix}/" if self.prefix else ""
+        keys: list[str] = []
+        try:
+            pages = self.client.get_paginator("list_objects_v2").paginate(
+                Bucket=self.bucket, Prefix=start
+            )
+            for page in pages:
+                keys.extend(obj["Key"][len(start) :] for obj in page.get("Contents", ()))
+        except Exception as exc:
+            raise self._fail("cannot list", exc) from exc
+        return sorted(keys)
+
     def run_keys(self) -> list[str]:
         start = f"{self.prefix}/" if self.prefix else ""
         keys: list[str] = []

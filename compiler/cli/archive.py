@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 import reportc
 
-from .common import Settings, absolute, echo_archived, out_option, pass_settings, period_option
+from .common import Settings, echo_archived, out_option, outputs, pass_settings, period_option
 
 
 @click.command(name="archive")
@@ -19,12 +17,12 @@ from .common import Settings, absolute, echo_archived, out_option, pass_settings
 )
 @pass_settings
 def command(
-    settings: Settings, out_dir: Path | None, period: str | None, allow_failed_checks: bool
+    settings: Settings, out_dir: str | None, period: str | None, allow_failed_checks: bool
 ) -> None:
-    """Archive the built reports of the period as a run (after sharded builds, say)."""
+    """Archive the built reports of the period as a run (after sharded builds, say).
+
+    --out s3://bucket/prefix archives what sharded builds wrote there."""
     project = settings.load(period)
-    echo_archived(
-        reportc.archive_run(
-            project, out_dir=absolute(out_dir), allow_failed_checks=allow_failed_checks
-        )
-    )
+    with outputs(project, out_dir, files=True, publish=False) as folder:
+        run = reportc.archive_run(project, out_dir=folder, allow_failed_checks=allow_failed_checks)
+    echo_archived(run)

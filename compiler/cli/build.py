@@ -6,6 +6,7 @@ without loading the binding, rendering or PDF stages.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,11 +18,11 @@ import reportc
 
 from .common import (
     Settings,
-    absolute,
     echo_archived,
     emit_json,
     on_terminal,
     out_option,
+    outputs,
     pass_settings,
     period_option,
     plural,
@@ -120,7 +121,7 @@ def progress_of(bar: Bar | None) -> reportc.Progress | None:
 def command(
     settings: Settings,
     personas: tuple[str, ...],
-    out_dir: Path | None,
+    out_dir: str | None,
     formats: tuple[str, ...],
     period: str | None,
     jobs: int | None,
@@ -143,21 +144,24 @@ def command(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--shard") from None
     options = _Options(
-        personas, absolute(out_dir), formats, jobs, force, chosen_shard, timeout, max_memory
+        personas, None, formats, jobs, force, chosen_shard, timeout, max_memory, out_dir
     )
     if as_json:
         emit_json(lambda: _document(settings, period, options, allow_failed_checks, no_archive))
         return
     project = settings.load(period)
-    bar = progress_bar(settings)
-    try:
-        result = _build(project, options, progress_of(bar), settings.run_id)
-    finally:
-        if bar is not None:
-            bar.close()
-    todo = sum(1 for r in result.reports if r.state != "unchanged")
-    show(result, project, brief=bar is not None and todo > BRIEF_OVER and settings.verbosity < 1)
-    applies, run = _archive(project, result, options, allow_failed_checks, no_archive)
+    with outputs(project, out_dir, files=False, publish=True) as folder:
+        o = dataclasses.replace(options, out_dir=folder)
+        bar = progress_bar(settings)
+        try:
+            result = _build(project, o, progress_of(bar), settings.run_id)
+        finally:
+            if bar is not None:
+                bar.close()
+        todo = sum(1 for r in result.reports if r.state != "unchanged")
+        brief = bar is not None and todo > BRIEF_OVER and settings.verbosity < 1
+        show(result, project, brief=brief, where=out_dir if reportc.is_remote(out_dir) else None)
+        applies, run = _archive(project, result, o, allow_failed_checks, no_archive)
     if run is not None:
         echo_archived(run)
     elif applies:
@@ -197,6 +201,8 @@ class _Options:
     shard: reportc.Shard | None
     timeout: float
     max_memory: int
+    #: --out as given (a folder, or s3://bucket/prefix: out_dir is then its staging)
+    location: str | None = None
 
 
 def _build(
@@ -245,9 +251,11 @@ def _document(
 ) -> dict[str, Any]:
     """The build as one JSON document (see schema/output-build-v1.schema.json)."""
     project = settings.load(period)
-    result = _build(project, o, None, settings.run_id)
-    ok = _succeeded(result, allow_failed_checks)
-    _, run = _archive(project, result, o, allow_failed_checks, no_archive)
+    with outputs(project, o.location, files=False, publish=True) as folder:
+        o = dataclasses.replace(o, out_dir=folder)
+        result = _build(project, o, None, settings.run_id)
+        ok = _succeeded(result, allow_failed_checks)
+        _, run = _archive(project, result, o, allow_failed_checks, no_archive)
     archived = None
     if run is not None:
         archived = {"state": run.state, "run_id": run.run.run_id, "location": run.url}
@@ -257,7 +265,7 @@ def _document(
         "ok": ok,
         "exit_code": 0 if ok else 1,
         "period": project.period.label,
-        "out_dir": str(result.out_dir),
+        "out_dir": o.location if reportc.is_remote(o.location) else str(result.out_dir),
         "manifest": str(result.manifest) if result.manifest else None,
         "reports": [
             {
@@ -278,10 +286,16 @@ def _document(
     }
 
 
-def show(result: reportc.BuildResult, project: reportc.Project, *, brief: bool = False) -> None:
+def show(
+    result: reportc.BuildResult,
+    project: reportc.Project,
+    *,
+    brief: bool = False,
+    where: str | None = None,
+) -> None:
     """One line per report built or failed (``brief``: only the failed ones), a total,
-    and what is blocked."""
-    shown = os.path.relpath(result.out_dir)
+    and what is blocked; paths under ``where`` (an S3 prefix) if given."""
+    shown = where or os.path.relpath(result.out_dir)
     unchanged = [r for r in result.reports if r.state == "unchanged"]
     if unchanged:
         say(f"unchanged: {plural(len(unchanged), 'report')} up to date (use --force to rebuild)")

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +58,23 @@ pass_settings = click.make_pass_decorator(Settings)
 
 def out_option(text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option(
-        "--out",
-        "out_dir",
-        default=None,
-        type=click.Path(file_okay=False, path_type=Path),
-        help=text,
+        "--out", "out_dir", default=None, metavar="DIR|s3://BUCKET/PREFIX", help=text
     )
+
+
+@contextlib.contextmanager
+def outputs(
+    project: reportc.Project, out: str | None, *, files: bool, publish: bool
+) -> Iterator[Path | None]:
+    """The folder a command works on for ``--out``: the folder itself, or for an S3
+    prefix a staging folder pulled from it (``files``: the built files too) and, with
+    ``publish``, pushed back (manifests last) when the block ends without an error."""
+    if reportc.is_remote(out):
+        assert out is not None
+        with reportc.staged_outputs(project, out, files=files, publish=publish) as stage:
+            yield stage
+        return
+    yield absolute(Path(out)) if out else None
 
 
 period_option = click.option(

@@ -17,6 +17,7 @@ from .common import (
     emit_json,
     on_terminal,
     out_option,
+    outputs,
     pass_settings,
     period_option,
     plural,
@@ -123,7 +124,7 @@ def command(
     resend_uncertain: bool,
     allow_suppressed_audit: bool,
     outbox: Path | None,
-    out_dir: Path | None,
+    out_dir: str | None,
     show_addresses: bool,
     include_suppressed: bool,
     allow_failed_checks: bool,
@@ -141,7 +142,7 @@ def command(
         "resend": resend,
         "resend_uncertain": resend_uncertain,
         "allow_suppressed_audit": allow_suppressed_audit,
-        "out_dir": absolute(out_dir),
+        "out_dir": out_dir,
         "outbox": absolute(outbox),
         "progress": _send_progress(bar),
         "include_suppressed": include_suppressed,
@@ -165,7 +166,8 @@ def _run(
     project = settings.load(period)
     transport = options["transport_name"]
     try:
-        result = reportc.send(project, **options)
+        with outputs(project, options["out_dir"], files=True, publish=False) as folder:
+            result = reportc.send(project, **{**options, "out_dir": folder})
     except reportc.ReportcError as exc:
         outcome = reportc.error_outcome("send", project.period.label, settings.run_id, exc)
         reportc.notify(project, outcome, transport_name=transport)

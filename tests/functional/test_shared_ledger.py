@@ -10,6 +10,7 @@ them); and suppression recorded by one host honoured by another.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -42,13 +43,10 @@ EVERY_RECIPIENT = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def ledger_url(request: pytest.FixtureRequest) -> Iterator[str]:
-    """'' for the SQLite ledger; else a PostgreSQL URL whose search_path is a fresh
-    schema (dropped afterwards)."""
-    if request.param == "sqlite":
-        yield ""
-        return
+@contextlib.contextmanager
+def fresh_pg_schema() -> Iterator[str]:
+    """A PostgreSQL URL whose search_path is a fresh schema (dropped afterwards);
+    skipped without a server, except in CI, where .ci/run starts one."""
     base = os.environ.get(URL_VAR)
     if not base:
         if os.environ.get("CI"):
@@ -65,6 +63,16 @@ def ledger_url(request: pytest.FixtureRequest) -> Iterator[str]:
     finally:
         with psycopg.connect(libpq, autocommit=True) as conn:
             conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """'' for the SQLite ledger; else a PostgreSQL URL with a fresh schema."""
+    if request.param == "sqlite":
+        yield ""
+        return
+    with fresh_pg_schema() as url:
+        yield url
 
 
 def _yaml(port: int, ledger: str) -> str:
