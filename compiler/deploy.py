@@ -52,10 +52,12 @@ class DeployOptions:
     job_role: str = "arn:aws:iam::ACCOUNT:role/reportc-batch-job"
     memory_mb: int = 2048
     vcpus: float = 1.0
+    #: where the shards write and the later steps read (``--out``; '' : the project's dist/)
+    out: str = ""
 
 
-def _args(*command: str) -> list[str]:
-    return ["-C", CONTAINER_PROJECT, *command]
+def _args(*command: str, out: str = "") -> list[str]:
+    return ["-C", CONTAINER_PROJECT, *command, *(["--out", out] if out else [])]
 
 
 def secret_names(project: Project) -> tuple[str, ...]:
@@ -109,9 +111,10 @@ def _meta(o: DeployOptions, name: str) -> dict[str, Any]:
 
 
 def kubernetes_objects(project: Project, o: DeployOptions) -> list[dict[str, Any]]:
-    build = _container(o, "build", _args("build", "--shard", f"auto/{o.shards}", "--no-archive"))
+    shard = ("build", "--shard", f"auto/{o.shards}", "--no-archive")
+    build = _container(o, "build", _args(*shard, out=o.out))
     # the shards' outputs are archived as one run before the send (with archive:)
-    archive = [_container(o, "archive", _args("archive"))] if project.archive else []
+    archive = [_container(o, "archive", _args("archive", out=o.out))] if project.archive else []
     objects: list[dict[str, Any]] = [
         {
             "apiVersion": "batch/v1",
@@ -131,7 +134,7 @@ def kubernetes_objects(project: Project, o: DeployOptions) -> list[dict[str, Any
             "metadata": _meta(o, f"{o.name}-send"),
             "spec": {
                 "backoffLimit": 0,
-                "template": _pod(o, [_container(o, "send", _args("send"))], archive),
+                "template": _pod(o, [_container(o, "send", _args("send", out=o.out))], archive),
             },
         },
     ]
@@ -178,7 +181,7 @@ def batch_definitions(project: Project, o: DeployOptions) -> dict[str, Any]:
         "platformCapabilities": ["FARGATE"],
         "containerProperties": {
             "image": o.image,
-            "command": _args("build", "--shard", "auto", "--no-archive"),
+            "command": _args("build", "--shard", "auto", "--no-archive", out=o.out),
             "environment": [{"name": "AWS_BATCH_JOB_ARRAY_SIZE", "value": str(o.shards)}],
             "secrets": secrets,
             "resourceRequirements": [
@@ -215,7 +218,7 @@ def batch_definitions(project: Project, o: DeployOptions) -> dict[str, Any]:
             "jobQueue": o.job_queue,
             "jobDefinition": o.name,
             "dependsOn": [{"jobId": job}],
-            "containerOverrides": {"command": _args(step)},
+            "containerOverrides": {"command": _args(step, out=o.out)},
             "retryStrategy": {"attempts": 1},
         }
 

@@ -54,6 +54,13 @@ from .common import Settings, pass_settings
     show_default=True,
     help="Batch: the EFS file system holding the project.",
 )
+@click.option(
+    "--out",
+    default="",
+    metavar="s3://BUCKET/PREFIX",
+    help="Where the shards write and the archive and send steps read (default: dist/ on "
+    "the project's volume).",
+)
 @pass_settings
 def command(
     settings: Settings,
@@ -65,6 +72,7 @@ def command(
     volume_claim: str,
     job_queue: str,
     file_system: str,
+    out: str,
 ) -> None:
     """Print definitions that build the reports in shards, then send them.
 
@@ -80,5 +88,6 @@ def command(
         volume_claim=volume_claim,
         job_queue=job_queue,
         file_system=file_system,
+        out=out,
     )
     click.echo(reportc.emit_deploy(project, target, options), nl=False)

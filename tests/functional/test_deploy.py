@@ -140,3 +140,26 @@ def test_the_shard_each_engine_assigns_is_the_one_its_definition_asks_for() -> N
         for k in range(8)
     }
     assert {(s.index, s.count) for s in batch} == {(k, 8) for k in range(1, 9)}
+
+
+def test_with_out_every_step_uses_the_s3_prefix(make_project: MakeProject) -> None:
+    import kubernetes_validate
+
+    project = _project(make_project)
+    options = DeployOptions(image="x", shards=2, out="s3://reports-out/2026-10")
+    objects = kubernetes_objects(project, options)
+    for obj in objects[:2]:
+        kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
+        pod = obj["spec"]["template"]["spec"]
+        for container in [*pod.get("initContainers", ()), *pod["containers"]]:
+            assert container["args"][-2:] == ["--out", "s3://reports-out/2026-10"]
+    defs = batch_definitions(project, options)
+    _botocore("RegisterJobDefinition", defs["registerJobDefinition"])
+    assert defs["registerJobDefinition"]["containerProperties"]["command"][-2:] == [
+        "--out",
+        "s3://reports-out/2026-10",
+    ]
+    assert defs["submitSend"]["containerOverrides"]["command"][-2:] == [
+        "--out",
+        "s3://reports-out/2026-10",
+    ]
