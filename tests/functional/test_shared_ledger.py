@@ -156,6 +156,12 @@ def test_two_senders_at_once_send_each_recipient_once(
     assert _counts(sink) == EVERY_RECIPIENT
     later = subprocess.run(_command(roots[1]), capture_output=True, text=True, env=env)
     assert later.returncode == 0 and len(sink.messages) == 3  # nothing twice, from either
+    status = subprocess.run(
+        [*_command(roots[1])[:-1], "status"], capture_output=True, text=True, env=env
+    )
+    assert status.returncode == 0, status.stderr
+    sent = [line.split()[:4] for line in status.stdout.splitlines()[1:]]
+    assert ["cfo", "c***@example.com", "to", "sent"] in sent and len(sent) == 8
 
 
 def test_a_suppression_recorded_by_one_host_is_honoured_by_another(
