@@ -47,6 +47,7 @@ def _keys(s3: Any, prefix: str) -> list[str]:
     return sorted(o["Key"] for o in found)
 
 
+@pytest.mark.slow
 def test_build_to_s3_then_send_and_archive_from_it(
     make_project: Any, s3: Any, moto: MotoServer, smtp_server: tuple[SmtpSink, int]
 ) -> None:
@@ -88,6 +89,7 @@ def test_build_to_s3_then_send_and_archive_from_it(
     assert [sorted(r["reports"]) for r in json.loads(history.output)] == [["ceo", "cfo", "cmo"]]
 
 
+@pytest.mark.slow
 def test_shards_write_their_own_manifests_and_send_merges_them(
     make_project: Any, s3: Any, moto: MotoServer
 ) -> None:

@@ -164,6 +164,7 @@ def test_two_senders_at_once_send_each_recipient_once(
     assert ["cfo", "c***@example.com", "to", "sent"] in sent and len(sent) == 8
 
 
+@pytest.mark.slow
 def test_a_suppression_recorded_by_one_host_is_honoured_by_another(
     make_project: MakeProject, smtp_server: tuple[SmtpSink, int], ledger_url: str
 ) -> None:
@@ -185,6 +186,7 @@ def test_a_suppression_recorded_by_one_host_is_honoured_by_another(
     assert _counts(sink)[("cfo", "cfo@example.com")] == 1
 
 
+@pytest.mark.slow
 def test_the_ledger_url_is_never_shown(make_project: MakeProject, ledger_url: str) -> None:
     if not ledger_url:
         pytest.skip("about the PostgreSQL URL")
