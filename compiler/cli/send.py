@@ -169,13 +169,14 @@ def _run(
         with outputs(project, options["out_dir"], files=True, publish=False) as folder:
             result = reportc.send(project, **{**options, "out_dir": folder})
     except reportc.ReportcError as exc:
-        outcome = reportc.error_outcome("send", project.period.label, settings.run_id, exc)
-        reportc.notify(project, outcome, transport_name=transport)
+        if project.notify is not None:
+            outcome = reportc.error_outcome("send", project.period.label, settings.run_id, exc)
+            reportc.notify(project, outcome, transport_name=transport)
         raise
     finally:
         if bar is not None:
             bar.close()
-    if not result.dry_run:
+    if not result.dry_run and project.notify is not None:
         outcome = reportc.send_outcome(result, project.period.label)
         reportc.notify(project, outcome, transport_name=transport)
     return project, result
