@@ -51,6 +51,8 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
         ReportcError,
         SendFailed,
     )
+    from .fastpath import forget as forget_build_stamp
+    from .fastpath import write_stamp as write_build_stamp
     from .limits import DEFAULT_MEMORY_MB, limit_memory
     from .logs import Masker, get_logger, new_run_id, secret_values
     from .logs import configure as configure_logging
@@ -115,6 +117,8 @@ _EXPORTS: dict[str, tuple[str, str]] = {
         )
     },
     **{n: ("limits", n) for n in ("DEFAULT_MEMORY_MB", "limit_memory")},
+    "forget_build_stamp": ("fastpath", "forget"),
+    "write_build_stamp": ("fastpath", "write_stamp"),
     "configure_logging": ("logs", "configure"),
     **{n: ("logs", n) for n in ("Masker", "get_logger", "new_run_id", "secret_values")},
     **{
@@ -202,6 +206,7 @@ __all__ = [
     "error_outcome",
     "existing_ledger",
     "find_project",
+    "forget_build_stamp",
     "get_logger",
     "ingest_events",
     "init_project",
@@ -229,6 +234,7 @@ __all__ = [
     "unsuppress",
     "utc_now",
     "validate",
+    "write_build_stamp",
 ]
 
 

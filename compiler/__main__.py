@@ -1,5 +1,5 @@
 """``python -m reportc``: the same command as ``reportc``."""
 
-from .cli import run
+from .entry import main
 
-run()
+main()

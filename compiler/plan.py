@@ -381,7 +381,9 @@ class BuildPlan:
             )
         )
         built = [r for r in merged if r.state is not BuildState.UNCHANGED]
-        manifest = write_manifest(project, self.manifest_path, built, self.generated)
+        manifest = self.manifest_path
+        if built or not manifest.is_file():  # nothing built: the manifest says it already
+            write_manifest(project, manifest, built, self.generated)
         return BuildResult(self.out, project.period.label, tuple(merged), manifest)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from .common import (
     pass_settings,
     period_option,
     plural,
+    recorded,
     say,
 )
 from .progress import Bar
@@ -150,6 +152,24 @@ def command(
         emit_json(lambda: _document(settings, period, options, allow_failed_checks, no_archive))
         return
     project = settings.load(period)
+    with recorded() as printed:
+        result, run = _lines(settings, project, options, allow_failed_checks, no_archive)
+    if _stampable(project, options, result, run) and settings.quiet == ("-q" in sys.argv):
+        reportc.write_build_stamp(sys.argv[1:], Path.cwd(), os.environ, *printed)
+    else:
+        reportc.forget_build_stamp(settings.directory)
+    result.raise_for_failures(allow_failed_checks)
+
+
+def _lines(
+    settings: Settings,
+    project: reportc.Project,
+    options: _Options,
+    allow_failed_checks: bool,
+    no_archive: bool,
+) -> tuple[reportc.BuildResult, reportc.ArchiveResult | None]:
+    """The build as lines: progress, one line per report, the total, the archive."""
+    out_dir = options.location
     with outputs(project, out_dir, files=False, publish=True) as folder:
         o = dataclasses.replace(options, out_dir=folder)
         bar = progress_bar(settings)
@@ -166,7 +186,28 @@ def command(
         echo_archived(run)
     elif applies:
         click.echo("archive: not archived (the build failed or is blocked)", err=True)
-    result.raise_for_failures(allow_failed_checks)
+    return result, run
+
+
+def _stampable(
+    project: reportc.Project,
+    o: _Options,
+    result: reportc.BuildResult,
+    run: reportc.ArchiveResult | None,
+) -> bool:
+    """A build a stamp can answer next time: it did nothing and needed nothing outside
+    the project's files (no database, no S3, no notices, not a shard, not forced)."""
+    nothing_done = all(r.state == "unchanged" and r.ok and not r.blocked for r in result.reports)
+    archive_local = project.archive is None or not project.archive.location.startswith("s3://")
+    return (
+        nothing_done
+        and bool(result.reports)
+        and (run is None or run.state == "unchanged")
+        and archive_local
+        and not (o.force or o.shard or reportc.is_remote(o.location))
+        and not project.databases
+        and project.notify is None
+    )
 
 
 def _succeeded(result: reportc.BuildResult, allow_failed_checks: bool) -> bool:

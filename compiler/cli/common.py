@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import sys
@@ -88,6 +89,37 @@ period_option = click.option(
 def absolute(path: Path | None) -> Path | None:
     """A path given on the command line, relative to where the command runs."""
     return Path.cwd() / path if path is not None and not path.is_absolute() else path
+
+
+class _Tee(io.TextIOBase):
+    """Writes to ``stream`` and keeps a copy."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream, self.copy = stream, io.StringIO()
+
+    def write(self, text: str) -> int:
+        self.copy.write(text)
+        return int(self.stream.write(text))
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return bool(self.stream.isatty())
+
+
+@contextlib.contextmanager
+def recorded() -> Iterator[list[str]]:
+    """What the block prints: after it, the list holds [stdout text, stderr text]."""
+    out, err = _Tee(sys.stdout), _Tee(sys.stderr)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = out, err
+    printed: list[str] = []
+    try:
+        yield printed
+    finally:
+        sys.stdout, sys.stderr = saved
+        printed += [out.copy.getvalue(), err.copy.getvalue()]
 
 
 def say(text: str = "", *, err: bool = False) -> None:

@@ -71,6 +71,7 @@ def _week(project: Any, when: dt.datetime) -> Any:
     return archive_run(project, clock=lambda: when)
 
 
+@pytest.mark.slow
 def test_a_weekly_cycle_archives_compares_lists_and_diffs(
     make_project: MakeProject, tmp_path: Path
 ) -> None:
@@ -209,6 +210,7 @@ def test_send_if_changed_skips_a_report_whose_figures_did_not_move(
     assert "sent 2026-11-16 07:00 UTC (1 recipient)" in out.output
 
 
+@pytest.mark.slow
 def test_a_build_that_failed_or_is_blocked_is_not_archived(make_project: MakeProject) -> None:
     blocked = ARCHIVE_YAML.replace(
         "    path: data/sales.csv\n", "    path: data/sales.csv\n    checks: {min_rows: 10}\n"

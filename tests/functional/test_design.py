@@ -60,6 +60,7 @@ def test_example_charts_are_vector_and_searchable(example_build: reportc.BuildRe
     assert html.count("data:image/svg+xml;base64,") == 3  # logo + two charts
 
 
+@pytest.mark.slow
 def test_chart_threshold_colours_follow_the_data(make_project: MakeProject) -> None:
     root = make_project({"reports.yaml": CHART_YAML})
     result = CliRunner().invoke(main, ["-C", str(root), "build"])
@@ -120,6 +121,7 @@ def _bookmarks(reader: PdfReader, items: list[Any]) -> dict[str, int]:
     return out
 
 
+@pytest.mark.slow
 def test_contents_page_numbers_match_the_real_pages(example_build: reportc.BuildResult) -> None:
     for name in ("ceo", "cto", "cfo", "cmo", "accounting"):
         reader = PdfReader(str(example_build.out_dir / f"{name}.pdf"))
@@ -255,6 +257,7 @@ def test_table_threshold_classes_where_the_data_crosses_them(
     assert cfo.count('class="right good">') >= 11
 
 
+@pytest.mark.slow
 def test_paper_size_and_orientation_per_report(make_project: MakeProject) -> None:
     text = MINIMAL_YAML.replace(
         "    title: CEO Report\n",

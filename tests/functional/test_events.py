@@ -332,6 +332,7 @@ def test_hostile_event_input_is_a_clear_error(
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_events_pull_reads_sqs_and_deletes_what_it_recorded(
     make_project: MakeProject, tmp_path: Path, moto: MotoServer
 ) -> None:

@@ -236,6 +236,7 @@ def test_daily_quota_stops_the_run_and_a_later_run_resumes(
     assert len(moto.raw_messages()) == 3
 
 
+@pytest.mark.slow
 def test_paused_account_aborts(make_project: MakeProject, moto: MotoServer) -> None:
     moto.verify("example.com")
     project = project_for(make_project, moto)
