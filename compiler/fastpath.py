@@ -31,7 +31,17 @@ VERSION = 1
 #: a project with more files than this is not stamped (the check would not be cheap)
 MAX_FILES = 5000
 #: folders whose contents are not inputs (the stamp itself lives in .reportc)
-SKIP_DIRS = {".reportc", ".git", "__pycache__", ".hypothesis", ".pytest_cache", ".mypy_cache"}
+SKIP_DIRS = {
+    ".reportc",
+    ".git",
+    "__pycache__",
+    ".hypothesis",
+    ".pytest_cache",
+    ".mypy_cache",
+    ".venv",
+    "venv",
+    "node_modules",
+}
 #: global options the fast path understands (each takes a value, or is a flag)
 _GLOBAL_VALUE = {"-C", "--config", "--env-file"}
 _GLOBAL_FLAG = {"-q", "--quiet"}
@@ -99,14 +109,16 @@ def _environment(text: str, environ: Mapping[str, str]) -> dict[str, str | None]
 def _files(root: Path, config_text: str, package: Path) -> dict[str, list[int]] | None:
     """Every file of the project, files named by absolute paths in the project file, and
     reportc's own files, with their stat; None when there are too many to be cheap."""
-    paths = list(_walk(root))
-    paths += [Path(p) for p in _ABSOLUTE.findall(config_text) if Path(p).is_file()]
-    paths += list(_walk(package))
+    trees = [root, package]
     for builtin in ("schema", "sections", "templates"):  # an editable install's built-ins
         if (package.parent / builtin).is_dir() and not (package / "_builtin").is_dir():
-            paths += list(_walk(package.parent / builtin))
-    if len(paths) > MAX_FILES:
-        return None
+            trees.append(package.parent / builtin)
+    paths = [Path(p) for p in _ABSOLUTE.findall(config_text) if Path(p).is_file()]
+    for tree in trees:
+        for path in _walk(tree):
+            paths.append(path)
+            if len(paths) > MAX_FILES:  # not cheap to check: the normal path decides
+                return None
     out = {}
     for path in paths:
         stat = _stat(path)

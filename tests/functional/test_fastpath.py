@@ -153,3 +153,14 @@ def test_the_console_command_replays_without_loading_the_project(
     assert "reportc.fastpath" in imported
     assert not {"reportc.config", "reportc.cli", "click", "yaml", "jinja2"} & set(imported)
     assert elapsed < 5  # (the real figure is in BENCHMARKS.md)
+
+
+def test_a_project_too_large_to_check_cheaply_is_not_stamped(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project()
+    monkeypatch.setattr(fastpath, "MAX_FILES", 3)
+    _build(root, monkeypatch)
+    _age(root)
+    _build(root, monkeypatch)
+    assert not (root / fastpath.STAMP).exists()
