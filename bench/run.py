@@ -432,7 +432,7 @@ SEND_REPORTC = textwrap.dedent("""\
     import datetime as dt, sys, time, random, tempfile
     from pathlib import Path
     from reportc.delivery import Ledger, SmtpTransport, SesTransport, make_ses_clients
-    from reportc.dispatch import _deliver
+    from reportc.deliver import deliver_envelopes
     from reportc.mime import Attachment, compose
     from reportc import load_project
     mode, port_or_url, count, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
@@ -462,7 +462,7 @@ SEND_REPORTC = textwrap.dedent("""\
 
         transport = Unlimited(v2, v1)
     ledger = Ledger(Path(tempfile.mkdtemp()) / "ledger.sqlite", lambda: now)
-    result = _deliver(project, envelopes, transport, ledger, run_id="bench", limit=None,
+    result = deliver_envelopes(project, envelopes, transport, ledger, run_id="bench", limit=None,
                       resend=False, monotonic=time.monotonic, sleep=time.sleep,
                       rng=random.Random(1), progress=None)
     transport.close()
@@ -546,8 +546,8 @@ def bench_send(runs: int) -> None:
         note(
             "6a. SMTP: 1,000 messages with a 100 KB PDF (aiosmtpd on loopback)",
             f"reportc {1000 / a:.0f} msg/s vs mailmerge {1000 / b:.0f} msg/s = {b / a:.2f}x",
-            ">= 1x",
-            "met" if b / a >= 1 else f"missed by {1 - b / a:.2f}x",
+            ">= 1.5x (issue 15)",
+            "met" if b / a >= 1.5 else f"missed by {1.5 - b / a:.2f}x",
         )
         # rate limit: 20 recipients/s; each message has 2 (to + audit bcc) -> 10 msg/s
         sink = Sink()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
@@ -176,3 +177,53 @@ def test_no_recipients_is_an_error() -> None:
 def test_csv_defuses_formulas_but_keeps_numbers() -> None:
     data = rows_to_csv(["a", "b"], [{"a": "=1+1", "b": -5}, {"a": "@SUM(A1)", "b": None}])
     assert data.decode().splitlines() == ["a,b", "'=1+1,-5", "'@SUM(A1),"]
+
+
+def _wire(headers: str, body: str = "hello") -> bytes:
+    return (headers.replace("\n", "\r\n") + "\r\n" + body.replace("\n", "\r\n")).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("raw", "problem"),
+    [
+        (_wire("To: a@example.com\nCc: \n", "caf\u00e9"), "it is not 7-bit clean"),
+        (_wire("To: a@example.com\n", "x" * 999), "line 3 is over 998 bytes"),
+        (_wire("To: a@example.com\nBcc: b@example.com\n"), "it carries a Bcc header"),
+        (_wire("To: a@example.com, evil@example.org\n"), "its To header names 2 address(es)"),
+        (_wire("To: a@example.com\nTo: evil@example.org\n"), "its To header names 2"),
+        (_wire("To: a@example.com\nCc: evil@example.org\n"), "its Cc header names 1"),
+    ],
+)
+def test_the_wire_check_refuses_what_would_not_match_its_recipients(
+    raw: bytes, problem: str
+) -> None:
+    """The last check before a message leaves: read back from the bytes themselves (the
+    headers only, and every line and byte of the body)."""
+    from reportc.addresses import Mailbox
+    from reportc.mime import _check_wire
+
+    boxes = {"to": [Mailbox("", "a@example.com")], "cc": []}
+    with pytest.raises(DeliveryError, match=re.escape(problem)):
+        _check_wire("r", raw, boxes)
+    _check_wire("r", _wire("To: a@example.com\n"), boxes)  # a clean one passes
+
+
+@pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 100 * 1024, 57 * 1000])
+def test_spliced_attachments_are_the_bytes_the_email_package_writes(size: int) -> None:
+    """Composing puts each attachment's base64 in place of a placeholder (fast); the
+    message must be byte for byte what the email package writes on its own."""
+    from reportc.mime import Attachment, _message, _plain
+
+    rng = random.Random(size)
+    files = [
+        Attachment("a.pdf", rng.randbytes(size)),
+        Attachment("b.csv", b"x,y\r\n1,2\r\n", "text", "csv"),
+    ]
+    headers = {"From": "r@example.com", "To": "a@example.com", "Subject": "S"}
+
+    def boundaries_named(raw: bytes) -> bytes:  # the email package picks them at random
+        return re.sub(rb"={15}\d+==", b"BOUNDARY", raw)
+
+    spliced = _message(headers, "text", "<p>html</p>", files)
+    plain = _plain(headers, "text", "<p>html</p>", files)
+    assert boundaries_named(spliced) == boundaries_named(plain)
