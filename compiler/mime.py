@@ -342,6 +342,11 @@ def _base64_lines(content: bytes) -> bytes:
     return base64.encodebytes(content).rstrip(b"\n").replace(b"\n", b"\r\n")
 
 
+def _unfolded(value: str) -> str:
+    """A header value as one line (RFC 5322 unfolding: CRLF before whitespace goes)."""
+    return value.replace("\r\n", "").replace("\n", "")
+
+
 def _check_wire(report: str, raw: bytes, boxes: Mapping[str, list[Mailbox]]) -> None:
     """Read the serialized message back: 7-bit, short lines, the very recipients we meant."""
     problems: list[str] = []
@@ -352,13 +357,14 @@ def _check_wire(report: str, raw: bytes, boxes: Mapping[str, list[Mailbox]]) -> 
         first = next(n for n, line in enumerate(lines, 1) if len(line) > MAX_LINE)
         problems.append(f"line {first} is over {MAX_LINE} bytes")
     # The recipients are in the top-level headers: read those, not the whole MIME tree.
+    # (compat32: the raw header text, each value then read strictly by header_addresses)
     head = raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
-    parsed = message_from_bytes(head, policy=policy.default)
+    parsed = message_from_bytes(head, policy=policy.compat32)
     if parsed.get_all("Bcc"):
         problems.append("it carries a Bcc header")
     for what, header in (("to", "To"), ("cc", "Cc")):
         values = parsed.get_all(header) or []
-        named = [a.lower() for v in values for a in header_addresses(str(v))]
+        named = [a.lower() for v in values for a in header_addresses(_unfolded(str(v)))]
         if len(values) > 1 or named != [b.key for b in boxes[what]]:
             problems.append(f"its {header} header names {len(named)} address(es), not the ")
             problems[-1] += f"{len(boxes[what])} it is sent to"
