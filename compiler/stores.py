@@ -115,20 +115,7 @@ class S3Store:
         return sorted(keys)
 
     def run_keys(self) -> list[str]:
-        start = f"{self.prefix}/" if self.prefix else ""
-        keys: list[str] = []
-        try:
-            pages = self.client.get_paginator("list_objects_v2").paginate(
-                Bucket=self.bucket, Prefix=start
-            )
-            for page in pages:
-                for obj in page.get("Contents", ()):
-                    key = obj["Key"][len(start) :]
-                    if key.count("/") == 2 and key.endswith(f"/{RUN_FILE}"):
-                        keys.append(key)
-        except Exception as exc:
-            raise self._fail("cannot list", exc) from exc
-        return sorted(keys)
+        return [k for k in self.list_keys() if k.count("/") == 2 and k.endswith(f"/{RUN_FILE}")]
 
 
 def open_store(project: Project, *, s3_client: Any = None) -> Store:

@@ -122,7 +122,22 @@ class Db(Protocol):
     def close(self) -> None: ...
 
 
-class SqliteDb:
+class _Connection:
+    """What both engines' connections do alike (``conn`` is set by each)."""
+
+    conn: Any
+
+    def commit(self) -> None:
+        self.conn.execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class SqliteDb(_Connection):
     """The ledger in a SQLite file (WAL) on this machine's disk."""
 
     dialect = "sqlite"
@@ -141,7 +156,8 @@ class SqliteDb:
             )
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
-        return self.conn.execute(sql, tuple(args))
+        cur: Cursor = self.conn.execute(sql, tuple(args))
+        return cur
 
     def begin(self, durable: bool) -> None:
         # 'sending' must survive even a power loss before the provider is called: it
@@ -150,17 +166,8 @@ class SqliteDb:
         self.conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
         self.conn.execute("BEGIN IMMEDIATE")
 
-    def commit(self) -> None:
-        self.conn.execute("COMMIT")
 
-    def rollback(self) -> None:
-        self.conn.execute("ROLLBACK")
-
-    def close(self) -> None:
-        self.conn.close()
-
-
-class PostgresDb:
+class PostgresDb(_Connection):
     """The ledger on PostgreSQL (psycopg 3; ``pip install 'reportc[postgres]'``).
     Every commit is durable (PostgreSQL's default ``synchronous_commit``)."""
 
@@ -181,19 +188,11 @@ class PostgresDb:
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
         values = tuple(str(a) if isinstance(a, str) else a for a in args)
-        return self.conn.execute(_placeholders(sql).encode(), values)
+        cur: Cursor = self.conn.execute(_placeholders(sql).encode(), values)
+        return cur
 
     def begin(self, durable: bool) -> None:
         self.conn.execute("BEGIN")
-
-    def commit(self) -> None:
-        self.conn.execute("COMMIT")
-
-    def rollback(self) -> None:
-        self.conn.execute("ROLLBACK")
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 def _placeholders(sql: str) -> str:

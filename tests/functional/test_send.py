@@ -460,67 +460,6 @@ def test_send_reuses_an_up_to_date_build(make_project: MakeProject, tmp_path: Pa
 
 
 @pytest.mark.slow
-def test_crash_mid_run_then_resume_gives_each_recipient_exactly_one_message(
-    make_project: MakeProject, smtp_server: tuple[SmtpSink, int]
-) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    from collections import Counter
-
-    sink, port = smtp_server
-    text = SEND_YAML.replace(
-        "  max_attempts: 4\n",
-        f"  max_attempts: 4\n  transport: smtp\n  smtp: {{host: 127.0.0.1, port: {port}, "
-        "security: none}\n",
-    )
-    root = make_project({"reports.yaml": text})
-    command = [
-        sys.executable,
-        "-c",
-        "from reportc.cli import main; main()",
-        "-C",
-        str(root),
-        "send",
-    ]
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
-
-    def kill_on_second(count: int) -> None:
-        if count == 2:  # the server has the 2nd message; the sender never hears back
-            os.kill(proc.pid, signal.SIGKILL)
-
-    sink.on_message = kill_on_second
-    proc.communicate(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
-    assert len(sink.messages) == 2
-    sink.on_message = None
-
-    again = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-    assert again.returncode == 1, again.stdout + again.stderr  # the uncertain one is reported
-    assert "uncertain  cfo" in again.stderr
-    assert "it may have been delivered" in again.stderr
-    assert "sent       cmo" in again.stdout
-    counts = Counter(
-        (parse(data)["X-Reportc-Report"], r) for _, rcpts, data in sink.messages for r in rcpts
-    )
-    assert counts == {  # every recipient of every report, exactly once
-        ("ceo", "ceo@example.com"): 1,
-        ("ceo", "audit@example.org"): 1,
-        ("cfo", "cfo@example.com"): 1,
-        ("cfo", "ceo@example.com"): 1,
-        ("cfo", "board@example.org"): 1,
-        ("cfo", "audit@example.org"): 1,
-        ("cmo", "cmo@example.com"): 1,
-        ("cmo", "audit@example.org"): 1,
-    }
-    # A third run sends nothing new, and --resend is what it takes to send the uncertain one.
-    third = subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
-    assert len(sink.messages) == 3, third.stdout + third.stderr
-
-
-@pytest.mark.slow
 def test_example_project_delivers_five_reports_over_ses(
     example_build: Any, moto: MotoServer
 ) -> None:
