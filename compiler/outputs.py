@@ -17,7 +17,7 @@ import hashlib
 import re
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from .aws import aws_client
@@ -69,8 +69,22 @@ def pull(store: S3Store, stage: Path, *, files: bool) -> dict[str, str]:
             for entry in read_manifest(stage / key).reports.values():
                 for record in entry.files.values():
                     if record.path not in fetched:
-                        fetch(record.path)
+                        fetch(_inside(record.path, store, key))
     return fetched
+
+
+def _inside(path: str, store: S3Store, manifest: str) -> str:
+    """A file a manifest lists, refused unless it is a plain path under the prefix (a
+    manifest from the bucket must not make reportc write outside its staging folder)."""
+    parts = PurePosixPath(path).parts
+    if not parts or path.startswith("/") or "\\" in path or ".." in parts or ":" in parts[0]:
+        raise ArchiveError(
+            Problem(
+                f"{store.url}/{manifest} lists '{path}', which is not a file under the prefix",
+                hint="rebuild into this prefix with reportc build --out; do not edit manifests",
+            )
+        )
+    return path
 
 
 def push(stage: Path, store: S3Store, pulled: dict[str, str] | None = None) -> int:

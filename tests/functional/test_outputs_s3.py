@@ -113,6 +113,8 @@ def test_shards_write_their_own_manifests_and_send_merges_them(
 class _Recording:
     """A store that records puts, and can fail on the n-th (a build killed mid-upload)."""
 
+    url = "s3://recording"
+
     def __init__(self, fail_at: int = 0) -> None:
         self.objects: dict[str, bytes] = {}
         self.order: list[str] = []
@@ -182,3 +184,27 @@ def test_a_bad_s3_location_is_refused(make_project: Any, moto: MotoServer) -> No
 
 def test_s3_store_type_is_what_push_expects() -> None:
     assert hasattr(S3Store, "list_keys") and hasattr(S3Store, "put")
+
+
+@pytest.mark.parametrize("path", ["../escape.pdf", "/etc/passwd", "a/../../b.pdf", "C:\\x.pdf"])
+def test_a_hostile_manifest_cannot_make_reportc_write_outside_its_staging(
+    tmp_path: Path, path: str
+) -> None:
+    from reportc.errors import ArchiveError
+
+    store = _Recording()
+    manifest = {
+        "schema_version": 2,
+        "reports": {
+            "r": {
+                "state": "ok",
+                "files": {"pdf": {"path": path, "sha256": "0" * 64, "bytes": 1, "pages": 1}},
+            }
+        },
+    }
+    store.objects["manifest.json"] = json.dumps(manifest).encode()
+    store.objects[path] = b"x"
+    stage = tmp_path / "stage"
+    with pytest.raises(ArchiveError, match="which is not a file under the prefix"):
+        pull(store, stage, files=True)  # type: ignore[arg-type]
+    assert not (tmp_path / "escape.pdf").exists()
