@@ -27,7 +27,7 @@ from .config.model import Project, ReportSpec
 from .errors import Location
 from .graph import sql_dependencies
 from .resources import builtin_dir
-from .writer import file_sha256
+from .writer import file_sha256, project_digests
 
 
 def _canon(value: Any) -> Any:
@@ -78,6 +78,7 @@ class Fingerprinter:
         self.project = project
         self.formats = sorted(formats)
         self._files: dict[Path, str] = {}
+        self._digests = project_digests(project.root, project.delivery.state_dir)
         self._templates = _tree_digest(
             [
                 project.root / "templates",
@@ -89,8 +90,12 @@ class Fingerprinter:
 
     def _digest(self, path: Path) -> str:
         if path not in self._files:
-            self._files[path] = file_sha256(path) if path.is_file() else "missing"
+            self._files[path] = self._digests.sha256(path) if path.is_file() else "missing"
         return self._files[path]
+
+    def save(self) -> None:
+        """Remember the file digests taken (see :class:`reportc.writer.FileDigests`)."""
+        self._digests.save()
 
     def report(self, spec: ReportSpec) -> str:
         project = self.project

@@ -284,6 +284,7 @@ def report_inputs(
     the archived baseline it compares against): equal fingerprints, equal reports."""
     fingerprints = Fingerprinter(project, formats)
     inputs = {p: fingerprints.report(project.personas[p]) for p in personas}
+    fingerprints.save()
     if baselines is not None:
         # A new archived run changes what the report compares against.
         mark = baselines.digest(project.period, generated)

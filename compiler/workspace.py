@@ -31,6 +31,7 @@ from .limits import memory_budget
 from .sources import FILE_TYPES, LOADERS, SourceContext, external
 from .sources.sql import duck_message, one_value, query_params
 from .sqlrefs import checked_select
+from .writer import project_digests
 
 
 def plain(value: Any) -> Any:
@@ -104,8 +105,10 @@ class Workspace:
         self.loaded: list[str] = []
         self.engines: dict[str, Any] = {}
         self.check_failures: dict[str, list[str]] = {}
+        self.digests = project_digests(project.root, project.delivery.state_dir)
 
     def close(self) -> None:
+        self.digests.save()
         self._closed.set()
         if self._watchdog is not None:
             self._watchdog.join(timeout=5)
@@ -203,7 +206,9 @@ class Workspace:
             return
         edges = self.project.graph.edges
         deps = {d: self.fingerprints[d] for d in edges.get(name, ()) if d in self.fingerprints}
-        ctx = SourceContext(self.display, self.values, deps, self.at, self.files)
+        ctx = SourceContext(
+            self.display, self.values, deps, self.at, self.files, digest=self.digests.sha256
+        )
         with self.deadline():
             self.fingerprints[name] = LOADERS[spec.type](spec, self.con, ctx)
         self.loaded.append(name)

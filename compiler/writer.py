@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import Problem, ReportcError
@@ -24,6 +26,59 @@ def file_sha256(path: Path) -> str:
         for chunk in iter(lambda: fh.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+#: a file changed this close to when its digest was taken may change again unseen
+#: within one timestamp tick: its digest is not trusted next time ("racy git")
+RACY_NS = 2_000_000_000
+
+
+class FileDigests:
+    """sha256 of files, remembered in a JSON file by (size, mtime, ctime, inode).
+
+    A file whose stat is unchanged since it was hashed is not read again. ctime moves
+    on every write (tools that restore mtime cannot restore it), and a file modified
+    within two seconds of its hashing is hashed again. ``trust_stat=False`` (the
+    environment's ``REPORTC_TRUST_STAT=0``) always reads every file.
+    """
+
+    def __init__(self, path: Path | None, *, trust_stat: bool = True) -> None:
+        self.path, self.trust = path, trust_stat
+        self.entries: dict[str, dict[str, object]] = {}
+        self.dirty = False
+        if path is not None and trust_stat:
+            with contextlib.suppress(OSError, ValueError):
+                loaded = json.loads(path.read_text("utf-8"))
+                if isinstance(loaded, dict):
+                    self.entries = {k: v for k, v in loaded.items() if isinstance(v, dict)}
+
+    def sha256(self, file: Path) -> str:
+        st = file.stat()
+        stat = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+        key = str(file.absolute())
+        entry = self.entries.get(key)
+        if self.trust and entry is not None and entry.get("stat") == stat:
+            seen = entry.get("seen_ns")
+            if isinstance(seen, int) and seen - max(st.st_mtime_ns, st.st_ctime_ns) > RACY_NS:
+                return str(entry.get("sha256"))
+        digest = file_sha256(file)
+        self.entries[key] = {"stat": stat, "sha256": digest, "seen_ns": time.time_ns()}
+        self.dirty = True
+        return digest
+
+    def save(self) -> None:
+        """Keep what was learnt (best effort: a cache that cannot be written is none)."""
+        if self.dirty and self.path is not None and self.trust:
+            with contextlib.suppress(OSError):
+                write_atomic(self.path, json.dumps(self.entries).encode("utf-8"))
+            self.dirty = False
+
+
+def project_digests(root: Path, state_dir: str) -> FileDigests:
+    """A project's remembered file digests (``<state_dir>/cache/sha256.json``), unless
+    ``REPORTC_TRUST_STAT=0`` says to read every file every time."""
+    trust = os.environ.get("REPORTC_TRUST_STAT", "1").strip() != "0"
+    return FileDigests(root / state_dir / "cache" / "sha256.json", trust_stat=trust)
 
 
 def write_atomic(path: Path, data: bytes) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from ..errors import Location
+from ..writer import file_sha256
 
 
 class SourceContext:
@@ -18,8 +20,12 @@ class SourceContext:
         fingerprints: Mapping[str, str],
         at: Callable[..., Location],
         files: Mapping[str, str] | None = None,
+        *,
+        digest: Callable[[Path], str] = file_sha256,
     ) -> None:
         self.files = dict(files or {})
+        #: a file's sha256 (remembered by its stat across builds: see FileDigests)
+        self.digest = digest
         self.display = root_display
         self.params = params
         self.fingerprints = fingerprints

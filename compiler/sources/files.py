@@ -15,7 +15,7 @@ import io
 import itertools
 import json
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,6 @@ from typing import Any
 from ..config.model import SourceSpec
 from ..config.yamlpos import load_yaml
 from ..errors import ConfigError, DataError, Location, Problem, byte_location, did_you_mean
-from ..writer import file_sha256
 from .context import SourceContext
 
 MAX_REPORTED_ROWS = 10
@@ -120,10 +119,10 @@ def _header(path: Path, spec: SourceSpec, display: str) -> tuple[list[str], bool
     return header, bool(second.strip())
 
 
-def _file_digest(path: Path, spec: SourceSpec) -> str:
+def _file_digest(path: Path, spec: SourceSpec, digest: Callable[[Path], str]) -> str:
     """The file's sha256 together with how it is read (types, records)."""
     how = json.dumps({"types": dict(spec.types), "records": spec.records})
-    return hashlib.sha256(f"{file_sha256(path)}:{how}".encode()).hexdigest()
+    return hashlib.sha256(f"{digest(path)}:{how}".encode()).hexdigest()
 
 
 def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
@@ -182,7 +181,7 @@ def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
         ) from None
     else:
         check_header(header, display)
-    return _file_digest(spec.path, spec)
+    return _file_digest(spec.path, spec, ctx.digest)
 
 
 def _empty(display: str) -> Problem:

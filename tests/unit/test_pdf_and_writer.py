@@ -73,3 +73,46 @@ def test_writer_refuses_escapes_and_double_writes(tmp_path: Path) -> None:
         writer.write("../evil.pdf", b"x")
     with pytest.raises(ReportcError, match="two outputs"):
         writer.write("a.pdf", b"y")
+
+
+def test_file_digests_are_remembered_by_stat_and_never_trusted_when_racy_or_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+    import time
+
+    from reportc import writer
+
+    reads: list[Path] = []
+    real = writer.file_sha256
+    def counted(path: Path) -> str:
+        reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(writer, "file_sha256", counted)
+    data = tmp_path / "ledger.csv"
+    data.write_text("a,b\n1,2\n")
+    cache = tmp_path / "cache.json"
+    first = writer.FileDigests(cache).sha256(data)
+    assert len(reads) == 1  # (a file just written is racy: hashed again next time)
+    old = time.time_ns() - 10_000_000_000
+    os.utime(data, ns=(old, old))  # (moves ctime to now: still racy once more)
+    digests = writer.FileDigests(cache)
+    digests.sha256(data)
+    digests.entries[str(data.absolute())]["seen_ns"] = time.time_ns() + 5_000_000_000
+    digests.save()
+    again = writer.FileDigests(cache)
+    assert again.sha256(data) == first and len(reads) == 2  # remembered: not read
+    data.write_text("a,b\n1,3\n")  # new bytes: size equal, mtime and ctime new
+    assert writer.FileDigests(cache).sha256(data) != first and len(reads) == 3
+    assert writer.FileDigests(cache, trust_stat=False).sha256(data) and len(reads) == 4
+
+
+def test_a_corrupt_digest_cache_is_ignored(tmp_path: Path) -> None:
+    from reportc import writer
+
+    cache = tmp_path / "cache.json"
+    cache.write_text("[not json")
+    data = tmp_path / "x.csv"
+    data.write_text("a\n1\n")
+    assert len(writer.FileDigests(cache).sha256(data)) == 64
