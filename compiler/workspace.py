@@ -29,6 +29,7 @@ from .config.model import (
 from .errors import DataError, Location, Problem, ReportcError
 from .limits import memory_budget
 from .sources import FILE_TYPES, LOADERS, SourceContext, external
+from .sources.files import strict_load
 from .sources.sql import duck_message, one_value, query_params
 from .sqlrefs import checked_select
 from .writer import project_digests
@@ -65,6 +66,38 @@ QUERY_SECONDS = 300.0
 
 #: how often the watchdog looks at the running query
 WATCH_INTERVAL = 0.2
+
+
+def read_once(project: Project) -> frozenset[str]:
+    """The CSV sources that one plain metric reads and nothing else does (no other
+    source or metric, no section, no burst row, no check): DuckDB reads those lazily
+    (a view: only the columns and rows the query needs) instead of into a table."""
+    graph = project.graph
+    users: dict[str, list[str]] = {}
+    for node, deps in graph.edges.items():
+        for dep in deps:
+            users.setdefault(dep, []).append(node)
+    direct: set[str] = set()
+    for report in project.personas.values():
+        for section in report.sections:
+            direct |= graph.section_needs(section)
+        if report.for_each is not None and report.for_each.source:
+            direct.add(report.for_each.source)
+        if report.for_each is not None and report.for_each.query:
+            return frozenset()  # rows from a query: whatever it reads, read it once
+    once = set()
+    for name, spec in project.sources.items():
+        reader = users.get(name, [])
+        if (
+            spec.type == "csv"
+            and not spec.checks
+            and name not in direct
+            and len(reader) == 1
+            and reader[0] in graph.metrics
+            and reader[0] not in graph.row_nodes
+        ):
+            once.add(name)
+    return frozenset(once)
 
 
 class Workspace:
@@ -106,6 +139,7 @@ class Workspace:
         self.engines: dict[str, Any] = {}
         self.check_failures: dict[str, list[str]] = {}
         self.digests = project_digests(project.root, project.delivery.state_dir)
+        self.lazy = read_once(project)
 
     def close(self) -> None:
         self.digests.save()
@@ -207,11 +241,30 @@ class Workspace:
         edges = self.project.graph.edges
         deps = {d: self.fingerprints[d] for d in edges.get(name, ()) if d in self.fingerprints}
         ctx = SourceContext(
-            self.display, self.values, deps, self.at, self.files, digest=self.digests.sha256
+            self.display,
+            self.values,
+            deps,
+            self.at,
+            self.files,
+            digest=self.digests.sha256,
+            lazy=name in self.lazy,
         )
         with self.deadline():
             self.fingerprints[name] = LOADERS[spec.type](spec, self.con, ctx)
         self.loaded.append(name)
+
+    def _explain_lazy(self, metric: str) -> None:
+        """A query over a lazily read source failed: read that source strictly, into a
+        table, so a bad value in the file is reported at its line and column."""
+        for name in self.project.graph.edges.get(metric, ()):
+            if name in self.lazy:
+                self.lazy = self.lazy - {name}
+                spec = self.project.sources[name]
+                ctx = SourceContext(
+                    self.display, self.values, {}, self.at, self.files, digest=self.digests.sha256
+                )
+                with self.deadline():
+                    strict_load(spec, self.con, ctx)
 
     def _compute_metric(self, spec: MetricSpec) -> None:
         where = f"metrics.{spec.name}"
@@ -231,6 +284,7 @@ class Workspace:
                 rows = cur.fetchall()
                 width = len(cur.description or ())
             except Exception as exc:
+                self._explain_lazy(spec.name)  # the file's own error, if the file is why
                 raise DataError(
                     Problem(
                         f"query failed: {duck_message(exc)}",

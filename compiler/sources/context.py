@@ -22,10 +22,13 @@ class SourceContext:
         files: Mapping[str, str] | None = None,
         *,
         digest: Callable[[Path], str] = file_sha256,
+        lazy: bool = False,
     ) -> None:
         self.files = dict(files or {})
         #: a file's sha256 (remembered by its stat across builds: see FileDigests)
         self.digest = digest
+        #: read lazily (a view) rather than into a table: one plain query reads it
+        self.lazy = lazy
         self.display = root_display
         self.params = params
         self.fingerprints = fingerprints

@@ -159,12 +159,8 @@ def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     if not has_rows:
         # Header only: DuckDB cannot detect types from no rows; make every column text.
         options["all_varchar"] = True
-    args = ", ".join(f"{k} := ?" for k in options)
     try:
-        con.execute(
-            f"CREATE OR REPLACE TABLE {_quote(spec.name)} AS SELECT * FROM read_csv(?, {args})",
-            [str(spec.path), *options.values()],
-        )
+        _create(con, spec, options, lazy=ctx.lazy)
     except Exception as exc:  # duckdb raises many Error subclasses
         raw = spec.path.read_bytes()
         text = _decode(raw, spec.encoding, display)
@@ -182,6 +178,42 @@ def load_csv(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     else:
         check_header(header, display)
     return _file_digest(spec.path, spec, ctx.digest)
+
+
+def _create(con: Any, spec: SourceSpec, options: Mapping[str, Any], *, lazy: bool) -> None:
+    """The source as a table (read now, strictly, every column), or as a view (read
+    when its one query runs, only what it needs). A view cannot take parameters: its
+    values are written as SQL literals (strings quoted, quotes doubled)."""
+    assert spec.path is not None
+    name = _quote(spec.name)
+    con.execute(f"DROP VIEW IF EXISTS {name}")
+    if not lazy:
+        args = ", ".join(f"{k} := ?" for k in options)
+        con.execute(
+            f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM read_csv(?, {args})",
+            [str(spec.path), *options.values()],
+        )
+        return
+    args = ", ".join(f"{k} := {_literal(v)}" for k, v in options.items())
+    con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv({_literal(str(spec.path))}, {args})")
+
+
+def strict_load(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
+    """Load a lazily read source into a table after all: its one query failed, and a
+    strict read says where in the file (line, column) and why, if the file is why."""
+    ctx.lazy = False
+    return load_csv(spec, con, ctx)
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_literal(str(k))}: {_literal(v)}" for k, v in value.items()) + "}"
+    text = str(value)
+    if "\x00" in text:
+        raise DataError(Problem("a NUL character in a file name or type", hint="rename it"))
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _empty(display: str) -> Problem:

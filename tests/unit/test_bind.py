@@ -123,3 +123,49 @@ def test_a_failed_source_fails_only_the_reports_that_use_it(make_project: MakePr
         .format()
         .startswith("data/broken.csv:2:1: row has 1 fields, the header has 2")
     )
+
+
+LEDGER_YAML = MINIMAL_YAML.replace(
+    "sources:\n",
+    "sources:\n  ledger:\n    type: csv\n    path: data/ledger.csv\n"
+    "    types: {amount: 'DECIMAL(14,2)', booked: DATE}\n",
+).replace(
+    "metrics:\n",
+    "metrics:\n  ledger_total:\n    sql: SELECT sum(amount) FROM ledger\n",
+)
+
+
+def test_a_source_one_metric_reads_is_read_lazily(make_project: MakeProject) -> None:
+    """DuckDB reads it when the metric's query runs (a view), not into a table first;
+    sales, which a section and metrics read, is still a table."""
+    from reportc.workspace import Workspace, read_once
+
+    ledger = "amount,booked,memo\n10.50,2026-10-01,a\n2.25,2026-10-02,'b\n"
+    root = make_project({"reports.yaml": LEDGER_YAML, "data/ledger.csv": ledger})
+    project = load_project(root, environ={})
+    assert read_once(project) == {"ledger"}
+    result = bind(project, ["ceo"])
+    assert result.reports["ceo"].metrics["ledger_total"] == Decimal("12.75")
+    ws = Workspace(project)
+    try:
+        ws.load({"ledger", "ledger_total", "sales"})
+        kinds = dict(
+            ws.con.execute(
+                "SELECT table_name, table_type FROM information_schema.tables"
+            ).fetchall()
+        )
+    finally:
+        ws.close()
+    assert kinds == {"ledger": "VIEW", "sales": "BASE TABLE"}
+
+
+def test_a_bad_value_in_a_lazily_read_file_is_still_reported_at_its_line_and_column(
+    make_project: MakeProject,
+) -> None:
+    ledger = "amount,booked,memo\n10.50,2026-10-01,a\n" + "1.00,2026-10-03,x\n" * 3000
+    ledger += "oops,2026-10-04,y\n"
+    root = make_project({"reports.yaml": LEDGER_YAML, "data/ledger.csv": ledger})
+    result = bind(load_project(root, environ={}), ["ceo"])
+    error = result.node_failures["ledger_total"]
+    text = "\n".join(p.format() for p in error.problems)
+    assert "data/ledger.csv:3003:1" in text and "oops" in text, text

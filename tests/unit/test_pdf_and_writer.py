@@ -85,6 +85,7 @@ def test_file_digests_are_remembered_by_stat_and_never_trusted_when_racy_or_chan
 
     reads: list[Path] = []
     real = writer.file_sha256
+
     def counted(path: Path) -> str:
         reads.append(path)
         return real(path)
