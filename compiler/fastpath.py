@@ -48,6 +48,8 @@ _GLOBAL_FLAG = {"-q", "--quiet"}
 #: a file modified this close to the stamp may change again unseen within the same
 #: timestamp tick (coarse file systems): the stamp does not vouch for it ("racy git")
 RACY_NS = 2_000_000_000
+#: options that change what a build does or prints each time: never answered from a stamp
+_NEVER = {"--force", "--json", "--help", "-h", "-v", "-vv", "-vvv", "--verbose"}
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _ABSOLUTE = re.compile(r"""(?<![\w$:])(/[^\s'"{}\[\],]+)""")
 
@@ -66,7 +68,7 @@ def _parse(argv: Sequence[str]) -> tuple[dict[str, str], list[str]] | None:
         else:
             return None
     rest = list(argv[i + 1 :])
-    if i == len(argv) or any(a in ("--force", "--json", "--help", "-h") for a in rest):
+    if i == len(argv) or any(a in _NEVER or a.startswith("--log-format") for a in rest):
         return None
     return options, rest
 

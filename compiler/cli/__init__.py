@@ -130,7 +130,8 @@ def run(argv: Sequence[str] | None = None) -> None:
     """
     try:
         reportc.limit_memory(_memory_mb())
-        main.main(args=list(argv) if argv is not None else None, prog_name="reportc")
+        args = list(argv) if argv is not None else sys.argv[1:]
+        main.main(args=globals_first(args), prog_name="reportc")
     except SystemExit:
         raise
     except MemoryError:
@@ -148,6 +149,39 @@ def run(argv: Sequence[str] | None = None) -> None:
             f"unexpected {type(exc).__name__}: {str(exc)[:300]}",
             "this is a bug in reportc; run again with REPORTC_DEBUG=1 and report the output",
         )
+
+
+#: global options a user may also give after the command (``reportc build -q``)
+_MOVABLE_FLAGS = {"-q", "--quiet", "-v", "-vv", "-vvv", "--verbose"}
+_GLOBAL_VALUES = {"-C", "--config", "--env-file", "--log-format"}
+
+
+def globals_first(args: list[str]) -> list[str]:
+    """``-q``, ``-v`` and ``--log-format F`` found after the command moved before it, where
+    click reads global options; everything else as it was (nothing after ``--``)."""
+    i = 0
+    while i < len(args) and args[i] not in COMMANDS:
+        i += 2 if args[i] in _GLOBAL_VALUES else 1
+    if i >= len(args):
+        return args
+    head, command, rest = args[:i], args[i], args[i + 1 :]
+    moved: list[str] = []
+    kept: list[str] = []
+    j = 0
+    while j < len(rest):
+        token = rest[j]
+        if token == "--":
+            kept += rest[j:]
+            break
+        if token in _MOVABLE_FLAGS or token.startswith("--log-format="):
+            moved.append(token)
+        elif token == "--log-format" and j + 1 < len(rest):
+            moved += rest[j : j + 2]
+            j += 1
+        else:
+            kept.append(token)
+        j += 1
+    return [*head, *moved, command, *kept]
 
 
 def _memory_mb() -> int:

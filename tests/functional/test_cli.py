@@ -286,3 +286,26 @@ def test_a_known_good_file_skips_the_schema_check_but_a_changed_one_does_not(
     with pytest.raises(ConfigError, match="'integr' is not one of"):
         load_project(root, environ={})
     assert len(list((root / ".reportc/cache/validated").iterdir())) == 1  # not remembered
+
+
+@pytest.mark.parametrize(
+    ("given", "read"),
+    [
+        (["build", "-q"], ["-q", "build"]),
+        (
+            ["-C", "x", "build", "--jobs", "1", "-v", "--log-format", "json"],
+            ["-C", "x", "-v", "--log-format", "json", "build", "--jobs", "1"],
+        ),
+        (
+            ["send", "--log-format=json", "--persona", "cfo"],
+            ["--log-format=json", "send", "--persona", "cfo"],
+        ),
+        (["--config", "build", "status"], ["--config", "build", "status"]),
+        (["build", "--", "-q"], ["build", "--", "-q"]),
+        (["nonsense", "-q"], ["nonsense", "-q"]),
+    ],
+)
+def test_global_options_may_come_after_the_command(given: list[str], read: list[str]) -> None:
+    from reportc.cli import globals_first
+
+    assert globals_first(given) == read

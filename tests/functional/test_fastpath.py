@@ -164,3 +164,12 @@ def test_a_project_too_large_to_check_cheaply_is_not_stamped(
     _age(root)
     _build(root, monkeypatch)
     assert not (root / fastpath.STAMP).exists()
+
+
+def test_verbose_or_json_logs_are_never_replayed(
+    make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = make_project()
+    _stamped(root, monkeypatch)
+    for extra in (["-v"], ["--log-format", "json"], ["--log-format=json"], ["--verbose"]):
+        assert _replay(root, *extra) is None
