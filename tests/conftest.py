@@ -7,6 +7,7 @@ import shutil
 import textwrap
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
@@ -170,16 +171,20 @@ class MotoServer:
             "AWS_ENDPOINT_URL": self.url,
         }
 
-    def verify(self, identity: str = "example.com") -> None:
+    def client(self, service: str) -> Any:
+        """A boto3 client of this server (the test's own view of it, over HTTP)."""
         import boto3
 
-        client = boto3.client(
-            "ses",
+        return boto3.client(
+            service,
             endpoint_url=self.url,
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
         )
+
+    def verify(self, identity: str = "example.com") -> None:
+        client = self.client("ses")
         if "@" in identity:
             client.verify_email_identity(EmailAddress=identity)
         else:

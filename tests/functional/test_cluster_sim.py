@@ -73,17 +73,9 @@ def _objects(s3: Any, prefix: str) -> list[str]:
 def test_shards_on_s3_then_one_archive_and_one_send_with_the_postgres_ledger(
     tmp_path: Path, moto: MotoServer, smtp_server: tuple[SmtpSink, int]
 ) -> None:
-    import boto3
-
     reports = int(os.environ.get("REPORTC_SIM_REPORTS", "1000"))
     sink, port = smtp_server
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=moto.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    s3 = moto.client("s3")
     s3.create_bucket(Bucket=BUCKET)
     root = tmp_path / "project"
     _project(root, reports, port)

@@ -29,15 +29,7 @@ BUCKET = "reports-out"
 
 @pytest.fixture
 def s3(moto: MotoServer) -> Iterator[Any]:
-    import boto3
-
-    client = boto3.client(
-        "s3",
-        endpoint_url=moto.url,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
+    client = moto.client("s3")
     client.create_bucket(Bucket=BUCKET)
     yield client
 
