@@ -1,6 +1,7 @@
 """Configuration: YAML with positions, env interpolation, schema and semantic checks."""
 
-from .loader import DEFAULT_CONFIG, find_project, load_project
+from ..fastpath import find_project
+from .loader import DEFAULT_CONFIG, load_project
 from .model import Period, Project, ReportSpec, SectionSpec
 
 __all__ = [

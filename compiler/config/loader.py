@@ -51,19 +51,6 @@ DEFAULT_CONFIG = "reports.yaml"
 DEFAULT_ENV_FILE = "repos.env"
 
 
-def find_project(start: Path, config: str, environ: Mapping[str, str]) -> tuple[Path, bool]:
-    """The project folder, as git finds its repository: ``REPORTC_PROJECT`` if set, else
-    the first of ``start`` and its parents that holds ``config``, else ``start``; and
-    whether it was named or found (rather than assumed)."""
-    named = environ.get("REPORTC_PROJECT", "").strip()
-    if named:
-        return Path(named), True
-    for folder in (start, *start.parents):
-        if (folder / config).is_file():
-            return folder, True
-    return start, False
-
-
 def load_project(
     root: Path | str = ".",
     *,
