@@ -30,6 +30,9 @@ _log = get_logger("send")
 #: will be tried), sent, failed, uncertain, waiting
 SendProgress = Callable[[str, str, str], None]
 
+#: how a report held back by a failed quality check reads in its message's detail
+BLOCKED_BY_CHECK = "blocked by a failed check"
+
 
 @dataclass(frozen=True)
 class MessageResult:

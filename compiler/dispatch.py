@@ -29,6 +29,7 @@ from pathlib import Path
 from .addresses import address_key, address_problem, mask
 from .config.model import Project
 from .deliver import (
+    BLOCKED_BY_CHECK,
     MessageResult,
     SendProgress,
     SendResult,
@@ -297,7 +298,7 @@ def _unblock(
         if item.blocked and not allow:
             del ready[name]
             failed[name] = DeliveryError(
-                [Problem(f"blocked by a failed check: {why}") for why in item.blocked]
+                [Problem(f"{BLOCKED_BY_CHECK}: {why}") for why in item.blocked]
             )
         elif item.blocked:
             overrides[name] = "failed checks overridden: " + "; ".join(item.blocked)

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from .addresses import bare_address
 from .config.model import NotifySpec, Project
-from .deliver import SendResult
+from .deliver import BLOCKED_BY_CHECK, SendResult
 from .delivery import Ledger, SendFailure, Transport, open_ledger
 from .delivery.registry import make_transport
 from .errors import ReportcError
@@ -112,7 +112,7 @@ def send_outcome(result: SendResult, period: str) -> Outcome:
     for m in result.messages:
         if m.state is MessageState.UNCERTAIN:
             failures.append(Failure(m.report, "uncertain", "delivery"))
-        elif m.state is MessageState.FAILED and m.detail.startswith("blocked by a failed check"):
+        elif m.state is MessageState.FAILED and m.detail.startswith(BLOCKED_BY_CHECK):
             failures.append(Failure(m.report, "blocked", "check"))
         elif m.state is MessageState.FAILED or (
             m.state is MessageState.NOT_SENT and result.stopped

@@ -187,3 +187,20 @@ def test_a_bad_notify_block_is_refused_with_its_position(
     result = CliRunner().invoke(main, ["-C", str(root), "validate"])
     assert result.exit_code == 3
     assert expected in result.stderr, result.stderr
+
+
+def test_a_send_held_back_by_a_failed_check_notifies_as_blocked(
+    make_project: MakeProject, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("OPS_WEBHOOK", receiver.url)
+    yaml = MINIMAL_YAML.replace(
+        "  orders:\n    sql: SELECT count(*) FROM sales\n",
+        "  orders:\n    sql: SELECT count(*) FROM sales\n    checks: {max: 2}\n",
+    )
+    root = make_project({"reports.yaml": yaml + "notify:\n  webhook: ${OPS_WEBHOOK}\n"})
+    result = CliRunner().invoke(main, ["-C", str(root), "send", "--transport", "outbox"])
+    assert result.exit_code == 1, result.output
+    send_notices = [b for b in receiver.bodies if b["reportc"]["command"] == "send"]  # type: ignore[index]
+    assert [b["reportc"]["failures"] for b in send_notices] == [  # type: ignore[index]
+        [{"report": "ceo", "state": "blocked", "kind": "check", "where": ""}]
+    ]
