@@ -29,7 +29,6 @@ from .config.model import (
 from .errors import DataError, Location, Problem, ReportcError
 from .limits import memory_budget
 from .sources import FILE_TYPES, LOADERS, SourceContext, external
-from .sources.files import strict_load
 from .sources.sql import duck_message, one_value, query_params
 from .sqlrefs import checked_select
 from .writer import project_digests
@@ -238,9 +237,16 @@ class Workspace:
             )
             self.loaded.append(name)
             return
+        with self.deadline():
+            self.fingerprints[name] = LOADERS[spec.type](spec, self.con, self._context(name))
+        self.loaded.append(name)
+
+    def _context(self, name: str) -> SourceContext:
+        """What source ``name``'s loader needs: the fingerprints of the sources it reads,
+        remembered file digests, and whether to read it lazily."""
         edges = self.project.graph.edges
         deps = {d: self.fingerprints[d] for d in edges.get(name, ()) if d in self.fingerprints}
-        ctx = SourceContext(
+        return SourceContext(
             self.display,
             self.values,
             deps,
@@ -249,9 +255,6 @@ class Workspace:
             digest=self.digests.sha256,
             lazy=name in self.lazy,
         )
-        with self.deadline():
-            self.fingerprints[name] = LOADERS[spec.type](spec, self.con, ctx)
-        self.loaded.append(name)
 
     def _explain_lazy(self, metric: str) -> None:
         """A query over a lazily read source failed: read that source strictly, into a
@@ -260,11 +263,8 @@ class Workspace:
             if name in self.lazy:
                 self.lazy = self.lazy - {name}
                 spec = self.project.sources[name]
-                ctx = SourceContext(
-                    self.display, self.values, {}, self.at, self.files, digest=self.digests.sha256
-                )
-                with self.deadline():
-                    strict_load(spec, self.con, ctx)
+                with self.deadline():  # a table now: read strictly, every value
+                    LOADERS[spec.type](spec, self.con, self._context(name))
 
     def _compute_metric(self, spec: MetricSpec) -> None:
         where = f"metrics.{spec.name}"

@@ -198,13 +198,6 @@ def _create(con: Any, spec: SourceSpec, options: Mapping[str, Any], *, lazy: boo
     con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_csv({_literal(str(spec.path))}, {args})")
 
 
-def strict_load(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
-    """Load a lazily read source into a table after all: its one query failed, and a
-    strict read says where in the file (line, column) and why, if the file is why."""
-    ctx.lazy = False
-    return load_csv(spec, con, ctx)
-
-
 def _literal(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
