@@ -46,8 +46,9 @@ class Attachment:
     maintype: str = "application"
     subtype: str = "pdf"
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str:
+        """Hashed once (the message key, the ledger and the placeholder all read it)."""
         return hashlib.sha256(self.content).hexdigest()
 
 
