@@ -37,16 +37,14 @@ def is_remote(location: str | Path | None) -> bool:
 
 def output_store(project: Project, url: str, *, s3_client: Any = None) -> S3Store:
     """The S3 prefix ``url`` as a store (the client from the project's environment)."""
-    match = _S3.match(url)
-    if not match:
+    if not _S3.match(url):
         raise ArchiveError(
             Problem(
                 f"'{url}' is not an S3 location",
                 hint="use --out s3://bucket/prefix (a lower-case bucket name)",
             )
         )
-    client = s3_client or aws_client(project.env, "s3")
-    return S3Store(client, match.group(1), (match.group(2) or "").strip("/"))
+    return S3Store.at(url, s3_client or aws_client(project.env, "s3"))
 
 
 def _manifests(store: S3Store) -> list[str]:

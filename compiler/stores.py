@@ -62,6 +62,12 @@ class S3Store:
     bucket: str
     prefix: str = ""
 
+    @classmethod
+    def at(cls, url: str, client: Any) -> S3Store:
+        """The store at ``s3://bucket/prefix`` (the caller has checked the URL)."""
+        bucket, _, prefix = url[len("s3://") :].partition("/")
+        return cls(client, bucket, prefix.strip("/"))
+
     @property
     def url(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}".rstrip("/")
@@ -130,11 +136,8 @@ def open_store(project: Project, *, s3_client: Any = None) -> Store:
         )
     location = project.archive.location
     if location.startswith("s3://"):
-        bucket, _, prefix = location[len("s3://") :].partition("/")
-        if s3_client is None:
-            # S3 keeps botocore's retries: a PutObject of the same key and bytes is idempotent
-            s3_client = aws_client(project.env, "s3")
-        return S3Store(s3_client, bucket, prefix.strip("/"))
+        # S3 keeps botocore's retries: a PutObject of the same key and bytes is idempotent
+        return S3Store.at(location, s3_client or aws_client(project.env, "s3"))
     root = Path(location).expanduser()
     return LocalStore(root if root.is_absolute() else project.root / root)
 
