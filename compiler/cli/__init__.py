@@ -115,8 +115,16 @@ def main(
     if not directory.is_dir():
         where = "-C" if "REPORTC_PROJECT" not in os.environ else "-C or REPORTC_PROJECT"
         raise click.BadParameter(f"'{directory}' is not a directory", param_hint=where)
+    given = ctx.obj if isinstance(ctx.obj, tuple) else None  # set by run(); not by tests
     ctx.obj = Settings(
-        directory, config, env_file, named=named, verbosity=verbosity, run_id=run_id, masker=masker
+        directory,
+        config,
+        env_file,
+        named=named,
+        verbosity=verbosity,
+        run_id=run_id,
+        masker=masker,
+        argv=given,
     )
 
 
@@ -131,7 +139,8 @@ def run(argv: Sequence[str] | None = None) -> None:
     try:
         reportc.limit_memory(_memory_mb())
         args = list(argv) if argv is not None else sys.argv[1:]
-        main.main(args=globals_first(args), prog_name="reportc")
+        # obj: the command line as given (a no-change build's stamp records it)
+        main.main(args=globals_first(args), prog_name="reportc", obj=tuple(args))
     except SystemExit:
         raise
     except MemoryError:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,8 +153,8 @@ def command(
     project = settings.load(period)
     with recorded() as printed:
         result, run = _lines(settings, project, options, allow_failed_checks, no_archive)
-    if _stampable(project, options, result, run) and settings.quiet == ("-q" in sys.argv):
-        reportc.write_build_stamp(sys.argv[1:], Path.cwd(), os.environ, *printed)
+    if settings.argv is not None and _stampable(project, options, result, run):
+        reportc.write_build_stamp(settings.argv, Path.cwd(), os.environ, *printed)
     else:
         reportc.forget_build_stamp(settings.directory)
     result.raise_for_failures(allow_failed_checks)

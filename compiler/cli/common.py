@@ -30,6 +30,7 @@ class Settings:
         verbosity: int = 0,
         run_id: str | None = None,
         masker: reportc.Masker | None = None,
+        argv: tuple[str, ...] | None = None,
     ) -> None:
         self.directory = directory
         self.config = config
@@ -40,6 +41,8 @@ class Settings:
         self.verbosity = verbosity
         self.run_id = run_id or reportc.new_run_id(reportc.utc_now())
         self.masker = masker
+        #: the command line as the user gave it, when the console command ran (``run``)
+        self.argv = argv
 
     @property
     def quiet(self) -> bool:
