@@ -290,6 +290,10 @@ class SmtpSettings:
     timeout: float = 30.0
 
 
+#: the URLs delivery.ledger may take: a PostgreSQL database (SQLAlchemy's spelling too)
+LEDGER_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
+
+
 @dataclass(frozen=True)
 class Delivery:
     sender: str = ""

@@ -16,6 +16,7 @@ from ..cron import schedule_problem
 from ..errors import did_you_mean
 from .checks import Checker, check_file, check_row_feed, check_section_options, section_refs
 from .model import (
+    LEDGER_SCHEMES,
     AlertSpec,
     ArchiveSpec,
     AttachmentSpec,
@@ -294,7 +295,7 @@ def check_delivery(c: Checker) -> Delivery:
     bcc = spec.get("audit_bcc", ())
     smtp = spec.get("smtp")
     ledger = str(spec.get("ledger", ""))
-    if ledger and not ledger.startswith(("postgresql://", "postgres://", "postgresql+psycopg://")):
+    if ledger and not ledger.startswith(LEDGER_SCHEMES):
         c.add(
             "the ledger must be a PostgreSQL URL (postgresql://user:password@host/database)",
             ("delivery", "ledger"),

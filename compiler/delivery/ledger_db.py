@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from ..config.model import LEDGER_SCHEMES
 from ..logs import Masker
 
 SCHEMA = """
@@ -78,11 +79,9 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
-POSTGRES_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
-
 
 def is_postgres(location: str | Path) -> bool:
-    return isinstance(location, str) and location.startswith(POSTGRES_SCHEMES)
+    return isinstance(location, str) and location.startswith(LEDGER_SCHEMES)
 
 
 def shown(location: str | Path) -> str:
@@ -105,7 +104,6 @@ class Cursor(Protocol):
 class Db(Protocol):
     """A ledger database connection: SQLite or PostgreSQL."""
 
-    dialect: str
     #: the engine's error classes (an error there is a ledger error)
     errors: tuple[type[BaseException], ...]
     #: what orders rows written in the same second (insertion order where there is one)
@@ -140,7 +138,6 @@ class _Connection:
 class SqliteDb(_Connection):
     """The ledger in a SQLite file (WAL) on this machine's disk."""
 
-    dialect = "sqlite"
     errors: tuple[type[BaseException], ...] = (sqlite3.Error, OSError)
     tiebreak = "rowid"
 
@@ -171,7 +168,6 @@ class PostgresDb(_Connection):
     """The ledger on PostgreSQL (psycopg 3; ``pip install 'reportc[postgres]'``).
     Every commit is durable (PostgreSQL's default ``synchronous_commit``)."""
 
-    dialect = "postgresql"
     tiebreak = "key"
 
     def __init__(self, url: str) -> None:
