@@ -104,6 +104,7 @@ def copy_example(tmp: Path) -> Path:
     for name in ("reports.yaml", "data", "assets"):
         src = REPO / name
         (shutil.copytree if src.is_dir() else shutil.copy)(src, root / name)
+    shutil.copy(REPO / "repos.env.example", root / "repos.env")
     return root
 
 

@@ -76,7 +76,7 @@ class Fingerprinter:
 
     def __init__(self, project: Project, formats: Iterable[str]) -> None:
         self.project = project
-        self.formats = sorted(formats)
+        self.formats = tuple(formats)
         self._files: dict[Path, str] = {}
         self._digests = project_digests(project.root, project.delivery.state_dir)
         self._templates = _tree_digest(
@@ -139,7 +139,7 @@ class Fingerprinter:
             "metrics": {n: _canon(m) for n, m in sorted(project.metrics.items())},
             "organisation": [project.organisation, list(project.entities)],
             "period": project.period.label,
-            "formats": self.formats,
+            "formats": list(spec.formats_for(self.formats)),
             "files": files,
             "templates": self._templates,
             "versions": list(versions()),

@@ -169,8 +169,10 @@ def _compose_one(
     if redirect_to:
         subject_text = f"[TEST for {name}] {subject_text}"
     attachments = [Attachment(context["attachment_name"], item.pdf)]
-    for att in spec.attachments:
-        filename = att.filename or f"{_safe_filename(att.section)}.csv"
+    for att, filename in zip(spec.attachments, context["extra_attachments"], strict=True):
+        if att.format == "xlsx":
+            attachments.append(Attachment(filename, item.xlsx, "application", XLSX_SUBTYPE))
+            continue
         data = item.csv.get(att.section, rows_to_csv((), ()))
         attachments.append(Attachment(filename, data, "text", "csv"))
     return compose(
@@ -192,6 +194,7 @@ def _compose_one(
     )
 
 
+XLSX_SUBTYPE = "vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 _TEMPLATE_HINT = "the names an email template can use: report, org, period, summary, theme"
 
 
@@ -248,7 +251,8 @@ def _jinja_message(exc: jinja2.TemplateError, context: Mapping[str, Any]) -> str
 def _email_context(project: Project, item: ReadyReport) -> dict[str, Any]:
     spec = item.spec
     period = project.period
-    name = _safe_filename(f"{project.organisation} {spec.title} {period.title}") + ".pdf"
+    stem = _safe_filename(f"{project.organisation} {spec.title} {period.title}")
+    name = stem + ".pdf"
     return {
         "report": {"name": spec.name, "title": spec.title, "subtitle": spec.subtitle},
         "org": {"name": project.organisation},
@@ -263,7 +267,11 @@ def _email_context(project: Project, item: ReadyReport) -> dict[str, Any]:
         "tones": TONE_COLOURS,
         "lang": item.rendered.lang,
         "attachment_name": name,
-        "extra_attachments": [a.filename or f"{a.section}.csv" for a in spec.attachments],
+        "extra_attachments": [
+            a.filename
+            or (f"{stem}.xlsx" if a.format == "xlsx" else f"{_safe_filename(a.section)}.csv")
+            for a in spec.attachments
+        ],
     }
 
 

@@ -32,8 +32,8 @@ from .logs import get_logger
 from .manifest import FileRecord
 from .mime import rows_to_csv
 from .pdf import FONT_SUBSET_HINT, DataFile, harfbuzz_subset_missing
+from .pdfsecure import protection_for
 from .plan import (
-    FORMATS,
     BuildPlan,
     BuildResult,
     Clock,
@@ -46,6 +46,7 @@ from .plan import (
 from .render import RenderedReport, make_environment, render_report
 from .snapshot import snapshot
 from .states import BuildState
+from .workbook import workbook
 from .workers import PdfDone, PdfPool, PdfTask, run_task
 from .writer import Writer
 
@@ -108,7 +109,7 @@ def build(
     *,
     reports: Sequence[str] | None = None,
     out_dir: Path | str | None = None,
-    formats: Iterable[str] = FORMATS,
+    formats: Iterable[str] = (),
     clock: Clock | None = None,
     progress: Progress | None = None,
     bound: BindResult | None = None,
@@ -165,10 +166,11 @@ def _run(
 ) -> BuildResult:
     """Bind what is stale (unless given), then render and lay out each report."""
     to_build = plan.to_build
-    if "pdf" in plan.formats and harfbuzz_subset_missing():  # said once per build
+    pdfs = plan.wants(project, "pdf")
+    if pdfs and harfbuzz_subset_missing():  # said once per build
         _log.warning("%s", FONT_SUBSET_HINT)
     pool = None
-    if jobs > 1 and "pdf" in plan.formats:
+    if jobs > 1 and pdfs:
         # Start the workers first: they import WeasyPrint while we bind the data.
         pool = PdfPool(jobs, timeout=timeout, memory_mb=memory_mb).start()
     try:
@@ -274,9 +276,18 @@ class _Maker:
             except ReportcError as exc:
                 self.fail(name, exc)
                 continue
-            self.made[name] = self.write(name, report, rendered)
-            if "pdf" not in self.plan.formats:
+            try:
+                self.made[name] = self.write(name, report, rendered)
+            except ReportcError as exc:
+                self.fail(name, exc)
+                continue
+            if "pdf" not in report.spec.formats_for(self.plan.formats):
                 self.finish(name, None)
+                continue
+            try:
+                protection = protection_for(report.spec, self.project.root, self.project.env)
+            except ReportcError as exc:
+                self.fail(name, exc)
                 continue
             yield PdfTask(
                 name=name,
@@ -286,6 +297,7 @@ class _Maker:
                 options=report.spec.pdf,
                 data_files=tuple(data_files(report)) if report.spec.pdf.attach_data else (),
                 when=self.when,
+                protection=protection,
             )
 
     def write(self, name: str, report: BoundReport, rendered: RenderedReport) -> _Made:
@@ -298,14 +310,17 @@ class _Maker:
             report.sources_used,
             packaging(self.project, report, rendered),
         )
-        if "html" in self.plan.formats:
-            data = rendered.html.encode("utf-8")
-            self.writer.write(f"{name}.html", data)
-            made.files["html"] = FileRecord(
-                f"{name}.html", hashlib.sha256(data).hexdigest(), len(data)
-            )
+        formats = spec.formats_for(self.plan.formats)
+        if "html" in formats:
+            made.files["html"] = self._file(f"{name}.html", rendered.html.encode("utf-8"))
+        if "xlsx" in formats:
+            made.files["xlsx"] = self._file(f"{name}.xlsx", workbook(report, self.plan.generated))
         made.files.update(_write_attachments(self.writer, name, report))
         return made
+
+    def _file(self, filename: str, data: bytes) -> FileRecord:
+        self.writer.write(filename, data)
+        return FileRecord(filename, hashlib.sha256(data).hexdigest(), len(data))
 
     def finish(self, name: str, pdf: PdfDone | None) -> None:
         made = self.made[name]
@@ -334,8 +349,8 @@ class _Maker:
 
 
 def _file_order(files: Mapping[str, FileRecord]) -> dict[str, FileRecord]:
-    """html, pdf, then the CSV attachments (the order the manifest and the CLI show)."""
-    first = [k for k in ("html", "pdf") if k in files]
+    """html, pdf, xlsx, then the CSV attachments (the order the manifest and the CLI show)."""
+    first = [k for k in ("html", "pdf", "xlsx") if k in files]
     return {k: files[k] for k in [*first, *(k for k in files if k not in first)]}
 
 
@@ -389,6 +404,8 @@ def attachment_csvs(report: BoundReport) -> dict[str, bytes]:
     rows = {s.spec.name: s for s in report.sections}
     out: dict[str, bytes] = {}
     for att in report.spec.attachments:
+        if att.format == "xlsx":  # the workbook: written as the report's xlsx
+            continue
         section = rows.get(att.section)
         out[att.section] = rows_to_csv(
             section.columns if section else (), section.rows if section else ()

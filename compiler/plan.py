@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .archive import ArchiveResult, Baselines, archive_build, wanted_points
-from .config.model import Project, frozen_map
+from .config.model import ALL_FORMATS, DEFAULT_FORMATS, Project, frozen_map
 from .errors import BuildFailed, ConfigError, Location, Problem, ReportcError, did_you_mean
 from .figures import values_digest
 from .incremental import Fingerprinter
@@ -28,7 +28,8 @@ from .manifest import FileRecord, Manifest, ReportEntry, read_manifest
 from .states import BuildState, ReportState
 from .stores import open_store
 
-FORMATS = ("html", "pdf")
+#: what build writes by default (a persona's ``formats:`` and ``--format`` change it)
+FORMATS = DEFAULT_FORMATS
 MANIFEST = "manifest.json"
 Clock = Callable[[], dt.datetime]
 #: progress(event, report, index, total, detail); events: start, done, failed.
@@ -356,6 +357,7 @@ class BuildPlan:
     them are up to date (their manifest entries become ``unchanged`` results)."""
 
     chosen: tuple[str, ...]
+    #: the formats asked for (--format); empty: each report's own ``formats``
     formats: tuple[str, ...]
     out: Path
     generated: dt.datetime
@@ -363,6 +365,10 @@ class BuildPlan:
     inputs: Mapping[str, str]
     baselines: Baselines | None
     unchanged: tuple[ReportResult, ...] = ()
+
+    def wants(self, project: Project, fmt: str) -> bool:
+        """Whether any report to build is written in this format."""
+        return any(fmt in project.personas[p].formats_for(self.formats) for p in self.to_build)
 
     @property
     def to_build(self) -> tuple[str, ...]:
@@ -393,7 +399,7 @@ def plan_build(
     *,
     reports: Sequence[str] | None = None,
     out_dir: Path | str | None = None,
-    formats: Iterable[str] = FORMATS,
+    formats: Iterable[str] = (),
     clock: Clock | None = None,
     force: bool = False,
     shard: Shard | None = None,
@@ -403,7 +409,7 @@ def plan_build(
     """Decide what to build: a persona whose inputs fingerprint matches the manifest
     (and whose files are intact) is up to date, unless ``force`` (or not ``check``)."""
     chosen = choose_personas(project, reports)
-    wanted = tuple(f for f in FORMATS if f in set(formats))
+    wanted = tuple(f for f in ALL_FORMATS if f in set(formats))
     out = output_dir(project, out_dir)
     generated = (clock or default_clock(project))()
     manifest_path = out / (shard.manifest if shard else MANIFEST)

@@ -20,7 +20,6 @@ from .errors import ConfigError, Location, Problem, ReportcError, did_you_mean
 from .manifest import ReportEntry
 from .pipeline import attachment_csvs, build
 from .plan import (
-    FORMATS,
     Clock,
     choose_personas,
     merged_manifest,
@@ -44,6 +43,8 @@ class ReadyReport:
     blocked: tuple[str, ...] = ()
     alerts: tuple[Any, ...] = ()
     values_sha256: str = ""
+    #: the report's workbook, when its email attaches it
+    xlsx: bytes = b""
 
     @classmethod
     def of(cls, report: BoundReport, rendered: RenderedReport, pdf: bytes) -> ReadyReport:
@@ -59,15 +60,16 @@ class ReadyReport:
         )
 
 
-def _pdf_if_current(out: Path, entry: ReportEntry | None) -> bytes | None:
-    pdf = entry.files.get("pdf") if entry is not None else None
-    if pdf is None:
+def _file_if_current(out: Path, entry: ReportEntry | None, kind: str = "pdf") -> bytes | None:
+    """The bytes of one of the entry's files, if it is there and unaltered."""
+    record = entry.files.get(kind) if entry is not None else None
+    if record is None:
         return None
-    path = out / pdf.path
+    path = out / record.path
     if not path.is_file():
         return None
     data = path.read_bytes()
-    return data if hashlib.sha256(data).hexdigest() == pdf.sha256 else None
+    return data if hashlib.sha256(data).hexdigest() == record.sha256 else None
 
 
 def prepare_reports(
@@ -82,7 +84,7 @@ def prepare_reports(
     report's persona, in the project's order.
     """
     now = clock()
-    inputs = report_inputs(project, names, FORMATS, now, project_baselines(project, names))
+    inputs = report_inputs(project, names, (), now, project_baselines(project, names))
     entries = merged_manifest(out)
     ready, stale = _from_build(project, names, out, inputs, entries)
     failed: dict[str, ReportcError] = {}
@@ -131,10 +133,13 @@ def _ready_from(
 ) -> ReadyReport | None:
     """A report ready to package from its manifest entry and files (None: rebuild it)."""
     email = entry.email
-    pdf = _pdf_if_current(out, entry)
+    pdf = _file_if_current(out, entry)
     if email is None or pdf is None or entry.period != project.period.label:
         return None
     spec = project.personas[persona]
+    xlsx = _file_if_current(out, entry, "xlsx") if spec.attaches_workbook else b""
+    if xlsx is None:
+        return None
     if name != persona:  # a burst row: its title and recipients came from its row
         recipients = email.get("recipients", {})
         spec = dataclasses.replace(
@@ -161,7 +166,9 @@ def _ready_from(
         name, spec.title, "", str(email.get("lang", "")), summary=email.get("summary", {})
     )
     alerts = tuple(spec.alerts[i] for i in email.get("alerts", ()) if i < len(spec.alerts))
-    return ReadyReport(spec, rendered, pdf, csv, entry.checks, alerts, entry.values_sha256)
+    return ReadyReport(
+        spec, rendered, pdf, csv, entry.checks, alerts, entry.values_sha256, xlsx=xlsx
+    )
 
 
 def select_reports(project: Project, names: Sequence[str] | None) -> tuple[list[str], set[str]]:

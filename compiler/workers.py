@@ -14,7 +14,9 @@ DuckDB and vl-convert threads, which must not be forked.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
+import hashlib
 import importlib
 import os
 import pickle
@@ -34,6 +36,7 @@ from .config.model import PdfOptions
 from .errors import Problem, RenderError, ReportcError
 from .limits import TimeLimitExceeded, time_limit
 from .pdf import make_pdf
+from .pdfsecure import Protection, protect
 from .render import RenderedReport
 from .writer import write_atomic
 
@@ -49,6 +52,8 @@ class PdfTask:
     options: PdfOptions = field(default_factory=PdfOptions)
     data_files: tuple[Any, ...] = ()
     when: Any = None
+    #: encryption and signing after layout (secrets: never shown)
+    protection: Protection | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,11 @@ def run_task(task: PdfTask, timeout: float | None = None) -> PdfDone:
                 data_files=task.data_files,
                 when=task.when,
             )
+            if task.protection is not None:
+                data = protect(artifact.pdf, task.protection, task.name)
+                artifact = dataclasses.replace(
+                    artifact, pdf=data, sha256=hashlib.sha256(data).hexdigest()
+                )
         write_atomic(task.target, artifact.pdf)
     except ReportcError as exc:
         return PdfDone(task.name, error=exc)

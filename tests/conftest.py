@@ -97,27 +97,52 @@ def make_project(tmp_path: Path) -> MakeProject:
     return make
 
 
-@pytest.fixture(scope="session")
-def example_build(tmp_path_factory: pytest.TempPathFactory) -> reportc.BuildResult:
-    """The example project (a copy), built once for the whole session."""
-    root = tmp_path_factory.mktemp("example")
+def copy_example(into: Path) -> Path:
+    """A copy of the example project in ``into`` (``repos.env`` from its ``.example``)."""
+    into.mkdir(parents=True, exist_ok=True)
     for name in ("reports.yaml", "data", "assets"):
         src = REPO / name
         if src.is_dir():
-            shutil.copytree(src, root / name)
+            shutil.copytree(src, into / name, dirs_exist_ok=True)
         else:
-            shutil.copy(src, root / name)
+            shutil.copy(src, into / name)
+    shutil.copy(REPO / "repos.env.example", into / "repos.env")
+    return into
+
+
+@pytest.fixture(scope="session")
+def example_build(tmp_path_factory: pytest.TempPathFactory) -> reportc.BuildResult:
+    """The example project (a copy), built once for the whole session."""
+    root = copy_example(tmp_path_factory.mktemp("example"))
     project = load_project(root, environ={})
     return pipeline.build(project, clock=lambda: FIXED_NOW)
 
 
-def pdf_text(path: Path) -> str:
+#: the example project's env file (its encrypted report's password, its signing key's)
+EXAMPLE_ENV = {
+    k: v.strip()
+    for k, _, v in (
+        line.partition("=")
+        for line in (REPO / "repos.env.example").read_text("utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+}
+
+
+def pdf_reader(path: Path) -> PdfReader:
+    """A PDF reader; the example's encrypted report is opened with its password."""
     reader = PdfReader(str(path))
-    return "\n".join(page.extract_text() or "" for page in reader.pages)
+    if reader.is_encrypted:
+        reader.decrypt(EXAMPLE_ENV["CMO_PDF_PASSWORD"])
+    return reader
+
+
+def pdf_text(path: Path) -> str:
+    return "\n".join(page.extract_text() or "" for page in pdf_reader(path).pages)
 
 
 def pdf_pages(path: Path) -> int:
-    return len(PdfReader(str(path)).pages)
+    return len(pdf_reader(path).pages)
 
 
 # --------------------------------------------------------------------------- delivery

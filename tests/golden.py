@@ -45,7 +45,9 @@ def normalise_html(html: str) -> str:
 def page_images(pdf: Path) -> list[object]:
     import pypdfium2 as pdfium
 
-    doc = pdfium.PdfDocument(str(pdf))
+    from tests.conftest import EXAMPLE_ENV
+
+    doc = pdfium.PdfDocument(str(pdf), password=EXAMPLE_ENV.get("CMO_PDF_PASSWORD"))
     try:
         return [doc[i].render(scale=DPI / 72).to_pil().convert("L") for i in range(len(doc))]
     finally:
@@ -68,16 +70,9 @@ def build_example(into: Path) -> Path:
     """Build a copy of the example project with the tests' fixed clock; its dist/."""
     from reportc import pipeline
     from reportc.config import load_project
-    from tests.conftest import FIXED_NOW, REPO
+    from tests.conftest import FIXED_NOW, copy_example
 
-    root = into / "example"
-    root.mkdir(parents=True, exist_ok=True)
-    for name in ("reports.yaml", "data", "assets"):
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, root / name, dirs_exist_ok=True)
-        else:
-            shutil.copy(src, root / name)
+    root = copy_example(into / "example")
     result = pipeline.build(load_project(root, environ={}), clock=lambda: FIXED_NOW)
     assert all(r.ok for r in result.reports), [r.error for r in result.reports]
     return result.out_dir

@@ -68,8 +68,9 @@ def progress_of(bar: Bar | None) -> reportc.Progress | None:
     "--format",
     "formats",
     multiple=True,
-    type=click.Choice(("html", "pdf")),
-    help="Output format (repeatable; default: html and pdf).",
+    type=click.Choice(("html", "pdf", "xlsx")),
+    help="Output format (repeatable; default: each report's 'formats', html and pdf "
+    "unless it says otherwise). xlsx: an Excel workbook.",
 )
 @period_option
 @click.option(
@@ -268,7 +269,7 @@ def _make(
         project,
         reports=o.personas or None,
         out_dir=o.out_dir,
-        formats=o.formats or reportc.FORMATS,
+        formats=o.formats,
         force=o.force,
         shard=o.shard,
     )

@@ -34,6 +34,7 @@ from .model import (
     Theme,
     frozen_map,
 )
+from .protection import check_protection
 from .reports import (
     check_archive,
     check_databases,
@@ -88,7 +89,9 @@ def load_project(
     env_values = _read_env(root, env_file, _declared_env_file(text))
     env = merged_environment(env_values, environ)
     loaded = load_yaml(text, display, env)
-    project = _validate(root, config_path, loaded, period=period, today=today or dt.date.today())
+    project = _validate(
+        root, config_path, loaded, env, period=period, today=today or dt.date.today()
+    )
     return dataclasses.replace(project, env=frozen_map(env))
 
 
@@ -152,7 +155,13 @@ def _remember(root: Path, key: str) -> None:
 
 
 def _validate(
-    root: Path, config_path: Path, loaded: LoadedYaml, *, period: str | None, today: dt.date
+    root: Path,
+    config_path: Path,
+    loaded: LoadedYaml,
+    env: Mapping[str, str],
+    *,
+    period: str | None,
+    today: dt.date,
 ) -> Project:
     pos = loaded.positions
     data = loaded.data
@@ -166,6 +175,7 @@ def _validate(
     metrics, metric_exprs = check_metrics(c)
     sections = check_sections(c, sources, metrics)
     reports = check_reports(c, sections, metrics)
+    check_protection(c, env)
     delivery = check_delivery(c)
     check_theme_files(c)
     databases = check_databases(c)
@@ -173,15 +183,7 @@ def _validate(
     archive = check_archive(c)
     notify = check_notify(c)
     graph = check_graph(c, sources, metrics, metric_exprs)
-    try:
-        chosen = (
-            Period.parse(period)
-            if period
-            else (Period.parse(data["period"]) if "period" in data else Period.default_for(today))
-        )
-    except ValueError as exc:
-        c.problems.append(Problem(str(exc), Location("--period")))
-        chosen = Period.default_for(today)
+    chosen = _chosen_period(c, period, today)
     if c.problems:
         raise ConfigError(_sorted(c.problems))
     if not trusted:
@@ -210,6 +212,17 @@ def _validate(
         notify=notify,
         graph=graph,
     )
+
+
+def _chosen_period(c: Checker, period: str | None, today: dt.date) -> Period:
+    """``--period``, else the file's ``period:``, else the last complete month."""
+    try:
+        if period:
+            return Period.parse(period)
+        return Period.parse(c.data["period"]) if "period" in c.data else Period.default_for(today)
+    except ValueError as exc:
+        c.problems.append(Problem(str(exc), Location("--period")))
+        return Period.default_for(today)
 
 
 def _sorted(problems: Iterable[Problem]) -> list[Problem]:

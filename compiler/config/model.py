@@ -10,7 +10,7 @@ from __future__ import annotations
 import calendar
 import datetime as dt
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
@@ -124,13 +124,49 @@ class Theme:
 
 
 @dataclass(frozen=True)
+class EncryptSpec:
+    """``pdf.encrypt``: AES-256, with the password of an environment variable (by name:
+    the value is read only when the PDF is made) or, in a burst report, of a row column."""
+
+    password_env: str = ""
+    password_column: str = ""
+
+
+@dataclass(frozen=True)
+class SignSpec:
+    """``pdf.sign``: a PAdES baseline B signature with the key of a PKCS#12 file."""
+
+    pkcs12: str
+    password_env: str = ""
+    reason: str = ""
+    location: str = ""
+    contact: str = ""
+    visible: bool = False
+
+
+#: ``password: ${NAME}``, the one form a PDF password takes in reports.yaml
+PASSWORD_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+@dataclass(frozen=True)
 class PdfOptions:
     variant: str = ""
     attach_data: bool = False
     tagged: bool = False
+    encrypt: EncryptSpec | None = None
+    sign: SignSpec | None = None
 
     def merged(self, overrides: Mapping[str, Any] | None) -> PdfOptions:
-        return PdfOptions(**{**self.__dict__, **(overrides or {})})
+        values = {**self.__dict__, **(overrides or {})}
+        encrypt = values.get("encrypt")
+        if isinstance(encrypt, Mapping):
+            ref = PASSWORD_REF.match(str(encrypt.get("password", "")))
+            values["encrypt"] = EncryptSpec(
+                ref.group(1) if ref else "", str(encrypt.get("password_column", ""))
+            )
+        if isinstance(values.get("sign"), Mapping):
+            values["sign"] = SignSpec(**values["sign"])
+        return PdfOptions(**values)
 
 
 @dataclass(frozen=True)
@@ -197,11 +233,17 @@ class Recipients:
 
 @dataclass(frozen=True)
 class AttachmentSpec:
-    """An extra attachment: the rows of one of the report's sections as CSV."""
+    """An extra attachment: the rows of one of the report's sections as CSV, or (format
+    ``xlsx``, no section) the report's workbook."""
 
-    section: str
+    section: str = ""
     format: str = "csv"
     filename: str = ""
+
+
+#: what 'reportc build' can write for a report, and what it writes by default
+ALL_FORMATS = ("html", "pdf", "xlsx")
+DEFAULT_FORMATS = ("html", "pdf")
 
 
 @dataclass(frozen=True)
@@ -256,6 +298,8 @@ class ReportSpec:
     theme: Theme = field(default_factory=Theme)
     subject: str = ""
     attachments: tuple[AttachmentSpec, ...] = ()
+    #: what build writes for it (``formats:``; ``--format`` overrides)
+    formats: tuple[str, ...] = DEFAULT_FORMATS
     send: bool = True
     pdf: PdfOptions = field(default_factory=PdfOptions)
     for_each: ForEach | None = None
@@ -268,6 +312,16 @@ class ReportSpec:
     #: For a burst instance: the persona it came from and its row.
     persona: str = ""
     row: Mapping[str, Any] = field(default_factory=frozen_map)
+
+    @property
+    def attaches_workbook(self) -> bool:
+        return any(a.format == "xlsx" for a in self.attachments)
+
+    def formats_for(self, requested: Sequence[str] = ()) -> tuple[str, ...]:
+        """What build writes for this report: ``requested`` (--format) or its own
+        ``formats``, and the workbook whenever its email attaches it."""
+        wanted = set(requested or self.formats) | ({"xlsx"} if self.attaches_workbook else set())
+        return tuple(f for f in ALL_FORMATS if f in wanted)
 
 
 def given(data: Mapping[str, Any], *keys: str, **renamed: str) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from ..cron import schedule_problem
 from ..errors import did_you_mean
 from .checks import Checker, check_file, check_row_feed, check_section_options, section_refs
 from .model import (
+    DEFAULT_FORMATS,
     LEDGER_SCHEMES,
     AlertSpec,
     ArchiveSpec,
@@ -89,9 +90,27 @@ def _check_attachments(
     c: Checker, pname: str, persona: Mapping[str, Any], declared: Mapping[str, Any]
 ) -> None:
     used = [r if isinstance(r, str) else r["use"] for r in persona.get("sections", ())]
+    if "formats" in persona and "pdf" not in persona["formats"] and persona.get("send", True):
+        c.add(
+            "a report that is sent needs its PDF: add pdf to 'formats', or set 'send: false'",
+            ("personas", pname, "formats"),
+        )
     for n, att in enumerate(persona.get("attachments", ())):
+        at: PathT = ("personas", pname, "attachments", n)
+        if att.get("format") == "xlsx":
+            if "section" in att:
+                c.add(
+                    "the workbook holds every table, KPI and findings section: "
+                    "remove 'section' (or use format: csv for one section's rows)",
+                    (*at, "section"),
+                    key=True,
+                )
+            continue
+        if "section" not in att:
+            c.add("a CSV attachment names the section whose rows it holds: add 'section'", at)
+            continue
         name = att["section"]
-        where: PathT = ("personas", pname, "attachments", n, "section")
+        where: PathT = (*at, "section")
         if name not in used:
             c.add(f"section '{name}' is not in this report{did_you_mean(name, used)}", where)
         elif not {"source", "query"} & set(declared.get(name, {})):
@@ -363,6 +382,7 @@ def report_specs(
             pdf=pdf.merged(persona.get("pdf")),
             for_each=ForEach(**persona["for_each"]) if "for_each" in persona else None,
             cover=_cover(persona.get("cover")),
+            formats=tuple(persona.get("formats", DEFAULT_FORMATS)),
             schedule=_schedule(persona.get("schedule") or c.data.get("schedule")),
             alerts=tuple(
                 AlertSpec(

@@ -182,6 +182,29 @@ class _Builder:
             if match.group(0) == "$${":
                 return "${"
             name, default = match.group(1), match.group(2)
+            if _kept_by_name(path):
+                # a PDF password: read by name when the PDF is made, never held here
+                if default is not None:
+                    self.problems.append(
+                        Problem(
+                            f"a PDF password never has a default in reports.yaml: "
+                            f"write ${{{name}}}",
+                            self.loc(node),
+                            format_path(path),
+                            f"set {name} in the environment or the env file",
+                        )
+                    )
+                elif env.get(name, "") == "":
+                    self.problems.append(
+                        Problem(
+                            f"environment variable {name} is not set (the PDF password)",
+                            self.loc(node),
+                            format_path(path),
+                            f"set {name} in the environment or the env file; a password "
+                            "never has a default in reports.yaml",
+                        )
+                    )
+                return match.group(0) if default is None else ""
             if SECRET_NAME.search(name) and not _secret_allowed(path):
                 self.problems.append(
                     Problem(
@@ -210,6 +233,12 @@ class _Builder:
             return ""
 
         return VAR_RE.sub(replace, text)
+
+
+def _kept_by_name(path: PathT) -> bool:
+    """``pdf.encrypt.password`` (the project's or a persona's): its ``${NAME}`` is kept
+    as written, to be read when each PDF is made."""
+    return tuple(path[-3:]) == ("pdf", "encrypt", "password") and len(path) in (3, 5)
 
 
 def _secret_allowed(path: PathT) -> bool:

@@ -132,6 +132,40 @@ class Summary:
     findings: tuple[Mapping[str, Any], ...] = ()
 
 
+@dataclass(frozen=True)
+class SheetColumn:
+    """One column of a workbook sheet: its heading, how its cells are typed (a format
+    name of :mod:`reportc.formatting`), its decimals, and its total (``sum``, ``avg``,
+    ``count``, ``min``, ``max``; "" for none)."""
+
+    label: str
+    kind: str = "text"
+    decimals: int | None = None
+    total: str = ""
+    #: after each number: a symbol directly, a word after a space
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class Typed:
+    """A cell whose format is its own (a ``typed`` column: a KPI's value in its card's
+    format)."""
+
+    value: Any
+    kind: str = ""
+    decimals: int | None = None
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """What a section puts in the report's workbook (``--format xlsx``): typed rows
+    under headings, the same values its PDF shows."""
+
+    columns: tuple[SheetColumn, ...]
+    rows: tuple[tuple[Any, ...], ...] = ()
+    totals_label: str = "Total"
+
+
 def no_values(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
     return {}
 
@@ -145,6 +179,10 @@ def no_summary(values: Values) -> Summary:
 
 
 def no_figures(section: SectionView) -> Mapping[str, Any] | None:
+    return None
+
+
+def no_sheet(section: SectionView, values: Values) -> Sheet | None:
     return None
 
 
@@ -179,6 +217,8 @@ class SectionType:
     figures: Callable[[SectionView], Mapping[str, Any] | None] = no_figures
     #: how many archived runs it shows (1 for a comparison, N-1 for a trend of N)
     history: Callable[[Options], int] = no_history
+    #: (section, its prepared values) -> its sheet in the report's workbook; None: no sheet
+    sheet: Callable[[SectionView, Values], Sheet | None] = no_sheet
     #: what its schema cannot say about its options (given the project's metric names)
     check: Callable[[Options, Collection[str]], list[OptionProblem]] = no_problems
 

@@ -8,13 +8,15 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
-from ..formatting import Formatter
+from ..formatting import Formatter, humanise
 from .base import (
     OptionProblem,
     Options,
     ReportView,
     SectionType,
     SectionView,
+    Sheet,
+    SheetColumn,
     Summary,
     Values,
     check_fields,
@@ -62,6 +64,23 @@ def summary(values: Values) -> Summary:
     return Summary(findings=tuple(values["findings"]))
 
 
+def sheet(section: SectionView, values: Values) -> Sheet:
+    """The findings in the PDF's order (most severe first), one per row."""
+    keys = ("id", "severity", "title", "entity", "detail", "recommendation")
+    items = values["findings"]
+    shown = [k for k in keys if k in ("severity", "title") or any(it[k] for it in items)]
+    return Sheet(
+        tuple(SheetColumn(k.capitalize() if k != "id" else "ID") for k in shown),
+        tuple(
+            tuple(
+                (humanise(str(it[k])) if k == "severity" else str(it[k])) if it[k] else None
+                for k in shown
+            )
+            for it in items
+        ),
+    )
+
+
 def check(options: Options, metrics: Collection[str]) -> list[OptionProblem]:
     return rows_problems("findings", options)
 
@@ -94,4 +113,6 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
-TYPE = SectionType("findings", schema=SCHEMA, prepare=prepare, summary=summary, check=check)
+TYPE = SectionType(
+    "findings", schema=SCHEMA, prepare=prepare, summary=summary, sheet=sheet, check=check
+)

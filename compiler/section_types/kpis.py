@@ -20,6 +20,8 @@ from .base import (
     ReportView,
     SectionType,
     SectionView,
+    Sheet,
+    SheetColumn,
     Summary,
     Values,
     check_fields,
@@ -31,6 +33,9 @@ from .base import (
     point_value,
     rows_problems,
     to_float,
+)
+from .base import (
+    Typed as _Typed,
 )
 
 STATUS_LABELS = {
@@ -145,6 +150,8 @@ def _card(
         "trend": sparkline(trend, TONE_COLOURS[change["tone"] if change else "neutral"]),
         "group": group,
         "note": note,
+        "kind": kind,
+        "decimals": decimals,
     }
 
 
@@ -317,6 +324,30 @@ def figures(section: SectionView) -> Mapping[str, Any] | None:
     return {str(row.get(label)): row.get(value) for row in section.rows}
 
 
+def sheet(section: SectionView, values: Values) -> Sheet:
+    """One row per card: its value and target typed as the card shows them (a sheet column
+    holds one format, so each row's format is its own: see the workbook's writer)."""
+    rows = tuple(
+        (
+            str(card["label"] if card["label"] is not None else ""),
+            card["group"] or None,
+            _Typed(card["value"], card["kind"] or "", card["decimals"]),
+            _Typed(card["target"], card["kind"] or "", card["decimals"]),
+            card["unit"] or None,
+            card["status_label"] or None,
+            f"{card['delta']['arrow']} {card['delta']['text']}" if card["delta"] else None,
+        )
+        for card in values["cards"]
+    )
+    keep = [i for i in range(7) if i in (0, 2) or any(r[i] not in (None, "") for r in rows)]
+    keep = [i for i in keep if i != 3 or any(r[3].value is not None for r in rows)]
+    labels = ("KPI", "Group", "Value", "Target", "Unit", "Status", "Change")
+    return Sheet(
+        tuple(SheetColumn(labels[i], "typed" if i in (2, 3) else "text") for i in keep),
+        tuple(tuple(r[i] for i in keep) for r in rows),
+    )
+
+
 def history(options: Options) -> int:
     """1 archived run for ``compare: archive``, N-1 for ``trend: N``."""
     want = 1 if options.get("compare") == "archive" else 0
@@ -442,6 +473,7 @@ TYPE = SectionType(
     needs=item_names,
     summary=summary,
     figures=figures,
+    sheet=sheet,
     history=history,
     check=check,
 )

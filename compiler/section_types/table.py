@@ -21,6 +21,8 @@ from .base import (
     ReportView,
     SectionType,
     SectionView,
+    Sheet,
+    SheetColumn,
     Values,
     currency_decimals,
     in_range,
@@ -223,6 +225,42 @@ def prepare(section: SectionView, report: ReportView, fmt: Formatter) -> Values:
     return {"table_columns": columns, "body": body, "totals": _totals(section, columns, fmt)}
 
 
+_NUMERIC = ("number", "integer", "currency", "percent", "compact")
+
+
+def sheet(section: SectionView, values: Values) -> Sheet:
+    """The table as typed cells: numbers and dates as they are, a text column as the PDF
+    reads it (its labels, humanised codes), a rate over a zero denominator empty."""
+    columns = values["table_columns"]
+    fmt = Formatter()
+    rows = []
+    for row in section.rows:
+        cells: list[Any] = []
+        for col in columns:
+            value = row.get(col["field"])
+            over = col.get("denominator")
+            if over and to_float(row.get(over)) in (None, 0.0):
+                value = None
+            elif col["format"] not in (*_NUMERIC, "date", "month") and value is not None:
+                value = cell_text(row, {**col, "unit": ""}, fmt)
+            cells.append(value)
+        rows.append(tuple(cells))
+    return Sheet(
+        tuple(
+            SheetColumn(
+                str(c["label"]),
+                "compact" if c["format"] == "compact" else c["format"],
+                c.get("decimals"),
+                str(c.get("total", "")) if values.get("totals") else "",
+                str(c.get("unit") or ""),
+            )
+            for c in columns
+        ),
+        tuple(rows),
+        str(section.spec.options.get("totals_label", "Total")),
+    )
+
+
 def check(options: Options, metrics: Collection[str]) -> list[OptionProblem]:
     return rows_problems("table", options)
 
@@ -314,4 +352,4 @@ SCHEMA: dict[str, Any] = {
     },
 }
 
-TYPE = SectionType("table", schema=SCHEMA, prepare=prepare, check=check)
+TYPE = SectionType("table", schema=SCHEMA, prepare=prepare, sheet=sheet, check=check)

@@ -19,7 +19,7 @@ from reportc import build, load_project
 from reportc.charts import compile_chart, render_svg
 from reportc.cli import main
 from reportc.formatting import Formatter
-from tests.conftest import FIXED_NOW, MINIMAL_YAML, REPO, MakeProject, pdf_text
+from tests.conftest import FIXED_NOW, MINIMAL_YAML, REPO, MakeProject, pdf_reader, pdf_text
 
 CHART_YAML = MINIMAL_YAML.replace(
     "sections:\n",
@@ -124,7 +124,7 @@ def _bookmarks(reader: PdfReader, items: list[Any]) -> dict[str, int]:
 @pytest.mark.slow
 def test_contents_page_numbers_match_the_real_pages(example_build: reportc.BuildResult) -> None:
     for name in ("ceo", "cto", "cfo", "cmo", "accounting"):
-        reader = PdfReader(str(example_build.out_dir / f"{name}.pdf"))
+        reader = pdf_reader(example_build.out_dir / f"{name}.pdf")
         pages = [p.extract_text() or "" for p in reader.pages]
         contents = next(i for i, t in enumerate(pages) if t.startswith("Contents\n"))
         entries = re.findall(r"^(.+?) ?\.{3,} ?(\d+)$", pages[contents], re.M)
@@ -136,7 +136,7 @@ def test_contents_page_numbers_match_the_real_pages(example_build: reportc.Build
 
 
 def test_cover_page(example_build: reportc.BuildResult) -> None:
-    reader = PdfReader(str(example_build.out_dir / "cfo.pdf"))
+    reader = pdf_reader(example_build.out_dir / "cfo.pdf")
     cover = reader.pages[0].extract_text()
     for text in (
         "JADA GROUP",
@@ -153,7 +153,7 @@ def test_cover_page(example_build: reportc.BuildResult) -> None:
 
 
 def test_bundled_fonts_and_logo_are_embedded(example_build: reportc.BuildResult) -> None:
-    reader = PdfReader(str(example_build.out_dir / "cmo.pdf"))
+    reader = pdf_reader(example_build.out_dir / "cmo.pdf")
     fonts = set()
     for page in reader.pages:
         resources: Any = page["/Resources"]
@@ -216,7 +216,7 @@ def test_source_date_epoch_fixes_the_generated_date(make_project: MakeProject) -
 
 
 def test_pdfa_variant_embeds_the_data(example_build: reportc.BuildResult) -> None:
-    reader = PdfReader(str(example_build.out_dir / "cfo.pdf"))
+    reader = pdf_reader(example_build.out_dir / "cfo.pdf")
     xmp = reader.xmp_metadata
     assert xmp is not None
     assert (xmp.pdfaid_part, xmp.pdfaid_conformance) == ("3", "B")
@@ -229,7 +229,7 @@ def test_pdfa_variant_embeds_the_data(example_build: reportc.BuildResult) -> Non
     rows = list(csv.DictReader(attachments["burn_rate.csv"][0].decode().splitlines()))
     assert rows[0]["month"] == "2026-01-01"
     # reports without the option stay plain PDFs
-    assert PdfReader(str(example_build.out_dir / "cto.pdf")).attachments == {}
+    assert pdf_reader(example_build.out_dir / "cto.pdf").attachments == {}
 
 
 def test_tagged_pdf_for_accessibility(make_project: MakeProject) -> None:

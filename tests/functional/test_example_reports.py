@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pypdf import PdfReader
 
 import reportc
-from tests.conftest import REPO, pdf_pages, pdf_text
+from tests.conftest import REPO, pdf_pages, pdf_reader, pdf_text
 
 PERSONAS = ["ceo", "cto", "cfo", "cmo", "accounting"]
 
@@ -148,14 +147,14 @@ def test_each_report_has_its_sections_as_bookmarks(example_build: reportc.BuildR
         ],
     }
     for name, titles in expected.items():
-        reader = PdfReader(str(example_build.out_dir / f"{name}.pdf"))
+        reader = pdf_reader(example_build.out_dir / f"{name}.pdf")
         flat = _outline_titles(reader.outline)
         for title in titles:
             assert title in flat, (name, title, flat)
 
 
 def test_pdf_metadata(example_build: reportc.BuildResult) -> None:
-    meta = PdfReader(str(example_build.out_dir / "cmo.pdf")).metadata
+    meta = pdf_reader(example_build.out_dir / "cmo.pdf").metadata
     assert meta is not None
     assert meta.title == "CMO Report — October 2026"
     assert meta.author == "JADA Group"
@@ -163,7 +162,7 @@ def test_pdf_metadata(example_build: reportc.BuildResult) -> None:
 
 
 def test_running_header_and_page_numbers(example_build: reportc.BuildResult) -> None:
-    reader = PdfReader(str(example_build.out_dir / "cto.pdf"))
+    reader = pdf_reader(example_build.out_dir / "cto.pdf")
     pages = len(reader.pages)
     last = reader.pages[-1].extract_text()
     assert f"Page {pages} of {pages}" in last

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,7 +10,7 @@ import pytest
 
 from reportc import build, load_project
 from reportc.ready import prepare_reports
-from tests.conftest import FIXED_NOW, REPO, MakeProject
+from tests.conftest import FIXED_NOW, MakeProject, copy_example
 from tests.functional.test_scale import burst_project
 
 PROBE = """
@@ -25,15 +24,7 @@ finally:
 
 
 def _example(tmp_path: Path) -> Path:
-    root = tmp_path / "example"
-    for name in ("reports.yaml", "data", "assets"):
-        src = REPO / name
-        if src.is_dir():
-            shutil.copytree(src, root / name)
-        else:
-            root.mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, root / name)
-    return root
+    return copy_example(tmp_path / "example")
 
 
 @pytest.mark.slow

@@ -1,0 +1,110 @@
+"""Checking ``pdf.encrypt`` and ``pdf.sign`` (the project's and each persona's) before
+anything is built: a password is an environment variable's (never written in
+reports.yaml), encryption is not combined with PDF/A (which forbids it), and the signing
+key opens — the PKCS#12 file is there, readable, and its password (by variable name) is
+set and right. Every problem is reported at its key."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .checks import Checker
+from .model import PASSWORD_REF
+from .yamlpos import PathT
+
+_LITERAL_HINT = (
+    "write password: ${NAME} and set NAME in the environment or the env file "
+    "(a burst report can use password_column)"
+)
+
+
+def check_protection(c: Checker, env: Mapping[str, str]) -> None:
+    """Every ``pdf:`` block's encryption and signing, at its own position."""
+    blocks: list[tuple[PathT, Mapping[str, Any], Mapping[str, Any]]] = []
+    top = c.data.get("pdf") or {}
+    for name, persona in (c.data.get("personas") or {}).items():
+        mine = persona.get("pdf") or {}
+        merged = {**top, **mine}
+        blocks.append((("personas", name, "pdf"), merged, persona))
+    for where, pdf, persona in blocks:
+        _check_encrypt(c, where, pdf, persona)
+        if "sign" in pdf:
+            sign_at: PathT = where if "sign" in (persona.get("pdf") or {}) else ("pdf",)
+            _check_sign(c, (*sign_at, "sign"), pdf["sign"], env)
+
+
+def _check_encrypt(
+    c: Checker, where: PathT, pdf: Mapping[str, Any], persona: Mapping[str, Any]
+) -> None:
+    encrypt = pdf.get("encrypt")
+    if not isinstance(encrypt, Mapping):
+        return
+    at: PathT = where if "encrypt" in (persona.get("pdf") or {}) else ("pdf",)
+    at = (*at, "encrypt")
+    if str(pdf.get("variant", "")).startswith("pdf/a"):
+        c.add(
+            f"{pdf['variant']} forbids encryption (PDF/A files must open without a password)",
+            at,
+            "drop the variant from this report, or its encryption",
+        )
+    password = encrypt.get("password")
+    literal = isinstance(password, str) and not PASSWORD_REF.match(password)
+    if literal and password:  # "" : its ${NAME:-default} was refused where it was written
+        c.add("a PDF password is never written in reports.yaml", (*at, "password"), _LITERAL_HINT)
+    if "password_column" in encrypt and "for_each" not in persona:
+        c.add(
+            "password_column is for burst reports (with for_each)",
+            (*at, "password_column"),
+            "use password: ${NAME} for a single report",
+        )
+
+
+def _check_sign(c: Checker, at: PathT, sign: Mapping[str, Any], env: Mapping[str, str]) -> None:
+    variable = str(sign.get("password_env", ""))
+    password = env.get(variable, "")
+    if not password:
+        c.add(
+            f"environment variable {variable} is not set (the PKCS#12 file's password)",
+            (*at, "password_env"),
+            f"set {variable} in the environment or the env file",
+        )
+    problem = p12_problem(pkcs12_path(c.root, str(sign.get("pkcs12", ""))), password)
+    if problem is not None and (password or "password" not in problem):
+        message, hint = problem
+        key = "password_env" if "password" in message else "pkcs12"
+        c.add(message, (*at, key), hint)
+
+
+def pkcs12_path(root: Path, text: str) -> Path:
+    path = Path(text).expanduser()
+    return path if path.is_absolute() else root / path
+
+
+def p12_problem(path: Path, password: str) -> tuple[str, str] | None:
+    """What stops the PKCS#12 file at ``path`` from signing: (message, hint), or None."""
+    from cryptography.hazmat.primitives.serialization import pkcs12  # only when signing
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return (
+            f"cannot read the PKCS#12 file {path.name}: {exc.strerror or exc}",
+            "check the path (pkcs12: ${SIGNING_P12}) and that this user may read it",
+        )
+    try:
+        key, cert, _chain = pkcs12.load_key_and_certificates(data, password.encode("utf-8"))
+    except ValueError:
+        if data[:1] == b"\x30":  # DER: a PKCS#12 file the password does not open
+            return (
+                f"the password does not open the PKCS#12 file {path.name}",
+                "check the value of the variable password_env names",
+            )
+        return (f"{path.name} is not a PKCS#12 file", "export the key and its certificate as .p12")
+    if key is None or cert is None:
+        return (
+            f"the PKCS#12 file {path.name} holds no private key and certificate",
+            "export the signing key together with its certificate",
+        )
+    return None

@@ -1,0 +1,149 @@
+"""What happens to a laid-out PDF before it is written: encryption (``pdf.encrypt``,
+AES-256 with pikepdf) and then a signature (``pdf.sign``, PAdES baseline B with pyHanko).
+
+The order is fixed by the standards: PDF/A is decided at layout (and cannot be combined
+with encryption, which validate refuses); encryption rewrites the whole file, so it
+comes before signing; a signature covers every byte before it, so it comes last, as an
+incremental update that keeps the document's encryption. Changing any byte afterwards
+breaks the signature.
+
+Secrets are read here, when each PDF is made, and live only in the task that makes it
+(:class:`Protection`, never shown): the password from the environment variable named in
+reports.yaml, or a burst row's column; the PKCS#12 file and its password. Neither is
+written to the manifest, the ledger, the archive or a log. Encrypted files are not
+byte-reproducible (each encryption draws fresh salts and IVs), nor are signed ones (the
+signature records when it was made).
+"""
+
+from __future__ import annotations
+
+import io
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config.model import ReportSpec
+from .config.protection import p12_problem, pkcs12_path
+from .errors import Problem, RenderError
+
+#: where a visible signature sits on the last page (points from the bottom left)
+VISIBLE_BOX = (36, 36, 252, 90)
+
+
+@dataclass(frozen=True)
+class Protection:
+    """One report's encryption password and signing key (secrets: never shown)."""
+
+    password: str = field(default="", repr=False)
+    p12: bytes = field(default=b"", repr=False)
+    p12_password: bytes = field(default=b"", repr=False)
+    reason: str = ""
+    location: str = ""
+    contact: str = ""
+    visible: bool = False
+
+
+def protection_for(spec: ReportSpec, root: Path, env: Mapping[str, str]) -> Protection | None:
+    """What the report's PDF gets after layout (None: nothing). Raises
+    :class:`RenderError` when its password or key is missing."""
+    encrypt, sign = spec.pdf.encrypt, spec.pdf.sign
+    if encrypt is None and sign is None:
+        return None
+    password = ""
+    if encrypt is not None:
+        if encrypt.password_column:
+            password = str(spec.row.get(encrypt.password_column) or "")
+            where = f"its row's {encrypt.password_column!r} column is empty"
+        else:
+            password = env.get(encrypt.password_env, "")
+            where = f"environment variable {encrypt.password_env} is not set"
+        if not password:
+            raise RenderError(
+                Problem(
+                    f"report '{spec.name}': no PDF password: {where}",
+                    spec.location,
+                    hint="every encrypted report needs its password; none is ever made up",
+                )
+            )
+    if sign is None:
+        return Protection(password=password)
+    key_password = env.get(sign.password_env, "")
+    path = pkcs12_path(root, sign.pkcs12)
+    problem = p12_problem(path, key_password)
+    if problem is not None:
+        raise RenderError(
+            Problem(f"report '{spec.name}': {problem[0]}", spec.location, hint=problem[1])
+        )
+    return Protection(
+        password,
+        path.read_bytes(),
+        key_password.encode("utf-8"),
+        sign.reason,
+        sign.location,
+        sign.contact,
+        sign.visible,
+    )
+
+
+def protect(pdf: bytes, protection: Protection, name: str) -> bytes:
+    """The PDF encrypted and/or signed, in that order. Raises :class:`RenderError`."""
+    try:
+        if protection.password:
+            pdf = encrypt(pdf, protection.password)
+        if protection.p12:
+            pdf = sign(pdf, protection)
+    except RenderError:
+        raise
+    except Exception as exc:  # a library's own error: say which step, never the secret
+        step = "signing" if protection.p12 else "encrypting"
+        raise RenderError(
+            Problem(f"report '{name}': {step} the PDF failed: {type(exc).__name__}")
+        ) from None
+    return pdf
+
+
+def encrypt(pdf: bytes, password: str) -> bytes:
+    """AES-256 (revision 6): it opens with ``password``; every permission is granted
+    (printing, copying), and the owner password is random and forgotten."""
+    import pikepdf  # imported here: only an encrypting build needs it
+
+    out = io.BytesIO()
+    with pikepdf.open(io.BytesIO(pdf)) as doc:
+        doc.save(
+            out,
+            encryption=pikepdf.Encryption(
+                user=password, owner=secrets.token_urlsafe(32), R=6, aes=True
+            ),
+        )
+    return out.getvalue()
+
+
+def sign(pdf: bytes, protection: Protection) -> bytes:
+    """A PAdES baseline B signature (an incremental update: an encrypted file stays so)."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+
+    signer = signers.SimpleSigner.load_pkcs12_data(
+        protection.p12, other_certs=(), passphrase=protection.p12_password
+    )
+    if signer is None:
+        raise RenderError(Problem("the PKCS#12 file could not be loaded for signing"))
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    if protection.password:
+        writer.encrypt(protection.password)  # type: ignore[no-untyped-call]
+    meta = signers.PdfSignatureMetadata(
+        field_name="Signature1",
+        reason=protection.reason or None,
+        location=protection.location or None,
+        contact_info=protection.contact or None,
+        subfilter=fields.SigSeedSubFilter.PADES,
+        md_algorithm="sha256",
+    )
+    spec = (
+        fields.SigFieldSpec("Signature1", on_page=-1, box=VISIBLE_BOX)
+        if protection.visible
+        else None
+    )
+    out = signers.sign_pdf(writer, meta, signer=signer, new_field_spec=spec)
+    return bytes(out.getvalue())
