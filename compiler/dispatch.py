@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .addresses import address_key, address_problem, mask
+from .channels import channel_envelopes
+from .chat import SlackTransport, WebhookTransport
 from .config.model import Project
 from .deliver import (
     BLOCKED_BY_CHECK,
@@ -46,7 +48,9 @@ from .delivery import (
     registry,
 )
 from .errors import DeliveryError, Problem, ReportcError
+from .links import LinkPolicy, link_policy
 from .logs import new_run_id
+from .mime import Envelope
 from .packaging import Packaged, Prior, package, prior_of
 from .plan import (
     Clock,
@@ -135,11 +139,14 @@ def send(
     allow_failed_checks: bool = False,
     allow_suppressed_audit: bool = False,
     run_id: str | None = None,
+    channel_transports: Mapping[str, Transport] | None = None,
 ) -> SendResult:
-    """Deliver the chosen reports, each at most once to each of its recipients.
+    """Deliver the chosen reports, each at most once to each of its recipients, and to
+    each of its channels (Slack, a webhook).
 
     ``run_id`` names the run in the ledger (default: a new one from the clock); the
-    command line passes the id its log records carry."""
+    command line passes the id its log records carry. ``channel_transports`` replaces
+    the Slack and webhook transports (by kind)."""
     if redirect_to:
         problem = address_problem(redirect_to)
         if problem:
@@ -161,10 +168,14 @@ def send(
     if dry_run:
         return _dry_run(project, plan, outbox)
     transport = transport or make_transport(project, transport_name, outbox)
+    chats = dict(channel_transports or {})
+    chats.setdefault("slack", SlackTransport(project.env, project.delivery.slack_api_url))
+    chats.setdefault("webhook", WebhookTransport())
     return _send_planned(
         project,
         plan,
         transport,
+        chats,
         clock or utc_now,
         limit=limit,
         resend=resend or resend_uncertain,
@@ -179,6 +190,7 @@ def _send_planned(
     project: Project,
     plan: _Plan,
     transport: Transport,
+    chats: Mapping[str, Transport],
     clock: Clock,
     *,
     limit: int | None,
@@ -191,28 +203,55 @@ def _send_planned(
     """Under the project's send lock: package against the ledger, then deliver."""
     with project_lock(project):
         ledger = open_ledger(project, clock)
+        links = link_policy(project, plan.when, upload=True, limit=transport.max_message_bytes)
         try:
-            packed = plan.package(ledger)
-            result = deliver_envelopes(
-                project,
-                list(packed.envelopes.values()),
-                transport,
-                ledger,
-                run_id=plan.run_id,
-                limit=limit,
-                resend=resend,
-                monotonic=monotonic,
-                sleep=sleep,
-                rng=rng,
-                progress=progress,
-                overrides=plan.overrides,
-                values={n: item.values_sha256 for n, item in plan.ready.items()},
+            packed = plan.package(ledger, links)
+            channels, unposted = channel_envelopes(
+                project, plan.ready, linker=links.linker, redirected=bool(plan.redirect_to)
             )
-            messages = _in_order(result.messages + plan.others(packed), plan.persona_of)
-            return dataclasses.replace(result, messages=messages)
+            packed.failed.update({f"{n} (channels)": e for n, e in unposted.items()})
+            batches: list[tuple[Sequence[Envelope], Transport]] = [
+                (list(packed.envelopes.values()), transport)
+            ]
+            batches += [([c for c in channels if c.kind == k], t) for k, t in chats.items()]
+            results: list[SendResult] = []
+            for envelopes, via in batches:
+                if not envelopes and results:
+                    continue
+                results.append(
+                    deliver_envelopes(
+                        project,
+                        envelopes,
+                        via,
+                        ledger,
+                        run_id=plan.run_id,
+                        limit=limit,
+                        resend=resend,
+                        monotonic=monotonic,
+                        sleep=sleep,
+                        rng=rng,
+                        progress=progress,
+                        overrides=plan.overrides,
+                        values={n: item.values_sha256 for n, item in plan.ready.items()},
+                    )
+                )
+            return _merged(results, plan.others(packed), plan.persona_of)
         finally:
             ledger.close()
             transport.close()
+
+
+def _merged(
+    results: Sequence[SendResult], others: tuple[MessageResult, ...], order: Mapping[str, str]
+) -> SendResult:
+    """The email run's result with the channels' messages (and their notes) added."""
+    first = results[0]
+    messages = tuple(m for r in results for m in r.messages) + others
+    notes = tuple(dict.fromkeys(n for r in results for n in r.notes))
+    stopped = next((r.stopped for r in results if r.stopped), "")
+    return dataclasses.replace(
+        first, messages=_in_order(messages, order), notes=notes, stopped=stopped
+    )
 
 
 def _plan(
@@ -265,12 +304,17 @@ def _plan(
 
 def _dry_run(project: Project, plan: _Plan, outbox: Path | str | None) -> SendResult:
     """Every message written to the outbox folder; nothing contacted, nothing recorded."""
+    links = link_policy(project, plan.when, upload=False)
     with existing_ledger(project) as ledger:
-        packed = plan.package(ledger)
+        packed = plan.package(ledger, links)
+    channels, _ = channel_envelopes(
+        project, plan.ready, linker=links.linker, redirected=bool(plan.redirect_to)
+    )
     folder = Path(outbox) if outbox else project.root / project.delivery.outbox
     box = OutboxTransport(folder if folder.is_absolute() else project.root / folder)
     results = tuple(
-        message_result(e, MessageState.DRY_RUN, path=box.send(e)) for e in packed.envelopes.values()
+        message_result(e, MessageState.DRY_RUN, path=box.send(e))
+        for e in [*packed.envelopes.values(), *channels]
     )
     return SendResult(
         plan.run_id,
@@ -348,7 +392,7 @@ class _Plan:
     #: report name -> the persona it comes from
     persona_of: Mapping[str, str] = field(default_factory=dict)
 
-    def package(self, ledger: Ledger | None) -> Packaged:
+    def package(self, ledger: Ledger | None, links: LinkPolicy | None = None) -> Packaged:
         prior: dict[str, Prior] = {}
         if not self.resend:
             for name, item in self.ready.items():
@@ -364,6 +408,7 @@ class _Plan:
             redirect_to=self.redirect_to,
             suppressed=self.suppressed,
             prior=prior,
+            links=links,
         )
 
     def others(self, packed: Packaged) -> tuple[MessageResult, ...]:

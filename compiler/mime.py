@@ -69,6 +69,8 @@ class Envelope:
     attachments: tuple[tuple[str, int], ...] = ()
     redirected_to: str = ""
     tags: Mapping[str, str] = field(default_factory=dict)
+    #: files sent as links instead of attachments, as the ledger records them
+    links: tuple[str, ...] = ()
 
     @property
     def size(self) -> int:
@@ -154,8 +156,13 @@ def compose(
     list_unsubscribe: str = "",
     redirected_to: str = "",
     tags: Mapping[str, str] | None = None,
+    pdf_sha256: str = "",
+    links: Sequence[str] = (),
 ) -> Envelope:
     """Build and serialize one message; any problem is a :class:`DeliveryError` for it.
+
+    ``pdf_sha256`` names the report's PDF when it goes as a link (``links``), not as
+    the first attachment: the message key is the same either way.
 
     Nothing else escapes: a value the stdlib's header code cannot fold becomes a
     clear error for this one message, never a crash of the whole run.
@@ -175,6 +182,8 @@ def compose(
             list_unsubscribe=list_unsubscribe,
             redirected_to=redirected_to,
             tags=tags,
+            pdf_sha256=pdf_sha256,
+            links=tuple(links),
         )
     except DeliveryError:
         raise
@@ -214,6 +223,8 @@ def _compose(
     list_unsubscribe: str,
     redirected_to: str,
     tags: Mapping[str, str] | None,
+    pdf_sha256: str = "",
+    links: tuple[str, ...] = (),
 ) -> Envelope:
     check_header(subject, f"report '{report}': the subject")
     sender_box = _mailboxes(report, "from", [sender])[0]
@@ -224,8 +235,8 @@ def _compose(
     for att in attachments:
         check_header(att.filename, f"report '{report}': attachment name")
     to, cc, bcc = (tuple(display_value(b) for b in boxes[k]) for k in ("to", "cc", "bcc"))
-    pdf = attachments[0]
-    key = idempotency_key(report, to, cc, bcc, pdf.sha256)
+    pdf_sha256 = pdf_sha256 or attachments[0].sha256
+    key = idempotency_key(report, to, cc, bcc, pdf_sha256)
     domain = sender_box.addr.partition("@")[2] or "reportc.invalid"
     message_id = f"<{key[:20]}.{run_id}@{domain}>"
     headers = {
@@ -252,10 +263,11 @@ def _compose(
         subject=subject,
         message_id=message_id,
         raw=raw,
-        pdf_sha256=pdf.sha256,
+        pdf_sha256=pdf_sha256,
         attachments=tuple((a.filename, len(a.content)) for a in attachments),
         redirected_to=redirected_to,
         tags=dict(tags or {}),
+        links=links,
     )
 
 

@@ -20,6 +20,7 @@ from .delivery import (
 )
 from .errors import DeliveryError, Location, Problem, did_you_mean, format_path
 from .formatting import TONE_COLOURS
+from .links import LinkPolicy, link_policy
 from .mime import Attachment, Envelope, compose, rows_to_csv
 from .ready import ReadyReport
 from .render import make_environment, template_location
@@ -97,6 +98,7 @@ def package(
     redirect_to: str | None = None,
     suppressed: Mapping[str, str] | None = None,
     prior: Mapping[str, Prior] | None = None,
+    links: LinkPolicy | None = None,
 ) -> Packaged:
     """Compose one message per report; a report that cannot be composed fails alone.
 
@@ -136,7 +138,14 @@ def package(
             continue
         try:
             out.envelopes[name] = _compose_one(
-                project, env, item, fresh, run_id=run_id, when=when, redirect_to=redirect_to
+                project,
+                env,
+                item,
+                fresh,
+                run_id=run_id,
+                when=when,
+                redirect_to=redirect_to,
+                links=links or LinkPolicy(),
             )
         except DeliveryError as exc:
             out.failed[name] = exc
@@ -152,11 +161,83 @@ def _compose_one(
     run_id: str,
     when: dt.datetime,
     redirect_to: str | None,
+    links: LinkPolicy,
 ) -> Envelope:
-    spec, delivery = item.spec, project.delivery
-    name = spec.name
+    """The report's message: its files attached, or (``links``) some of them as links."""
+    name = item.spec.name
     context = _email_context(project, item)
     subject_text = _subject(project, env, item, context)
+    if redirect_to:
+        subject_text = f"[TEST for {name}] {subject_text}"
+    attachments = _attachments(item, context)
+    if links.mode != "link":
+        message = _message_of(
+            project,
+            env,
+            item,
+            groups,
+            subject_text,
+            context,
+            attachments,
+            run_id=run_id,
+            when=when,
+            redirect_to=redirect_to,
+        )
+        if links.mode == "attach" or links.limit is None or message.size <= links.limit:
+            return message
+    if links.linker is None:
+        raise DeliveryError(Problem(f"report '{name}': links need an S3 archive location"))
+    big = [a for a in attachments if a.subtype in ("pdf", XLSX_SUBTYPE)]
+    made = [
+        links.linker.link(name, project.period.label, a.filename, a.content, a.sha256) for a in big
+    ]
+    rest = [a for a in attachments if a not in big]
+    context = {**context, "links": made, "attached": [a.filename for a in rest]}
+    return _message_of(
+        project,
+        env,
+        item,
+        groups,
+        subject_text,
+        context,
+        rest,
+        run_id=run_id,
+        when=when,
+        redirect_to=redirect_to,
+        linked=tuple(link.recorded for link in made),
+        pdf_sha256=attachments[0].sha256,
+    )
+
+
+def _attachments(item: ReadyReport, context: Mapping[str, Any]) -> list[Attachment]:
+    """The PDF, then the persona's extra attachments (CSV rows, the workbook)."""
+    attachments = [Attachment(context["attachment_name"], item.pdf)]
+    for att, filename in zip(item.spec.attachments, context["extra_attachments"], strict=True):
+        if att.format == "xlsx":
+            attachments.append(Attachment(filename, item.xlsx, "application", XLSX_SUBTYPE))
+            continue
+        data = item.csv.get(att.section, rows_to_csv((), ()))
+        attachments.append(Attachment(filename, data, "text", "csv"))
+    return attachments
+
+
+def _message_of(
+    project: Project,
+    env: jinja2.Environment,
+    item: ReadyReport,
+    groups: Sequence[list[str]],
+    subject_text: str,
+    context: Mapping[str, Any],
+    attachments: Sequence[Attachment],
+    *,
+    run_id: str,
+    when: dt.datetime,
+    redirect_to: str | None,
+    linked: tuple[str, ...] = (),
+    pdf_sha256: str = "",
+) -> Envelope:
+    """The bodies rendered from ``context``, composed with these attachments."""
+    delivery, name = project.delivery, item.spec.name
     bodies = {}
     for template in ("email.html.j2", "email.txt.j2"):
         try:
@@ -166,15 +247,6 @@ def _compose_one(
             message = f"email body ({template}): {_jinja_message(exc, context)}"
             raise DeliveryError(Problem(message, where, hint=_TEMPLATE_HINT)) from None
     html, text = bodies["email.html.j2"], bodies["email.txt.j2"]
-    if redirect_to:
-        subject_text = f"[TEST for {name}] {subject_text}"
-    attachments = [Attachment(context["attachment_name"], item.pdf)]
-    for att, filename in zip(spec.attachments, context["extra_attachments"], strict=True):
-        if att.format == "xlsx":
-            attachments.append(Attachment(filename, item.xlsx, "application", XLSX_SUBTYPE))
-            continue
-        data = item.csv.get(att.section, rows_to_csv((), ()))
-        attachments.append(Attachment(filename, data, "text", "csv"))
     return compose(
         report=name,
         sender=delivery.sender,
@@ -191,6 +263,8 @@ def _compose_one(
         list_unsubscribe=delivery.list_unsubscribe,
         redirected_to=redirect_to or "",
         tags={"persona": name, "run": run_id.replace(":", "-")},
+        pdf_sha256=attachments[0].sha256 if not linked else pdf_sha256,
+        links=linked,
     )
 
 
@@ -267,6 +341,8 @@ def _email_context(project: Project, item: ReadyReport) -> dict[str, Any]:
         "tones": TONE_COLOURS,
         "lang": item.rendered.lang,
         "attachment_name": name,
+        "links": [],
+        "attached": [],
         "extra_attachments": [
             a.filename
             or (f"{stem}.xlsx" if a.format == "xlsx" else f"{_safe_filename(a.section)}.csv")
@@ -292,7 +368,16 @@ def email_problems(
     if not any(groups):
         return []
     try:
-        _compose_one(project, env, item, groups, run_id="validate", when=when, redirect_to=None)
+        _compose_one(
+            project,
+            env,
+            item,
+            groups,
+            run_id="validate",
+            when=when,
+            redirect_to=None,
+            links=link_policy(project, when, upload=False),
+        )
     except DeliveryError as exc:
         return list(exc.problems)
     return []

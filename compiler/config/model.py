@@ -247,6 +247,23 @@ DEFAULT_FORMATS = ("html", "pdf")
 
 
 @dataclass(frozen=True)
+class SlackSpec:
+    """``slack:``: the PDF uploaded to a channel, with the summary, by a bot token."""
+
+    channel: str
+    token_env: str = "SLACK_BOT_TOKEN"
+
+
+@dataclass(frozen=True)
+class WebhookSpec:
+    """``webhook:``: the summary (and a link) posted as Teams, Slack or plain JSON."""
+
+    #: usually from the environment: it holds the hook's secret; never shown whole
+    url: str = field(repr=False)
+    format: str = "json"
+
+
+@dataclass(frozen=True)
 class ScheduleSpec:
     cron: str
     timezone: str = "UTC"
@@ -309,6 +326,9 @@ class ReportSpec:
     #: always | changed (send only when the figures differ from the last sent run)
     send_if: str = "always"
     cover: Cover = field(default_factory=Cover)
+    #: chat channels besides email (each delivery a ledger entry of its own)
+    slack: SlackSpec | None = None
+    webhook: WebhookSpec | None = field(default=None, repr=False)
     #: For a burst instance: the persona it came from and its row.
     persona: str = ""
     row: Mapping[str, Any] = field(default_factory=frozen_map)
@@ -367,6 +387,12 @@ class Delivery:
     smtp: SmtpSettings | None = None
     #: a PostgreSQL URL for a ledger shared by every host ('' : SQLite in state_dir)
     ledger: str = field(default="", repr=False)
+    #: attach | link | auto: how a report's PDF (and workbook) goes
+    attach: str = "attach"
+    #: how long a link works (presigned S3 URLs last at most 7 days)
+    link_expiry_days: int = 7
+    #: the Slack Web API (another for GovSlack, or a test server)
+    slack_api_url: str = "https://slack.com/api/"
 
 
 @dataclass(frozen=True)

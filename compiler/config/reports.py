@@ -32,8 +32,10 @@ from .model import (
     ReportSpec,
     ScheduleSpec,
     SectionSpec,
+    SlackSpec,
     SmtpSettings,
     Theme,
+    WebhookSpec,
     frozen_map,
     given,
 )
@@ -320,6 +322,14 @@ def check_delivery(c: Checker) -> Delivery:
             ("delivery", "ledger"),
             hint="leave it out to keep the ledger in SQLite on this machine",
         )
+    archive = str((c.data.get("archive") or {}).get("location", ""))
+    if spec.get("attach", "attach") != "attach" and not archive.startswith("s3://"):
+        c.add(
+            f"attach: {spec['attach']} uploads reports to the S3 archive location, and "
+            "archive.location is not an s3:// URL",
+            ("delivery", "attach"),
+            hint="set archive: {location: s3://bucket/prefix}, or attach: attach",
+        )
     return Delivery(
         **given(
             spec,
@@ -335,6 +345,9 @@ def check_delivery(c: Checker) -> Delivery:
             "outbox",
             "state_dir",
             "ledger",
+            "attach",
+            "link_expiry_days",
+            "slack_api_url",
             sender="from",
         ),
         audit_bcc=(bcc,) if isinstance(bcc, str) else tuple(bcc),
@@ -383,6 +396,8 @@ def report_specs(
             for_each=ForEach(**persona["for_each"]) if "for_each" in persona else None,
             cover=_cover(persona.get("cover")),
             formats=tuple(persona.get("formats", DEFAULT_FORMATS)),
+            slack=SlackSpec(**persona["slack"]) if "slack" in persona else None,
+            webhook=WebhookSpec(**persona["webhook"]) if "webhook" in persona else None,
             schedule=_schedule(persona.get("schedule") or c.data.get("schedule")),
             alerts=tuple(
                 AlertSpec(

@@ -173,12 +173,12 @@ class Ledger:
             self.db.execute(
                 """INSERT INTO messages (key, report, period, run_id, transport, sender, to_addrs,
                        cc_addrs, bcc_addrs, redirected_to, subject, pdf_sha256, state, override,
-                       updated_at, values_sha256)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?)
+                       updated_at, values_sha256, links)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, ?, ?)
                    ON CONFLICT(key) DO UPDATE SET run_id = excluded.run_id,
                        transport = excluded.transport, state = 'pending', error = '',
                        override = excluded.override, updated_at = excluded.updated_at,
-                       values_sha256 = excluded.values_sha256""",
+                       values_sha256 = excluded.values_sha256, links = excluded.links""",
                 (
                     env.key,
                     env.report,
@@ -195,6 +195,7 @@ class Ledger:
                     override,
                     self._now(),
                     values_sha256,
+                    json.dumps(list(env.links)) if env.links else "",
                 ),
             )
             self._event(env.key, run_id, LedgerState.PENDING, override)

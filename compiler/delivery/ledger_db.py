@@ -24,6 +24,9 @@ from typing import Any, Protocol
 from ..config.model import LEDGER_SCHEMES
 from ..logs import Masker
 
+#: columns added to ``messages`` since its first version (send_if: changed; links)
+ADDED_COLUMNS = ("values_sha256", "links")
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
     key TEXT PRIMARY KEY,
@@ -44,7 +47,8 @@ CREATE TABLE IF NOT EXISTS messages (
     attempts INTEGER NOT NULL DEFAULT 0,
     override TEXT NOT NULL DEFAULT '',
     updated_at TEXT NOT NULL,
-    values_sha256 TEXT NOT NULL DEFAULT ''
+    values_sha256 TEXT NOT NULL DEFAULT '',
+    links TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS deliveries (
     message_id TEXT NOT NULL,
@@ -147,10 +151,11 @@ class SqliteDb(_Connection):
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.executescript(SCHEMA.format(serial="INTEGER PRIMARY KEY AUTOINCREMENT"))
         columns = {r[1] for r in self.conn.execute("PRAGMA table_info(messages)")}
-        if "values_sha256" not in columns:  # a ledger from before send_if: changed
-            self.conn.execute(
-                "ALTER TABLE messages ADD COLUMN values_sha256 TEXT NOT NULL DEFAULT ''"
-            )
+        for column in ADDED_COLUMNS:  # a ledger from before the column was added
+            if column not in columns:
+                self.conn.execute(
+                    f"ALTER TABLE messages ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+                )
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
         cur: Cursor = self.conn.execute(sql, tuple(args))
@@ -181,6 +186,11 @@ class PostgresDb(_Connection):
             for statement in SCHEMA.format(serial="BIGSERIAL PRIMARY KEY").split(";"):
                 if statement.strip():
                     self.conn.execute(statement.encode())
+            for column in ADDED_COLUMNS:
+                self.conn.execute(
+                    f"ALTER TABLE messages ADD COLUMN IF NOT EXISTS {column} "
+                    "TEXT NOT NULL DEFAULT ''".encode()
+                )
 
     def execute(self, sql: str, args: Sequence[Any] = ()) -> Cursor:
         values = tuple(str(a) if isinstance(a, str) else a for a in args)

@@ -461,6 +461,9 @@ class OutboxTransport:
         return Preflight(True)
 
     def path_for(self, envelope: Envelope) -> Path:
+        channel = envelope.tags.get("channel", "")
+        if channel:  # a channel delivery's payload (reportc.channels)
+            return self.folder / f"{envelope.report}-{channel}-{envelope.key[:12]}.json"
         return self.folder / f"{envelope.report}-{envelope.key[:12]}.eml"
 
     def send(self, envelope: Envelope) -> str:
