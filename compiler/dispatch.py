@@ -141,16 +141,10 @@ def send(
     run_id: str | None = None,
     channel_transports: Mapping[str, Transport] | None = None,
 ) -> SendResult:
-    """Deliver the chosen reports, each at most once to each of its recipients, and to
-    each of its channels (Slack, a webhook).
+    """Deliver the chosen reports, each at most once to each recipient and channel.
 
-    ``run_id`` names the run in the ledger (default: a new one from the clock); the
-    command line passes the id its log records carry. ``channel_transports`` replaces
-    the Slack and webhook transports (by kind)."""
-    if redirect_to:
-        problem = address_problem(redirect_to)
-        if problem:
-            raise DeliveryError(Problem(f"--redirect-to: {problem}"))
+    ``run_id`` names the run in the ledger (default: a new one from the clock; the CLI
+    passes its log's); ``channel_transports`` replaces the Slack or webhook transport."""
     plan = _plan(
         project,
         reports,
@@ -168,9 +162,7 @@ def send(
     if dry_run:
         return _dry_run(project, plan, outbox)
     transport = transport or make_transport(project, transport_name, outbox)
-    chats = dict(channel_transports or {})
-    chats.setdefault("slack", SlackTransport(project.env, project.delivery.slack_api_url))
-    chats.setdefault("webhook", WebhookTransport())
+    chats = _chat_transports(project, channel_transports)
     return _send_planned(
         project,
         plan,
@@ -241,6 +233,17 @@ def _send_planned(
             transport.close()
 
 
+def _chat_transports(
+    project: Project, given: Mapping[str, Transport] | None
+) -> dict[str, Transport]:
+    """The Slack and webhook transports (those ``given`` replace the built-in ones)."""
+    chats: dict[str, Transport] = {
+        "slack": SlackTransport(project.env, project.delivery.slack_api_url),
+        "webhook": WebhookTransport(),
+    }
+    return {**chats, **(given or {})}
+
+
 def _merged(
     results: Sequence[SendResult], others: tuple[MessageResult, ...], order: Mapping[str, str]
 ) -> SendResult:
@@ -271,6 +274,8 @@ def _plan(
 ) -> _Plan:
     """Everything decided before the ledger is read: what is ready, failed, blocked,
     held back by ``send_if``, suppressed, and what overrides are recorded."""
+    if redirect_to and (problem := address_problem(redirect_to)):
+        raise DeliveryError(Problem(f"--redirect-to: {problem}"))
     chosen, instances = select_reports(project, reports)
     chosen = [n for n in chosen if project.personas[n].send]
     ready, failed, persona_of = prepare_reports(project, chosen, out, clock)

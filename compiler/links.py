@@ -37,6 +37,16 @@ class Link:
     size: int
 
     @property
+    def size_text(self) -> str:
+        if self.size >= 1024 * 1024:
+            return f"{self.size / 1024 / 1024:.1f} MB"
+        return f"{max(1, round(self.size / 1024))} KB"
+
+    @property
+    def expires_text(self) -> str:
+        return f"{self.expires.day} {self.expires.strftime('%b %Y %H:%M')} UTC"
+
+    @property
     def recorded(self) -> str:
         """What the ledger keeps: the object and the expiry, never the signature."""
         return f"{self.object} (link expires {self.expires.strftime('%Y-%m-%dT%H:%MZ')})"
@@ -94,7 +104,11 @@ class S3Links(PlannedLinks):
     def for_project(
         cls, location: str, now: dt.datetime, days: int, env: Mapping[str, str]
     ) -> S3Links:
-        return cls(location, now, days, aws_client(env, "s3"))
+        from botocore.config import Config  # with boto3, only when links are made
+
+        # SigV4: the link's lifetime is the one stated (at most 7 days)
+        client = aws_client(env, "s3", config=Config(signature_version="s3v4"))
+        return cls(location, now, days, client)
 
     def link(self, report: str, period: str, filename: str, data: bytes, sha256: str) -> Link:
         bucket, _ = split_s3(self.location)

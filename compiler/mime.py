@@ -235,8 +235,7 @@ def _compose(
     for att in attachments:
         check_header(att.filename, f"report '{report}': attachment name")
     to, cc, bcc = (tuple(display_value(b) for b in boxes[k]) for k in ("to", "cc", "bcc"))
-    pdf_sha256 = pdf_sha256 or attachments[0].sha256
-    key = idempotency_key(report, to, cc, bcc, pdf_sha256)
+    key = idempotency_key(report, to, cc, bcc, pdf_sha256 := pdf_sha256 or attachments[0].sha256)
     domain = sender_box.addr.partition("@")[2] or "reportc.invalid"
     message_id = f"<{key[:20]}.{run_id}@{domain}>"
     headers = {

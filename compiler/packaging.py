@@ -138,15 +138,9 @@ def package(
             continue
         try:
             out.envelopes[name] = _compose_one(
-                project,
-                env,
-                item,
-                fresh,
-                run_id=run_id,
-                when=when,
-                redirect_to=redirect_to,
+                project, env, item, fresh, run_id=run_id, when=when, redirect_to=redirect_to,
                 links=links or LinkPolicy(),
-            )
+            )  # fmt: skip
         except DeliveryError as exc:
             out.failed[name] = exc
     return out
@@ -192,7 +186,12 @@ def _compose_one(
         links.linker.link(name, project.period.label, a.filename, a.content, a.sha256) for a in big
     ]
     rest = [a for a in attachments if a not in big]
-    context = {**context, "links": made, "attached": [a.filename for a in rest]}
+    context = {
+        **context,
+        "links": made,
+        "attached": [a.filename for a in rest],
+        "too_large": links.mode == "auto",
+    }
     return _message_of(
         project,
         env,
@@ -343,6 +342,7 @@ def _email_context(project: Project, item: ReadyReport) -> dict[str, Any]:
         "attachment_name": name,
         "links": [],
         "attached": [],
+        "too_large": False,
         "extra_attachments": [
             a.filename
             or (f"{stem}.xlsx" if a.format == "xlsx" else f"{_safe_filename(a.section)}.csv")

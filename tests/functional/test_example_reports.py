@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 import reportc
@@ -172,3 +173,32 @@ def test_running_header_and_page_numbers(example_build: reportc.BuildResult) -> 
 def test_no_temporary_files_left(example_build: reportc.BuildResult) -> None:
     leftovers = [p.name for p in Path(example_build.out_dir).iterdir() if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_the_example_signs_encrypts_and_writes_a_workbook(
+    example_build: reportc.BuildResult,
+) -> None:
+    """The accounting report is signed (an intact PAdES signature by the demo key, which
+    no one trusts), the CMO report opens only with its password from repos.env, and the
+    CFO report has its workbook."""
+    import io
+
+    import pikepdf
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    from tests.conftest import EXAMPLE_ENV
+
+    out = example_build.out_dir
+    with (out / "accounting.pdf").open("rb") as fh:
+        signature = PdfFileReader(fh).embedded_signatures[0]
+        status = validate_pdf_signature(signature, ValidationContext(trust_roots=[]))
+        assert status.intact and status.valid and not status.trusted
+        assert signature.sig_object["/Reason"] == "Reviewed and approved by the Accounting Officer"
+    data = (out / "cmo.pdf").read_bytes()
+    with pytest.raises(pikepdf.PasswordError):
+        pikepdf.open(io.BytesIO(data))
+    with pikepdf.open(io.BytesIO(data), password=EXAMPLE_ENV["CMO_PDF_PASSWORD"]) as doc:
+        assert len(doc.pages) == pdf_pages(out / "cmo.pdf")
+    assert (out / "cfo.xlsx").read_bytes().startswith(b"PK")

@@ -463,25 +463,35 @@ def test_send_reuses_an_up_to_date_build(make_project: MakeProject, tmp_path: Pa
 def test_example_project_delivers_five_reports_over_ses(
     example_build: Any, moto: MotoServer
 ) -> None:
+    from tests.chatfakes import webhook_receiver
+
     moto.verify("example.com")
     root = example_build.out_dir.parent
-    project = load_project(root, environ=moto.env())
     before = {p.name: p.read_bytes() for p in example_build.out_dir.glob("*.pdf")}
-    result = run_send(project, ses(moto))
-    assert result.ok, result
-    assert [(m.report, m.state) for m in result.messages] == [
-        (name, "sent") for name in ("ceo", "cto", "cfo", "cmo", "accounting")
-    ]
-    raw = moto.raw_messages()
-    assert len(raw) == 5
-    for record in raw:
-        assert "audit@example.org" in record["destinations"]
-        msg = parse(record["raw_data"])
-        pdf = next(iter(msg.iter_attachments())).get_content()
-        assert pdf == before[f"{msg['X-Reportc-Report']}.pdf"]  # the built PDF, not a rebuild
-    again = run_send(load_project(root, environ=moto.env()), ses(moto))
-    assert [m.state for m in again.messages] == ["skipped"] * 5
-    assert len(moto.raw_messages()) == 5
+    with webhook_receiver(200) as hook:
+        env = {**moto.env(), "CEO_WEBHOOK_URL": hook.url}
+        result = run_send(load_project(root, environ=env), ses(moto))
+        assert result.ok, result
+        assert [(m.report, m.state) for m in result.messages] == [
+            (name, "sent") for name in ("ceo", "ceo", "cto", "cfo", "cmo", "accounting")
+        ]
+        assert [m.to for m in result.messages][1] == ("webhook:teams:127.0.0.1",)
+        assert [b["title"] for b in hook.bodies] == ["CEO Report — October 2026"]
+        raw = moto.raw_messages()
+        assert len(raw) == 5
+        for record in raw:
+            assert "audit@example.org" in record["destinations"]
+            msg = parse(record["raw_data"])
+            files = {p.get_filename(): p.get_content() for p in msg.iter_attachments()}
+            pdf = next(iter(files.values()))
+            assert pdf == before[f"{msg['X-Reportc-Report']}.pdf"]  # the built PDF, not a rebuild
+            if msg["X-Reportc-Report"] == "cfo":  # and the CFO's workbook beside it
+                assert [n for n in files if n and n.endswith(".xlsx")] == [
+                    "JADA Group CFO Report October 2026.xlsx"
+                ]
+        again = run_send(load_project(root, environ=env), ses(moto))
+        assert [m.state for m in again.messages] == ["skipped"] * 6
+        assert len(moto.raw_messages()) == 5 and len(hook.bodies) == 1
 
 
 def test_the_send_lock_holds_across_processes_and_dies_with_its_holder(tmp_path: Path) -> None:

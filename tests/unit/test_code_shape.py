@@ -40,6 +40,7 @@ DEFERRED = {
     "pikepdf": "encryption: only for a report with pdf.encrypt",
     "pyhanko": "signing: only for a report with pdf.sign",
     "xlsxwriter": "workbooks: only for a report built as xlsx",
+    "slack_sdk": "Slack: only when a report posts to a Slack channel",
     "croniter": "schedules: only when a project has one",
     "resource": "POSIX only: memory limits (absent on Windows)",
     "email": "email.headerregistry: ~4 ms, only to re-read a composed message's headers",
