@@ -40,6 +40,8 @@ class ChannelEnvelope(Envelope):
     file: bytes = field(default=b"", repr=False)
     filename: str = ""
     token_env: str = ""
+    #: where reports.yaml declares it (``reports.yaml:41:5: personas.ceo.slack``)
+    where: str = ""
 
 
 def slack_escape(text: Any) -> str:
@@ -204,6 +206,10 @@ def _envelope(
     )
 
 
+def _where(project: Project, persona: str, key: str) -> str:
+    return f"{project.positions.at(('personas', persona, key))}: personas.{persona}.{key}"
+
+
 def channel_envelopes(
     project: Project,
     ready: Mapping[str, ReadyReport],
@@ -231,6 +237,7 @@ def channel_envelopes(
         except DeliveryError as exc:
             failed[name] = exc
             continue
+        persona = spec.persona or name
         if spec.slack is not None:
             s = summary_of(project, item, None)
             payload = {"channel": spec.slack.channel, **slack_blocks(s)}
@@ -245,6 +252,7 @@ def channel_envelopes(
                     file=item.pdf,
                     filename=filename,
                     token_env=spec.slack.token_env,
+                    where=_where(project, persona, "slack"),
                 )
             )
         if spec.webhook is not None:
@@ -257,5 +265,8 @@ def channel_envelopes(
             else:
                 payload = plain_json(s, name, pdf_sha)
             shown = f"webhook:{fmt}:{webhook_shown(spec.webhook.url)}"
-            out.append(_envelope(item, "webhook", spec.webhook.url, shown, payload, pdf_sha))
+            where = _where(project, persona, "webhook")
+            out.append(
+                _envelope(item, "webhook", spec.webhook.url, shown, payload, pdf_sha, where=where)
+            )
     return out, failed

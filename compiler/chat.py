@@ -81,7 +81,9 @@ class WebhookTransport:
             code = exc.code
             if code == 429 or code >= 500:
                 raise SendFailure("retry", f"{host} answered HTTP {code}") from None
-            raise SendFailure("failed", f"{host} refused it: HTTP {code}") from None
+            raise SendFailure(
+                "failed", f"{envelope.where}: {host} refused it: HTTP {code}"
+            ) from None
         except urllib.error.URLError as exc:
             raise _network_failure(exc, sent=False) from None
         except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:
@@ -104,13 +106,13 @@ class SlackTransport:
     def preflight(self, sender: str, recipients: int) -> Preflight:
         return Preflight(True)
 
-    def _client(self, token_env: str) -> Any:
+    def _client(self, token_env: str, where: str) -> Any:
         from slack_sdk import WebClient  # imported here: only a run that posts to Slack
 
         token = self.env.get(token_env, "")
         if not token:
             raise SendFailure(
-                "failed", f"environment variable {token_env} (the bot token) is not set"
+                "failed", f"{where}: environment variable {token_env} (the bot token) is not set"
             )
         base = self.base_url if self.base_url.endswith("/") else self.base_url + "/"
         return WebClient(token=token, base_url=base, timeout=self.timeout, retry_handlers=[])
@@ -119,7 +121,7 @@ class SlackTransport:
         assert isinstance(envelope, ChannelEnvelope)
         from slack_sdk.errors import SlackApiError
 
-        client = self._client(envelope.token_env)
+        client = self._client(envelope.token_env, envelope.where)
         payload = json.loads(envelope.raw)
         step = "upload"
         try:
@@ -141,7 +143,10 @@ class SlackTransport:
             )
             return f"slack:{envelope.target}:{posted.get('ts', '')}"
         except SlackApiError as exc:
-            raise _slack_failure(exc) from None
+            failure = _slack_failure(exc)
+            if failure.kind == "failed":
+                failure = SendFailure("failed", f"{envelope.where}: {failure.message}")
+            raise failure from None
         except urllib.error.URLError as exc:
             raise _network_failure(exc, sent=False) from None
         except (TimeoutError, ConnectionError, http.client.HTTPException) as exc:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from .config.model import Project, ReportSpec
+from .config.protection import pkcs12_path
 from .errors import Location
 from .graph import sql_dependencies
 from .resources import builtin_dir
@@ -131,6 +132,8 @@ class Fingerprinter:
         for rel in [spec.theme.logo, *(f.path for f in spec.theme.fonts)]:
             if rel:
                 files[rel] = self._digest(project.root / rel)
+        if spec.pdf.sign is not None:  # a new signing key re-signs (a new password: --force)
+            files["(signing key)"] = self._digest(pkcs12_path(project.root, spec.pdf.sign.pkcs12))
         doc = {
             "report": _canon(spec),
             "sources": {

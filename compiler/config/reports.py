@@ -62,6 +62,7 @@ def check_reports(
                 key=True,
             )
         _check_recipients(c, pname, persona, burst)
+        _check_webhook(c, pname, persona)
     _check_report_links(c, declared, personas)
     return dict(personas)
 
@@ -117,6 +118,21 @@ def _check_attachments(
             c.add(f"section '{name}' is not in this report{did_you_mean(name, used)}", where)
         elif not {"source", "query"} & set(declared.get(name, {})):
             c.add(f"section '{name}' has no rows to attach (it needs 'source' or 'query')", where)
+
+
+def _check_webhook(c: Checker, pname: str, persona: Mapping[str, Any]) -> None:
+    """A webhook is https (plain http only to this machine: a local relay, a test)."""
+    url = str((persona.get("webhook") or {}).get("url", ""))
+    if not url:
+        return
+    parts = urlsplit(url)
+    local = parts.hostname in ("localhost", "127.0.0.1", "::1")
+    if parts.scheme != "https" and not (parts.scheme == "http" and local):
+        c.add(
+            f"a webhook must be an https:// URL (got {parts.scheme or 'no'} scheme)",
+            ("personas", pname, "webhook", "url"),
+            "its summary would otherwise travel unencrypted",
+        )
 
 
 def _check_alerts(

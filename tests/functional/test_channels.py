@@ -7,6 +7,7 @@ after the request went out, and written to the outbox by a dry run."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,10 @@ def test_a_webhook_500_is_retried_and_a_400_fails_alone(make_project: MakeProjec
         result = _send(project, resend=True)
         failed = [m for m in result.messages if m.state == "failed"]
         assert [m.to[0] for m in failed] == ["webhook:json:127.0.0.1"]
-        assert "refused it: HTTP 400" in failed[0].detail
+        assert re.search(
+            r"reports\.yaml:\d+:\d+: personas\.ceo\.webhook: 127\.0\.0\.1 refused it: HTTP 400",
+            failed[0].detail,
+        ), failed[0].detail
         emails = [m for m in result.messages if m.to and "@" in m.to[0]]
         assert emails and all(m.ok for m in emails)  # the email still went
 
@@ -169,7 +173,11 @@ def test_slack_errors_are_reported_and_a_rate_limit_is_retried(make_project: Mak
         project = _with_slack_url(project, slack.base_url)
         result = _send(project)
         failed = [m for m in result.messages if m.state == "failed"]
-        assert len(failed) == 1 and "Slack refused it: channel_not_found" in failed[0].detail
+        assert len(failed) == 1
+        assert re.search(
+            r"reports\.yaml:\d+:\d+: personas\.ceo\.slack: Slack refused it: channel_not_found",
+            failed[0].detail,
+        ), failed[0].detail
         assert not result.ok
     with fake_slack() as slack:
         slack.rate_limited = 1
@@ -194,7 +202,7 @@ def test_channel_config_errors_are_positioned(make_project: MakeProject, tmp_pat
             "reports.yaml": MINIMAL_YAML.replace(
                 "    title: CEO Report\n",
                 "    title: CEO Report\n    slack: {channel: '#general'}\n"
-                "    webhook: {url: 'http://x', format: discord}\n",
+                "    webhook: {url: 'http://hooks.example.com/x', format: discord}\n",
             )
         }
     )
@@ -202,3 +210,14 @@ def test_channel_config_errors_are_positioned(make_project: MakeProject, tmp_pat
         load_project(root, environ={})
     shown = "\n".join(p.format() for p in caught.value.problems)
     assert "personas.ceo.slack.channel" in shown and "personas.ceo.webhook.format" in shown
+    (root / "reports.yaml").write_text(
+        MINIMAL_YAML.replace(
+            "    title: CEO Report\n",
+            "    title: CEO Report\n    webhook: {url: 'http://hooks.example.com/x'}\n",
+        )
+    )
+    with pytest.raises(reportc.ConfigError) as caught:
+        load_project(root, environ={})
+    assert "personas.ceo.webhook.url: a webhook must be an https:// URL (got http scheme)" in (
+        caught.value.problems[0].format()
+    )

@@ -101,7 +101,7 @@ def test_the_site_builds_strictly(tmp_path: Path) -> None:
 
 def test_the_readme_is_short_and_its_links_resolve() -> None:
     readme = (REPO / "README.md").read_text()
-    assert len(readme) < 6000
+    assert len(readme) < 8000  # the pitch, the Quickstart, each feature's YAML, links
     assert readme.count("```sh") == 2  # the Quickstart's two commands
     for target in re.findall(r"\]\(([^)#]+)(?:#[^)]*)?\)", readme):
         if not target.startswith("http"):
