@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import reportc
 from reportc.config import load_project
 from tests.chatfakes import TOKEN, fake_slack, webhook_receiver
@@ -82,6 +84,7 @@ def test_a_teams_webhook_gets_the_summary_once(make_project: MakeProject) -> Non
         assert b"secret-hook-token" not in path.read_bytes()
 
 
+@pytest.mark.slow
 def test_a_webhook_500_is_retried_and_a_400_fails_alone(make_project: MakeProject) -> None:
     with webhook_receiver(500, 503, 200) as hook:
         project = _project(make_project, "    webhook: {url: '${HOOK}'}\n", HOOK=hook.url)
@@ -101,6 +104,7 @@ def test_a_webhook_500_is_retried_and_a_400_fails_alone(make_project: MakeProjec
         assert emails and all(m.ok for m in emails)  # the email still went
 
 
+@pytest.mark.slow
 def test_a_dropped_connection_after_posting_is_uncertain(make_project: MakeProject) -> None:
     with webhook_receiver(0, 200) as hook:
         project = _project(make_project, "    webhook: {url: '${HOOK}'}\n", HOOK=hook.url)
@@ -115,6 +119,7 @@ def test_a_dropped_connection_after_posting_is_uncertain(make_project: MakeProje
         assert len(hook.bodies) == 2 and forced.ok
 
 
+@pytest.mark.slow
 def test_a_dry_run_writes_the_payloads_and_posts_nothing(make_project: MakeProject) -> None:
     with webhook_receiver(200) as hook, fake_slack() as slack:
         block = "    webhook: {url: '${HOOK}', format: slack}\n    slack: {channel: C0123456789}\n"
@@ -164,6 +169,7 @@ def _with_slack_url(project: reportc.Project, url: str) -> reportc.Project:
     )
 
 
+@pytest.mark.slow
 def test_slack_errors_are_reported_and_a_rate_limit_is_retried(make_project: MakeProject) -> None:
     with fake_slack() as slack:
         slack.post_error = "channel_not_found"
@@ -195,7 +201,6 @@ def test_slack_errors_are_reported_and_a_rate_limit_is_retried(make_project: Mak
 
 
 def test_channel_config_errors_are_positioned(make_project: MakeProject, tmp_path: Path) -> None:
-    import pytest
 
     root = make_project(
         {

@@ -92,6 +92,7 @@ def test_cfo_figures_match_the_ledger(example_build: reportc.BuildResult) -> Non
         assert _money(net) in text
 
 
+@pytest.mark.slow
 def test_ceo_digest_counts_match_the_data(example_build: reportc.BuildResult) -> None:
     text = pdf_text(example_build.out_dir / "ceo.pdf")
     findings = yaml.safe_load((REPO / "data/findings.yaml").read_text("utf-8"))["findings"]

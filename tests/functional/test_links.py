@@ -102,6 +102,7 @@ def test_a_report_over_40_mb_goes_as_a_link(make_project: MakeProject, moto: Mot
     assert json.loads(_ledger_rows(root)[0]["links"])[0].startswith(f"s3://{BUCKET}/")
 
 
+@pytest.mark.slow
 def test_attach_auto_attaches_what_fits(make_project: MakeProject, moto: MotoServer) -> None:
     root = make_project({"reports.yaml": _yaml("auto"), "data/sales.csv": MINIMAL_CSV})
     project = load_project(root, environ=moto.env())
@@ -113,6 +114,7 @@ def test_attach_auto_attaches_what_fits(make_project: MakeProject, moto: MotoSer
     assert _ledger_rows(root)[0]["links"] == ""
 
 
+@pytest.mark.slow
 def test_a_webhook_carries_the_link(make_project: MakeProject, moto: MotoServer) -> None:
     from tests.chatfakes import webhook_receiver
 

@@ -58,6 +58,7 @@ def test_an_encrypted_pdf_opens_only_with_its_password(make_project: MakeProject
     assert "Sales were $2,500" in reader.pages[0].extract_text() + reader.pages[-1].extract_text()
 
 
+@pytest.mark.slow
 def test_no_password_is_written_anywhere(make_project: MakeProject, tmp_path: Path) -> None:
     yaml_text = (
         _with_pdf(ENCRYPT).replace("delivery:\n", "delivery:\n  transport: outbox\n")
@@ -138,6 +139,7 @@ def test_a_signed_pdf_validates_and_one_changed_byte_breaks_it(
     assert not _validate(bytes(flipped), pki).intact  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_signed_after_encryption_and_a_visible_signature(
     make_project: MakeProject, pki: Pki
 ) -> None:
@@ -199,6 +201,7 @@ personas:
 """
 
 
+@pytest.mark.slow
 def test_a_burst_report_takes_its_password_from_its_row(make_project: MakeProject) -> None:
     rows = (
         "region,email,pdf_password\n"

@@ -114,6 +114,7 @@ def test_the_cover_names_the_period_and_the_source_fingerprints(
     }
 
 
+@pytest.mark.slow
 def test_a_rebuild_gives_the_same_bytes(built: reportc.BuildResult, tmp_path: Path) -> None:
     from tests.conftest import copy_example
 
@@ -170,6 +171,7 @@ def test_hostile_cells_stay_text_and_odd_numbers_do_not_break_it(
     assert ws["B6"].value == "=SUM(B2:B5)"
 
 
+@pytest.mark.slow
 def test_a_workbook_attached_to_the_email(make_project: MakeProject, tmp_path: Path) -> None:
     from tests.conftest import MINIMAL_YAML
 
