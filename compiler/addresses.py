@@ -155,8 +155,16 @@ def header_addresses(value: str) -> list[str]:
     return [a.addr_spec.lower() for a in header.addresses]  # type: ignore[attr-defined]
 
 
+#: how a channel delivery's target reads where an address would (reportc.channels)
+CHANNEL_PREFIXES = ("slack:", "webhook:")
+
+
 def mask(value: str) -> str:
-    """``jane.doe@example.com`` -> ``j***@example.com`` (for listings and logs)."""
+    """``jane.doe@example.com`` -> ``j***@example.com`` (for listings and logs). A
+    channel (``slack:C0123``, ``webhook:teams:host``) is shown as it is: it names no
+    person, and a webhook is recorded by its host only."""
+    if value.startswith(CHANNEL_PREFIXES):
+        return value
     addr = bare_address(value) or value
     local, _, domain = addr.partition("@")
     return f"{local[:1]}***@{domain}" if domain else "***"

@@ -28,7 +28,8 @@ from .links import Link, Linker
 from .mime import Envelope
 from .ready import ReadyReport
 
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!|>~<])")
+#: what starts Markdown formatting in a Teams card: emphasis, code, links, HTML, tables
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>#~|])")
 
 
 @dataclass(frozen=True)
@@ -195,7 +196,7 @@ def _envelope(
         to=(shown,),
         cc=(),
         bcc=(),
-        subject=str(payload.get("text", item.spec.title))[:200],
+        subject=str(payload.get("title") or payload.get("text") or item.spec.title)[:200],
         message_id="",
         raw=raw,
         pdf_sha256=pdf_sha,

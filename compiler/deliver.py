@@ -48,6 +48,8 @@ class MessageResult:
     size: int = 0
     attachments: tuple[tuple[str, int], ...] = ()
     path: str = ""
+    #: slack or webhook for a channel delivery ("" for an email)
+    channel: str = ""
 
     @property
     def ok(self) -> bool:
@@ -88,6 +90,7 @@ def message_result(
         size=env.size,
         attachments=env.attachments,
         path=path,
+        channel=env.tags.get("channel", ""),
     )
 
 

@@ -187,7 +187,7 @@ def _show(result: reportc.SendResult, show_addresses: bool) -> None:
     for note in result.notes:
         say(f"note: {note}", err=True)
     for m in result.messages:
-        who = ", ".join(addr(a, show_addresses) for a in (*m.to, *m.cc))
+        who = ", ".join(m.to if m.channel else (addr(a, show_addresses) for a in (*m.to, *m.cc)))
         bcc = f" +{m.bcc_count} bcc" if m.bcc_count else ""
         line = f"{m.state:<10} {m.report:<12} {who}{bcc}"
         if m.state == "sent":
@@ -225,6 +225,10 @@ def _show_dry_run(result: reportc.SendResult, sender: str, show_addresses: bool)
     )
     for m in drafts:
         click.echo(f"{m.report}:")
+        if m.channel:  # a Slack or webhook post: its payload
+            click.echo(f"  {m.channel}: {', '.join(m.to)}")
+            click.echo(f"  payload: {m.size:,} bytes -> {relative(m.path)}")
+            continue
         click.echo(f"  from:    {addr(sender, show_addresses)}")
         click.echo("  to:      " + ", ".join(addr(a, show_addresses) for a in m.to))
         if m.cc:
@@ -259,7 +263,8 @@ def _document(result: reportc.SendResult, show: bool) -> dict[str, Any]:
             {
                 "report": m.report,
                 "state": str(m.state),
-                "to": [addr(a, show) for a in m.to],
+                "to": list(m.to) if m.channel else [addr(a, show) for a in m.to],
+                "channel": m.channel,
                 "cc": [addr(a, show) for a in m.cc],
                 "bcc_count": m.bcc_count,
                 "subject": m.subject,

@@ -71,7 +71,8 @@ def test_a_teams_webhook_gets_the_summary_once(make_project: MakeProject) -> Non
         facts = card["sections"][0]["facts"]
         assert facts == [{"name": "Total sales", "value": "$2,500"}]
         findings = card["sections"][1]["text"]
-        assert "\\<\\!channel\\>" in findings and "<!channel>" not in findings
+        assert "\\<!channel\\>" in findings and "<!channel>" not in findings
+        assert "\\*\\*now\\*\\*" in findings  # Markdown in data is text
         shown = [m.to for m in first.messages]
         assert ("webhook:teams:127.0.0.1",) in shown
         assert not any("secret-hook-token" in str(m) for m in first.messages)
