@@ -8,6 +8,7 @@ manifest alone (no data loaded, nothing rendered); a stale one is built once, as
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from .plan import (
 )
 from .render import RenderedReport
 from .snapshot import snapshot, values_digest
+from .workbook import workbook
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,10 @@ class ReadyReport:
 
     @classmethod
     def of(cls, report: BoundReport, rendered: RenderedReport, pdf: bytes) -> ReadyReport:
-        """Everything packaging needs, from the bound report, its HTML and its PDF."""
+        """Everything packaging needs, from the bound report, its HTML and its PDF (and
+        its workbook, made here when its email attaches one)."""
+        when = dt.datetime.combine(report.period.end, dt.time(), dt.timezone.utc)
+        xlsx = workbook(report, when) if report.spec.attaches_workbook else b""
         return cls(
             report.spec,
             rendered,
@@ -57,6 +62,7 @@ class ReadyReport:
             report.blocked,
             report.alerts,
             values_digest(snapshot(report)),
+            xlsx=xlsx,
         )
 
 

@@ -219,10 +219,11 @@ def _show_dry_run(result: reportc.SendResult, sender: str, show_addresses: bool)
     """What would go out, message by message; what would not, and why."""
     assert result.outbox is not None
     drafts = [m for m in result.messages if m.state == "dry-run"]
-    click.echo(
-        f"DRY RUN: nothing was sent; {plural(len(drafts), 'message')} written to "
-        f"{relative(result.outbox)}/"
+    posts = sum(1 for m in drafts if m.channel)
+    what = plural(len(drafts) - posts, "message") + (
+        f" and {plural(posts, 'channel post')}" if posts else ""
     )
+    click.echo(f"DRY RUN: nothing was sent; {what} written to {relative(result.outbox)}/")
     for m in drafts:
         click.echo(f"{m.report}:")
         if m.channel:  # a Slack or webhook post: its payload

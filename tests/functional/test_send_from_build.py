@@ -47,7 +47,7 @@ def test_dry_run_of_an_up_to_date_example_imports_neither_duckdb_nor_weasyprint(
         timeout=300,
     )
     assert sent.returncode == 0, sent.stderr
-    assert "DRY RUN: nothing was sent; 5 messages written to" in sent.stdout
+    assert "DRY RUN: nothing was sent; 5 messages and 1 channel post written to" in sent.stdout
     assert "LOADED False False" in sent.stderr
 
 
