@@ -425,9 +425,18 @@ class _NotTransmitted(Exception):
 
 
 def _dot_stuffed(raw: bytes) -> bytes:
-    """DATA's payload: leading dots doubled, CRLF line ends, the final ``.`` line."""
-    data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", raw)
-    data = re.sub(rb"(?m)^\.", b"..", data)
+    """DATA's payload: leading dots doubled, CRLF line ends, the final ``.`` line.
+
+    A composed message already ends every line with CRLF: then two C-speed counts
+    prove it and ``replace`` doubles the dots (the regular expressions cost ~0.6 ms on
+    a message with a 100 KB PDF)."""
+    crlf = raw.count(b"\r\n")
+    if raw.count(b"\n") == crlf and raw.count(b"\r") == crlf:
+        data = raw.replace(b"\r\n.", b"\r\n..")
+        data = b"." + data if data.startswith(b".") else data
+    else:
+        data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", raw)
+        data = re.sub(rb"(?m)^\.", b"..", data)
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
     return data + b".\r\n"

@@ -8,6 +8,8 @@ import re
 
 import pytest
 from botocore.exceptions import ClientError, EndpointConnectionError, ReadTimeoutError
+from hypothesis import given
+from hypothesis import strategies as st
 
 from reportc.delivery import RateLimiter, RetryPolicy, classify_ses_error
 from reportc.errors import DeliveryError
@@ -227,3 +229,16 @@ def test_spliced_attachments_are_the_bytes_the_email_package_writes(size: int) -
     spliced = _message(headers, "text", "<p>html</p>", files)
     plain = _plain(headers, "text", "<p>html</p>", files)
     assert boundaries_named(spliced) == boundaries_named(plain)
+
+
+@given(st.binary(max_size=40).map(lambda b: bytes(b".\r\na"[x % 4] for x in b)))
+def test_dot_stuffing_fast_path_equals_the_regular_expressions(raw: bytes) -> None:
+    """The CRLF fast path of DATA's dot-stuffing gives the same bytes as the general one."""
+    import re
+
+    from reportc.delivery.transports import _dot_stuffed
+
+    data = re.sub(rb"(?:\r\n|\n|\r(?!\n))", b"\r\n", raw)
+    data = re.sub(rb"(?m)^\.", b"..", data)
+    expected = (data if data.endswith(b"\r\n") else data + b"\r\n") + b".\r\n"
+    assert _dot_stuffed(raw) == expected
