@@ -469,21 +469,31 @@ SEND_REPORTC = textwrap.dedent("""\
     from pathlib import Path
     from reportc.delivery import Ledger, SmtpTransport, SesTransport, make_ses_clients
     from reportc.deliver import deliver_envelopes
-    from reportc.mime import Attachment, compose
     from reportc import load_project
     mode, port_or_url, count, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
     project = load_project(Path(sys.argv[5]), environ={})
     import dataclasses
     project = dataclasses.replace(project, delivery=dataclasses.replace(
         project.delivery, rate_limit=float(rate) if rate != "0" else None))
+    from reportc.config.model import Recipients
+    from reportc.packaging import package
+    from reportc.ready import ReadyReport
+    from reportc.render import RenderedReport
+    project = dataclasses.replace(project, delivery=dataclasses.replace(
+        project.delivery, audit_bcc=("audit@example.org",)))
     pdf = random.Random(1).randbytes(100 * 1024)
     now = dt.datetime.now(dt.timezone.utc)
+    spec = project.personas["a"]
+    summary = {"alerts": (), "highlights": (), "findings": (), "findings_total": 0}
+    ready = {}
+    for i in range(count):  # what send takes from a build: one report per message
+        s = dataclasses.replace(spec, name=f"r{i:04d}", title=f"Report {i}",
+                                recipients=Recipients(to=(f"p{i}@example.com",)))
+        ready[s.name] = ReadyReport(s, RenderedReport(s.name, s.title, "", "en-US",
+                                                      summary=summary), pdf)
     t = time.perf_counter()
-    envelopes = [compose(report=f"r{i:04d}", sender="reports@example.com",
-                         to=[f"p{i}@example.com"], bcc=["audit@example.org"],
-                         subject=f"Report {i}", text="See attached.", html="<p>See attached.</p>",
-                         attachments=[Attachment(f"r{i}.pdf", pdf)], run_id="bench", when=now)
-                 for i in range(count)]
+    # the send path: every message composed (email templates, MIME) before any goes
+    envelopes = list(package(project, ready, run_id="bench", when=now).envelopes.values())
     if mode == "smtp":
         transport = SmtpTransport("127.0.0.1", int(port_or_url), security="none")
     else:

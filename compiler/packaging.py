@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from .delivery import (
     Ledger,
 )
 from .errors import DeliveryError, Location, Problem, did_you_mean, format_path
+from .forked import map_halves
 from .formatting import TONE_COLOURS
 from .links import LinkPolicy, link_policy
 from .mime import Attachment, Envelope, compose, rows_to_csv
@@ -114,36 +116,64 @@ def package(
             )
         )
     env = make_environment(project.root)
+    jobs: list[tuple[str, list[list[str]]]] = []
     for name, item in ready.items():
-        groups = list(_recipients(project, item, redirect_to))
-        if suppressed and not redirect_to:
-            kept = _without(groups, suppressed)
-            if not kept[0] and not kept[1]:
-                out.held[name] = "every recipient is suppressed (bounced or complained): " + (
-                    ", ".join(mask(a) for a in (*groups[0], *groups[1]))
-                )
-                continue
-            groups = kept
-        seen = (prior or {}).get(name, Prior())
-        if seen.uncertain:
-            out.uncertain[name] = (
-                f"a previous run stopped while sending this report to "
-                f"{len(seen.uncertain)} recipient(s) ({max(seen.uncertain.values())}); it may "
-                "have been delivered — check, then use --resend-uncertain to send it again"
-            )
-        fresh = _without(groups, {**seen.delivered, **seen.uncertain})
-        if not any(fresh):
-            if not seen.uncertain:
-                out.held[name] = f"already sent {max(seen.delivered.values(), default='')}"
-            continue
-        try:
-            out.envelopes[name] = _compose_one(
-                project, env, item, fresh, run_id=run_id, when=when, redirect_to=redirect_to,
-                links=links or LinkPolicy(),
-            )  # fmt: skip
-        except DeliveryError as exc:
-            out.failed[name] = exc
+        fresh = _fresh(project, name, item, out, redirect_to, suppressed, prior)
+        if fresh is not None:
+            jobs.append((name, fresh))
+    policy = links or LinkPolicy()
+
+    def one(job: tuple[str, list[list[str]]]) -> Envelope:
+        return _compose_one(
+            project, env, ready[job[0]], job[1], run_id=run_id, when=when,
+            redirect_to=redirect_to, links=policy,
+        )  # fmt: skip
+
+    # composing is pure unless it uploads links: then one process does it all
+    made = map_halves(one, jobs, fork=policy.mode == "attach")
+    for (name, _), result in zip(jobs, made, strict=True):
+        if isinstance(result, DeliveryError):
+            out.failed[name] = result
+        elif isinstance(result, Exception):
+            raise result
+        else:
+            out.envelopes[name] = result
     return out
+
+
+def _fresh(
+    project: Project,
+    name: str,
+    item: ReadyReport,
+    out: Packaged,
+    redirect_to: str | None,
+    suppressed: Mapping[str, str] | None,
+    prior: Mapping[str, Prior] | None,
+) -> list[list[str]] | None:
+    """Who this report's message goes to (to, cc, bcc), or None: every recipient is
+    suppressed, or already has this PDF (``out`` records why: held or uncertain)."""
+    groups = list(_recipients(project, item, redirect_to))
+    if suppressed and not redirect_to:
+        kept = _without(groups, suppressed)
+        if not kept[0] and not kept[1]:
+            out.held[name] = "every recipient is suppressed (bounced or complained): " + (
+                ", ".join(mask(a) for a in (*groups[0], *groups[1]))
+            )
+            return None
+        groups = kept
+    seen = (prior or {}).get(name, Prior())
+    if seen.uncertain:
+        out.uncertain[name] = (
+            f"a previous run stopped while sending this report to "
+            f"{len(seen.uncertain)} recipient(s) ({max(seen.uncertain.values())}); it may "
+            "have been delivered — check, then use --resend-uncertain to send it again"
+        )
+    fresh = _without(groups, {**seen.delivered, **seen.uncertain})
+    if not any(fresh):
+        if not seen.uncertain:
+            out.held[name] = f"already sent {max(seen.delivered.values(), default='')}"
+        return None
+    return fresh
 
 
 def _compose_one(
@@ -279,6 +309,13 @@ def subject_key(project: Project, spec: ReportSpec) -> tuple[str | int, ...]:
     return ("delivery", "subject")
 
 
+@functools.lru_cache(maxsize=64)
+def _subject_template(env: jinja2.Environment, source: str) -> jinja2.Template:
+    """A subject template, compiled once per environment (every message of a run shares
+    its persona's or delivery's)."""
+    return env.overlay(autoescape=False).from_string(source)
+
+
 def _subject(
     project: Project, env: jinja2.Environment, item: ReadyReport, context: Mapping[str, Any]
 ) -> str:
@@ -287,10 +324,7 @@ def _subject(
     key = subject_key(project, item.spec)
     where, shown = project.positions.at(key), format_path(key)
     try:
-        template = env.overlay(autoescape=False).from_string(
-            item.spec.subject or project.delivery.subject
-        )
-        text = template.render(context)
+        text = _subject_template(env, item.spec.subject or project.delivery.subject).render(context)
     except jinja2.TemplateError as exc:
         message = f"email subject: {_jinja_message(exc, context)}"
         raise DeliveryError(Problem(message, where, shown, _TEMPLATE_HINT)) from None
