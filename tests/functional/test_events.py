@@ -89,6 +89,7 @@ def sns(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+@pytest.mark.slow
 def test_ingest_tracks_deliveries_and_suppresses_bounces(
     make_project: MakeProject, tmp_path: Path
 ) -> None:

@@ -56,6 +56,7 @@ def header_addrs(msg: EmailMessage, name: str) -> list[str]:
 # --------------------------------------------------------------------------- item 1
 
 
+@pytest.mark.slow
 def test_ses_connection_dropped_after_accept_is_uncertain_and_never_resent(
     make_project: MakeProject, moto: MotoServer
 ) -> None:

@@ -195,6 +195,7 @@ def test_the_library_never_configures_logging(make_project: MakeProject, tmp_pat
     assert logging.getLogger("reportc").handlers == []
 
 
+@pytest.mark.slow
 def test_quiet_send_prints_nothing_and_a_terminal_gets_the_send_bar(
     make_project: MakeProject, smtp_server: tuple[SmtpSink, int], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -218,6 +218,7 @@ def test_incremental_builds(make_project: MakeProject) -> None:
     assert "ok      cfo" in fifth.output and (root / "dist/cfo.pdf").exists()
 
 
+@pytest.mark.slow
 def test_shards_split_the_reports_and_send_merges_them(
     make_project: MakeProject, tmp_path: Path
 ) -> None:

@@ -140,6 +140,7 @@ def test_ses_delivers_each_report_once_with_the_audit_bcc(
     assert len(moto.raw_messages()) == 3
 
 
+@pytest.mark.slow
 def test_unverified_sender_is_refused_before_anything_is_sent(
     make_project: MakeProject, moto: MotoServer
 ) -> None:

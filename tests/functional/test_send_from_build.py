@@ -51,6 +51,7 @@ def test_dry_run_of_an_up_to_date_example_imports_neither_duckdb_nor_weasyprint(
     assert "LOADED False False" in sent.stderr
 
 
+@pytest.mark.slow
 def test_a_stale_report_is_rebuilt_once_and_the_others_come_from_the_build(
     make_project: MakeProject,
 ) -> None:

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -183,6 +184,7 @@ def systemd_times_by_systemd(calendar: str) -> list[dt.datetime]:
 # ----------------------------------------------------------------------- the tests
 
 
+@pytest.mark.slow
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(cron_expressions())
 def test_systemd_and_eventbridge_fire_when_cron_does(cron: str) -> None:
