@@ -121,16 +121,13 @@ def package(
         fresh = _fresh(project, name, item, out, redirect_to, suppressed, prior)
         if fresh is not None:
             jobs.append((name, fresh))
-    policy = links or LinkPolicy()
+    composer = _Composer(project, env, run_id, when, redirect_to, links or LinkPolicy())
 
     def one(job: tuple[str, list[list[str]]]) -> Envelope:
-        return _compose_one(
-            project, env, ready[job[0]], job[1], run_id=run_id, when=when,
-            redirect_to=redirect_to, links=policy,
-        )  # fmt: skip
+        return composer.one(ready[job[0]], job[1])
 
     # composing is pure unless it uploads links: then one process does it all
-    made = map_halves(one, jobs, fork=policy.mode == "attach")
+    made = map_halves(one, jobs, fork=composer.links.mode == "attach")
     for (name, _), result in zip(jobs, made, strict=True):
         if isinstance(result, DeliveryError):
             out.failed[name] = result
@@ -176,66 +173,83 @@ def _fresh(
     return fresh
 
 
-def _compose_one(
-    project: Project,
-    env: jinja2.Environment,
-    item: ReadyReport,
-    groups: Sequence[list[str]],
-    *,
-    run_id: str,
-    when: dt.datetime,
-    redirect_to: str | None,
-    links: LinkPolicy,
-) -> Envelope:
-    """The report's message: its files attached, or (``links``) some of them as links."""
-    name = item.spec.name
-    context = _email_context(project, item)
-    subject_text = _subject(project, env, item, context)
-    if redirect_to:
-        subject_text = f"[TEST for {name}] {subject_text}"
-    attachments = _attachments(item, context)
-    if links.mode != "link":
-        message = _message_of(
-            project,
-            env,
-            item,
-            groups,
-            subject_text,
-            context,
-            attachments,
-            run_id=run_id,
-            when=when,
-            redirect_to=redirect_to,
+@dataclass(frozen=True)
+class _Composer:
+    """What every message of one run is composed with."""
+
+    project: Project
+    env: jinja2.Environment
+    run_id: str
+    when: dt.datetime
+    redirect_to: str | None
+    links: LinkPolicy = field(default_factory=LinkPolicy)
+
+    def one(self, item: ReadyReport, groups: Sequence[list[str]]) -> Envelope:
+        """The report's message: its files attached, or (``links``) some as links."""
+        name, links = item.spec.name, self.links
+        context = _email_context(self.project, item)
+        subject = _subject(self.project, self.env, item, context)
+        if self.redirect_to:
+            subject = f"[TEST for {name}] {subject}"
+        attachments = _attachments(item, context)
+        if links.mode != "link":
+            message = self.message(item, groups, subject, context, attachments)
+            if links.mode == "attach" or links.limit is None or message.size <= links.limit:
+                return message
+        if links.linker is None:
+            raise DeliveryError(Problem(f"report '{name}': links need an S3 archive location"))
+        big = [a for a in attachments if a.subtype in ("pdf", XLSX_SUBTYPE)]
+        period = self.project.period.label
+        made = [links.linker.link(name, period, a.filename, a.content, a.sha256) for a in big]
+        rest = [a for a in attachments if a not in big]
+        context = {
+            **context,
+            "links": made,
+            "attached": [a.filename for a in rest],
+            "too_large": links.mode == "auto",
+        }
+        linked = tuple(link.recorded for link in made)
+        return self.message(item, groups, subject, context, rest, linked, attachments[0].sha256)
+
+    def message(
+        self,
+        item: ReadyReport,
+        groups: Sequence[list[str]],
+        subject: str,
+        context: Mapping[str, Any],
+        attachments: Sequence[Attachment],
+        linked: tuple[str, ...] = (),
+        pdf_sha256: str = "",
+    ) -> Envelope:
+        """The bodies rendered from ``context``, composed with these attachments."""
+        delivery, name = self.project.delivery, item.spec.name
+        bodies = {}
+        for template in ("email.html.j2", "email.txt.j2"):
+            try:
+                bodies[template] = self.env.get_template(template).render(context)
+            except jinja2.TemplateError as exc:
+                where = template_location(exc, self.project.root) or Location(template)
+                message = f"email body ({template}): {_jinja_message(exc, context)}"
+                raise DeliveryError(Problem(message, where, hint=_TEMPLATE_HINT)) from None
+        return compose(
+            report=name,
+            sender=delivery.sender,
+            to=groups[0],
+            cc=groups[1],
+            bcc=groups[2],
+            reply_to=delivery.reply_to,
+            subject=subject,
+            text=bodies["email.txt.j2"],
+            html=bodies["email.html.j2"],
+            attachments=attachments,
+            run_id=self.run_id,
+            when=self.when,
+            list_unsubscribe=delivery.list_unsubscribe,
+            redirected_to=self.redirect_to or "",
+            tags={"persona": name, "run": self.run_id.replace(":", "-")},
+            pdf_sha256=pdf_sha256 if linked else attachments[0].sha256,
+            links=linked,
         )
-        if links.mode == "attach" or links.limit is None or message.size <= links.limit:
-            return message
-    if links.linker is None:
-        raise DeliveryError(Problem(f"report '{name}': links need an S3 archive location"))
-    big = [a for a in attachments if a.subtype in ("pdf", XLSX_SUBTYPE)]
-    made = [
-        links.linker.link(name, project.period.label, a.filename, a.content, a.sha256) for a in big
-    ]
-    rest = [a for a in attachments if a not in big]
-    context = {
-        **context,
-        "links": made,
-        "attached": [a.filename for a in rest],
-        "too_large": links.mode == "auto",
-    }
-    return _message_of(
-        project,
-        env,
-        item,
-        groups,
-        subject_text,
-        context,
-        rest,
-        run_id=run_id,
-        when=when,
-        redirect_to=redirect_to,
-        linked=tuple(link.recorded for link in made),
-        pdf_sha256=attachments[0].sha256,
-    )
 
 
 def _attachments(item: ReadyReport, context: Mapping[str, Any]) -> list[Attachment]:
@@ -248,53 +262,6 @@ def _attachments(item: ReadyReport, context: Mapping[str, Any]) -> list[Attachme
         data = item.csv.get(att.section, rows_to_csv((), ()))
         attachments.append(Attachment(filename, data, "text", "csv"))
     return attachments
-
-
-def _message_of(
-    project: Project,
-    env: jinja2.Environment,
-    item: ReadyReport,
-    groups: Sequence[list[str]],
-    subject_text: str,
-    context: Mapping[str, Any],
-    attachments: Sequence[Attachment],
-    *,
-    run_id: str,
-    when: dt.datetime,
-    redirect_to: str | None,
-    linked: tuple[str, ...] = (),
-    pdf_sha256: str = "",
-) -> Envelope:
-    """The bodies rendered from ``context``, composed with these attachments."""
-    delivery, name = project.delivery, item.spec.name
-    bodies = {}
-    for template in ("email.html.j2", "email.txt.j2"):
-        try:
-            bodies[template] = env.get_template(template).render(context)
-        except jinja2.TemplateError as exc:
-            where = template_location(exc, project.root) or Location(template)
-            message = f"email body ({template}): {_jinja_message(exc, context)}"
-            raise DeliveryError(Problem(message, where, hint=_TEMPLATE_HINT)) from None
-    html, text = bodies["email.html.j2"], bodies["email.txt.j2"]
-    return compose(
-        report=name,
-        sender=delivery.sender,
-        to=groups[0],
-        cc=groups[1],
-        bcc=groups[2],
-        reply_to=delivery.reply_to,
-        subject=subject_text,
-        text=text,
-        html=html,
-        attachments=attachments,
-        run_id=run_id,
-        when=when,
-        list_unsubscribe=delivery.list_unsubscribe,
-        redirected_to=redirect_to or "",
-        tags={"persona": name, "run": run_id.replace(":", "-")},
-        pdf_sha256=attachments[0].sha256 if not linked else pdf_sha256,
-        links=linked,
-    )
 
 
 XLSX_SUBTYPE = "vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -402,16 +369,8 @@ def email_problems(
     if not any(groups):
         return []
     try:
-        _compose_one(
-            project,
-            env,
-            item,
-            groups,
-            run_id="validate",
-            when=when,
-            redirect_to=None,
-            links=link_policy(project, when, upload=False),
-        )
+        links = link_policy(project, when, upload=False)
+        _Composer(project, env, "validate", when, None, links).one(item, groups)
     except DeliveryError as exc:
         return list(exc.problems)
     return []

@@ -22,11 +22,15 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .config.model import ReportSpec
 from .config.protection import p12_problem, pkcs12_path
 from .errors import Problem, RenderError
 
+#: bytes kept for the signature (DER): an RSA-4096 signature with a chain of a few
+#: certificates fits; a longer chain falls back to pyHanko measuring it
+SIGNATURE_ROOM = 16384
 #: where a visible signature sits on the last page (points from the bottom left)
 VISIBLE_BOX = (36, 36, 252, 90)
 
@@ -121,7 +125,6 @@ def encrypt(pdf: bytes, password: str) -> bytes:
 
 def sign(pdf: bytes, protection: Protection) -> bytes:
     """A PAdES baseline B signature (an incremental update: an encrypted file stays so)."""
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import fields, signers
 
     signer = signers.SimpleSigner.load_pkcs12_data(
@@ -129,9 +132,6 @@ def sign(pdf: bytes, protection: Protection) -> bytes:
     )
     if signer is None:
         raise RenderError(Problem("the PKCS#12 file could not be loaded for signing"))
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    if protection.password:
-        writer.encrypt(protection.password)  # type: ignore[no-untyped-call]
     meta = signers.PdfSignatureMetadata(
         field_name="Signature1",
         reason=protection.reason or None,
@@ -140,10 +140,23 @@ def sign(pdf: bytes, protection: Protection) -> bytes:
         subfilter=fields.SigSeedSubFilter.PADES,
         md_algorithm="sha256",
     )
-    spec = (
-        fields.SigFieldSpec("Signature1", on_page=-1, box=VISIBLE_BOX)
-        if protection.visible
-        else None
-    )
-    out = signers.sign_pdf(writer, meta, signer=signer, new_field_spec=spec)
+    box = fields.SigFieldSpec("Signature1", on_page=-1, box=VISIBLE_BOX)
+    spec = box if protection.visible else None
+    try:  # room for the signature given: pyHanko would otherwise sign twice to measure it
+        out = signers.sign_pdf(
+            _writer(pdf, protection), meta, signer=signer, new_field_spec=spec,
+            bytes_reserved=SIGNATURE_ROOM,
+        )  # fmt: skip
+    except Exception:  # a chain longer than that room: let pyHanko measure it
+        out = signers.sign_pdf(_writer(pdf, protection), meta, signer=signer, new_field_spec=spec)
     return bytes(out.getvalue())
+
+
+def _writer(pdf: bytes, protection: Protection) -> Any:
+    """pyHanko's incremental writer over the PDF (authenticated when it is encrypted)."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+    if protection.password:
+        writer.encrypt(protection.password)  # type: ignore[no-untyped-call]
+    return writer

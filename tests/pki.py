@@ -41,6 +41,7 @@ def make_pki(
     signer: str = "Accounting Officer",
     org: str = "Example Org",
     ca_cn: str = "reportc test CA",
+    padding_certs: int = 0,
 ) -> Pki:
     """A fresh CA and a signer certificate it issued, valid for ten years from 2026."""
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -75,7 +76,28 @@ def make_pki(
         .add_extension(_usage(sign_certs=False), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
+    extra = [_self_signed(f"padding {n}") for n in range(padding_certs)]
     p12 = pkcs12.serialize_key_and_certificates(
-        b"signer", key, cert, [ca], serialization.BestAvailableEncryption(password.encode())
+        b"signer",
+        key,
+        cert,
+        [ca, *extra],
+        serialization.BestAvailableEncryption(password.encode()),
     )
     return Pki(ca.public_bytes(serialization.Encoding.DER), p12, password)
+
+
+def _self_signed(cn: str) -> x509.Certificate:
+    """A certificate that only makes a chain longer (a big one: a 4096-bit key)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(_START)
+        .not_valid_after(_START + dt.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )

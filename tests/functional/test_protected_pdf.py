@@ -223,3 +223,16 @@ def test_a_burst_report_takes_its_password_from_its_row(make_project: MakeProjec
     failed = {r.name: r.error for r in again.reports if r.error is not None}
     assert list(failed) == ["region-South"]
     assert "its row's 'pdf_password' column is empty" in failed["region-South"].problems[0].format()
+
+
+@pytest.mark.slow
+def test_a_long_certificate_chain_still_signs(make_project: MakeProject) -> None:
+    """More certificates than the room kept for the signature: pyHanko measures it."""
+    pki = make_pki(padding_certs=12)
+    assert len(pki.p12) > 16384
+    root = _signing_project(make_project, pki, SIGN)
+    project = load_project(root, environ={"SIGNING_PASSWORD": pki.password})
+    result = reportc.build(project, clock=lambda: FIXED_NOW)
+    assert result.ok, [r.error for r in result.reports]
+    status = _validate((result.out_dir / "ceo.pdf").read_bytes(), pki)
+    assert status.bottom_line  # type: ignore[attr-defined]
