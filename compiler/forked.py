@@ -7,12 +7,17 @@ pipe): composing a thousand messages before a send. Anything unusual — no ``fo
 macOS's default), one core, a short list, a child that dies or sends back something
 unreadable — falls back to computing everything here, so the result is always the same
 as ``[fn(x) for x in items]``, exceptions included (an exception is returned in the
-item's place, never raised)."""
+item's place, never raised). A child that takes much longer than this process took for
+its own half (a lock another thread held at the fork) is killed and its half computed
+here."""
 
 from __future__ import annotations
 
 import os
 import pickle
+import select
+import signal
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -21,6 +26,8 @@ R = TypeVar("R")
 
 #: below this many items, a fork costs more than it saves
 MIN_ITEMS = 64
+#: seconds a child may take beyond what this process took for its own half
+SLACK = 60.0
 
 
 def _each(fn: Callable[[T], R], items: Sequence[T]) -> list[R | Exception]:
@@ -53,8 +60,10 @@ def map_halves(
         os.close(read)
         _child(fn, items[half:], write)
     os.close(write)
+    started = time.monotonic()
     first = _each(fn, items[:half])
-    second = _collect(read, pid)
+    # the child does as much as this process did: give it that again, and SLACK more
+    second = _collect(read, pid, time.monotonic() + (time.monotonic() - started) + SLACK)
     if second is None or len(second) != len(items) - half:
         return first + _each(fn, items[half:])
     return first + second
@@ -75,11 +84,23 @@ def _child(fn: Callable[[Any], Any], items: Sequence[Any], write: int) -> None:
         os._exit(code)
 
 
-def _collect(read: int, pid: int) -> list[Any] | None:
-    """The child's results (None if it failed), after it has exited."""
-    with os.fdopen(read, "rb") as pipe:
-        data = pipe.read()
+def _collect(read: int, pid: int, deadline: float) -> list[Any] | None:
+    """The child's results, after it has exited; None if it failed or is still at it at
+    ``deadline`` (a child stuck on a lock another thread held at the fork is killed)."""
+    chunks: list[bytes] = []
+    with os.fdopen(read, "rb", buffering=0) as pipe:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+                return None
+            chunk = pipe.read(1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
     _, status = os.waitpid(pid, 0)
+    data = b"".join(chunks)
     if status != 0 or not data:
         return None
     try:

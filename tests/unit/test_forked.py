@@ -53,6 +53,27 @@ def test_a_result_that_cannot_travel_back_is_computed_here() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
+def test_a_stuck_child_is_killed_and_its_half_computed_here(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import time
+
+    from reportc import forked
+
+    monkeypatch.setattr(forked, "SLACK", 0.5)
+    parent = os.getpid()
+
+    def stuck_in_the_child(n: int) -> int:
+        if os.getpid() != parent:
+            time.sleep(3600)  # as if waiting on a lock another thread held at the fork
+        return n
+
+    started = time.monotonic()
+    assert map_halves(stuck_in_the_child, list(range(MIN_ITEMS))) == list(range(MIN_ITEMS))
+    assert time.monotonic() - started < 10
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork only")
 def test_package_of_many_reports_composes_in_two_processes(make_project: MakeProject) -> None:
     project = load_project(make_project(), environ={})
     spec = project.personas["ceo"]
