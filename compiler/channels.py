@@ -26,6 +26,7 @@ from .config.model import Project
 from .errors import DeliveryError
 from .links import Link, Linker
 from .mime import Envelope
+from .packaging import file_stem
 from .ready import ReadyReport
 
 #: what starts Markdown formatting in a Teams card: emphasis, code, links, HTML, tables
@@ -68,11 +69,6 @@ class Summary:
     findings: tuple[tuple[str, str], ...]
     alerts: tuple[str, ...]
     link: Link | None
-
-    def lines(self) -> list[str]:
-        out = [f"{label}: {value}" for label, value in self.figures]
-        out += [f"[{sev}] {title}" for sev, title in self.findings]
-        return out
 
 
 def summary_of(project: Project, item: ReadyReport, link: Link | None) -> Summary:
@@ -228,7 +224,7 @@ def channel_envelopes(
         if spec.slack is None and spec.webhook is None:
             continue
         pdf_sha = hashlib.sha256(item.pdf).hexdigest()
-        filename = f"{spec.title} {project.period.title}.pdf".replace("/", "-")
+        filename = file_stem(project, spec) + ".pdf"  # as the email names it
         try:
             link = (
                 linker.link(name, project.period.label, filename, item.pdf, pdf_sha)

@@ -29,6 +29,12 @@ from .render import make_environment, template_location
 from .states import LedgerState
 
 
+def file_stem(project: Project, spec: ReportSpec) -> str:
+    """What a report's files are called where people see them: '<org> <title> <period>'
+    (the email's attachments, the links, a Slack upload)."""
+    return _safe_filename(f"{project.organisation} {spec.title} {project.period.title}")
+
+
 def _safe_filename(text: str) -> str:
     keep = "".join(ch if ch.isalnum() or ch in " -_.,()–—'" else "-" for ch in text)
     return " ".join(keep.split())[:150] or "report"
@@ -325,7 +331,7 @@ def _jinja_message(exc: jinja2.TemplateError, context: Mapping[str, Any]) -> str
 def _email_context(project: Project, item: ReadyReport) -> dict[str, Any]:
     spec = item.spec
     period = project.period
-    stem = _safe_filename(f"{project.organisation} {spec.title} {period.title}")
+    stem = file_stem(project, spec)
     name = stem + ".pdf"
     return {
         "report": {"name": spec.name, "title": spec.title, "subtitle": spec.subtitle},

@@ -37,7 +37,8 @@ from .section_types.base import Sheet, SheetColumn, Typed
 
 _FORMULA = {"sum": "SUM", "avg": "AVERAGE", "count": "COUNTA", "min": "MIN", "max": "MAX"}
 _BAD_NAME = re.compile(r"[\[\]:*?/\\]")
-_MAX_WIDTH, _WRAP_AT = 60, 40
+#: a column no wider than this (in characters): longer text wraps
+_MAX_WIDTH = 60
 
 
 def excel_date(pattern: str) -> str:
