@@ -21,6 +21,7 @@ from .aws import aws_client
 from .config.model import Project
 from .delivery.transports import SESV2_MAX_BYTES
 from .errors import DeliveryError, Problem
+from .stores import split_s3
 
 #: the longest a SigV4 presigned URL can live
 MAX_EXPIRY_DAYS = 7
@@ -66,11 +67,6 @@ class LinkPolicy:
     linker: Linker | None = None
 
 
-def split_s3(url: str) -> tuple[str, str]:
-    bucket, _, prefix = url[len("s3://") :].partition("/")
-    return bucket, prefix.strip("/")
-
-
 @dataclass
 class PlannedLinks:
     """What the links will be (a dry run, validate): nothing uploaded, nothing signed."""
@@ -99,6 +95,8 @@ class S3Links(PlannedLinks):
     """Uploads each file to S3 and presigns a GET for ``days`` days."""
 
     client: Any = field(default=None, repr=False)
+    #: the links made in this run, by object: the email's and a webhook's share one
+    made: dict[str, Link] = field(default_factory=dict, repr=False)
 
     @classmethod
     def for_project(
@@ -113,6 +111,12 @@ class S3Links(PlannedLinks):
     def link(self, report: str, period: str, filename: str, data: bytes, sha256: str) -> Link:
         bucket, _ = split_s3(self.location)
         key = self.key(report, period, filename, sha256)
+        if key not in self.made:
+            self.made[key] = self._upload(report, bucket, key, filename, data)
+        return self.made[key]
+
+    def _upload(self, report: str, bucket: str, key: str, filename: str, data: bytes) -> Link:
+        """Put the object and presign a GET for it."""
         kind = "application/pdf" if filename.endswith(".pdf") else "application/octet-stream"
         try:
             self.client.put_object(

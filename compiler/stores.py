@@ -56,6 +56,12 @@ class LocalStore:
         )
 
 
+def split_s3(url: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix/`` -> (``bucket``, ``some/prefix``)."""
+    bucket, _, prefix = url[len("s3://") :].partition("/")
+    return bucket, prefix.strip("/")
+
+
 @dataclass(frozen=True)
 class S3Store:
     client: Any = field(repr=False)
@@ -65,8 +71,7 @@ class S3Store:
     @classmethod
     def at(cls, url: str, client: Any) -> S3Store:
         """The store at ``s3://bucket/prefix`` (the caller has checked the URL)."""
-        bucket, _, prefix = url[len("s3://") :].partition("/")
-        return cls(client, bucket, prefix.strip("/"))
+        return cls(client, *split_s3(url))
 
     @property
     def url(self) -> str:

@@ -130,3 +130,24 @@ def test_a_webhook_carries_the_link(make_project: MakeProject, moto: MotoServer)
         assert link["expires"].startswith("2026-12-07")
         with urllib.request.urlopen(link["url"]) as response:
             assert response.read() == (root / "dist/ceo.pdf").read_bytes()
+
+
+def test_the_same_file_is_uploaded_once_a_run(moto: MotoServer) -> None:
+    """The email's link and a webhook's link to one PDF are one upload (one object)."""
+    from reportc.links import S3Links
+
+    moto.client("s3").create_bucket(Bucket=BUCKET)
+    links = S3Links.for_project(f"s3://{BUCKET}/reports", FIXED_NOW, 7, moto.env())
+    puts: list[str] = []
+    put = links.client.put_object
+
+    def counted(**kw: object) -> object:
+        puts.append(str(kw["Key"]))
+        return put(**kw)
+
+    links.client.put_object = counted
+    first = links.link("ceo", "2026-10", "CEO.pdf", b"%PDF-1.7 x", "ab" * 32)
+    again = links.link("ceo", "2026-10", "CEO.pdf", b"%PDF-1.7 x", "ab" * 32)
+    assert again == first and len(puts) == 1
+    with urllib.request.urlopen(first.url) as response:
+        assert response.read() == b"%PDF-1.7 x"
