@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from .config.model import Project
+from .config.model import Project, WebhookSpec
 from .errors import DeliveryError
 from .links import Link, Linker
 from .mime import Envelope
@@ -178,9 +178,10 @@ def _envelope(
     target: str,
     shown: str,
     payload: Mapping[str, Any],
-    pdf_sha: str,
     **extra: Any,
 ) -> ChannelEnvelope:
+    """The delivery, keyed by its channel, target, report and PDF (posted once each)."""
+    pdf_sha = item.pdf_sha256
     key = hashlib.sha256(
         json.dumps([kind, target, item.spec.name, pdf_sha]).encode("utf-8")
     ).hexdigest()
@@ -214,30 +215,21 @@ def channel_envelopes(
     linker: Linker | None,
     redirected: bool,
 ) -> tuple[list[ChannelEnvelope], dict[str, DeliveryError]]:
-    """Every ready report's channel deliveries (none for a redirected test run)."""
+    """Every ready report's channel deliveries (none for a redirected test run), and the
+    webhooks that cannot go because their link could not be made, by report."""
     out: list[ChannelEnvelope] = []
     failed: dict[str, DeliveryError] = {}
     if redirected:
         return out, failed
     for name, item in ready.items():
         spec = item.spec
-        if spec.slack is None and spec.webhook is None:
-            continue
-        pdf_sha = hashlib.sha256(item.pdf).hexdigest()
         filename = file_stem(project, spec) + ".pdf"  # as the email names it
-        try:
-            link = (
-                linker.link(name, project.period.label, filename, item.pdf, pdf_sha)
-                if linker and spec.webhook
-                else None
-            )
-        except DeliveryError as exc:
-            failed[name] = exc
-            continue
         persona = spec.persona or name
         if spec.slack is not None:
-            s = summary_of(project, item, None)
-            payload = {"channel": spec.slack.channel, **slack_blocks(s)}
+            payload = {
+                "channel": spec.slack.channel,
+                **slack_blocks(summary_of(project, item, None)),
+            }
             out.append(
                 _envelope(
                     item,
@@ -245,7 +237,6 @@ def channel_envelopes(
                     spec.slack.channel,
                     f"slack:{spec.slack.channel}",
                     payload,
-                    pdf_sha,
                     file=item.pdf,
                     filename=filename,
                     token_env=spec.slack.token_env,
@@ -253,17 +244,30 @@ def channel_envelopes(
                 )
             )
         if spec.webhook is not None:
-            s = summary_of(project, item, link)
-            fmt = spec.webhook.format
-            if fmt == "teams":
-                payload = teams_card(s, spec.theme.primary_color)
-            elif fmt == "slack":
-                payload = slack_blocks(s)
-            else:
-                payload = plain_json(s, name, pdf_sha)
-            shown = f"webhook:{fmt}:{webhook_shown(spec.webhook.url)}"
-            where = _where(project, persona, "webhook")
-            out.append(
-                _envelope(item, "webhook", spec.webhook.url, shown, payload, pdf_sha, where=where)
-            )
+            period, where = project.period.label, _where(project, persona, "webhook")
+            try:
+                link = (
+                    linker.link(name, period, filename, item.pdf, item.pdf_sha256)
+                    if linker is not None
+                    else None
+                )
+            except DeliveryError as exc:  # this webhook fails alone; Slack still goes
+                failed[name] = exc
+                continue
+            out.append(_webhook(project, item, spec.webhook, link, where))
     return out, failed
+
+
+def _webhook(
+    project: Project, item: ReadyReport, hook: WebhookSpec, link: Link | None, where: str
+) -> ChannelEnvelope:
+    """A webhook's post, in its format."""
+    s = summary_of(project, item, link)
+    if hook.format == "teams":
+        payload = teams_card(s, item.spec.theme.primary_color)
+    elif hook.format == "slack":
+        payload = slack_blocks(s)
+    else:
+        payload = plain_json(s, item.spec.name, item.pdf_sha256)
+    shown = f"webhook:{hook.format}:{webhook_shown(hook.url)}"
+    return _envelope(item, "webhook", hook.url, shown, payload, where=where)

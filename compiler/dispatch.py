@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import random
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -103,11 +102,10 @@ def _unchanged_since_sent(project: Project, ready: Mapping[str, ReadyReport]) ->
             return held
         for name in wanted:
             last = ledger.last_sent(name)
-            pdf_sha = hashlib.sha256(ready[name].pdf).hexdigest()
             # The very PDF already sent is the ledger's business ("already sent").
             if (
                 last is not None
-                and last.pdf_sha256 != pdf_sha
+                and last.pdf_sha256 != ready[name].pdf_sha256
                 and last.values_sha256 == ready[name].values_sha256
             ):
                 held[name] = (
@@ -201,12 +199,12 @@ def _send_planned(
             channels, unposted = channel_envelopes(
                 project, plan.ready, linker=links.linker, redirected=bool(plan.redirect_to)
             )
-            packed.failed.update({f"{n} (channels)": e for n, e in unposted.items()})
             batches: list[tuple[Sequence[Envelope], Transport]] = [
                 (list(packed.envelopes.values()), transport)
             ]
             batches += [([c for c in channels if c.kind == k], t) for k, t in chats.items()]
             results: list[SendResult] = []
+            values = {n: item.values_sha256 for n, item in plan.ready.items()}
             for envelopes, via in batches:
                 if not envelopes and results:
                     continue
@@ -224,10 +222,19 @@ def _send_planned(
                         rng=rng,
                         progress=progress,
                         overrides=plan.overrides,
-                        values={n: item.values_sha256 for n, item in plan.ready.items()},
+                        values=values,
                     )
                 )
-            return _merged(results, plan.others(packed), plan.persona_of)
+            unlinked = tuple(
+                MessageResult(
+                    report=name,
+                    state=MessageState.FAILED,
+                    detail="; ".join(p.format() for p in exc.problems),
+                    channel="webhook",
+                )
+                for name, exc in unposted.items()
+            )
+            return _merged(results, plan.others(packed) + unlinked, plan.persona_of)
         finally:
             ledger.close()
             transport.close()
@@ -401,9 +408,7 @@ class _Plan:
         prior: dict[str, Prior] = {}
         if not self.resend:
             for name, item in self.ready.items():
-                seen = prior_of(
-                    ledger, name, hashlib.sha256(item.pdf).hexdigest(), self.redirect_to or ""
-                )
+                seen = prior_of(ledger, name, item.pdf_sha256, self.redirect_to or "")
                 prior[name] = Prior(seen.delivered) if self.resend_uncertain else seen
         return package(
             self.project,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,6 +48,11 @@ class ReadyReport:
     values_sha256: str = ""
     #: the report's workbook, when its email attaches it
     xlsx: bytes = b""
+
+    @functools.cached_property
+    def pdf_sha256(self) -> str:
+        """Hashed once (the ledger's prior copies, send_if, the channels' keys read it)."""
+        return hashlib.sha256(self.pdf).hexdigest()
 
     @classmethod
     def of(cls, report: BoundReport, rendered: RenderedReport, pdf: bytes) -> ReadyReport:

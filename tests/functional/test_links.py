@@ -151,3 +151,23 @@ def test_the_same_file_is_uploaded_once_a_run(moto: MotoServer) -> None:
     assert again == first and len(puts) == 1
     with urllib.request.urlopen(first.url) as response:
         assert response.read() == b"%PDF-1.7 x"
+
+
+def test_an_upload_that_fails_stops_the_email_and_the_webhook(
+    make_project: MakeProject, moto: MotoServer
+) -> None:
+    """No bucket: nothing is sent or posted, and each delivery says why, at its report."""
+    from tests.chatfakes import webhook_receiver
+
+    with webhook_receiver(200) as hook:
+        yaml_text = _yaml("link").replace(
+            "    title: CEO Report\n", "    title: CEO Report\n    webhook: {url: '${HOOK}'}\n"
+        )
+        root = make_project({"reports.yaml": yaml_text})
+        project = load_project(root, environ={**moto.env(), "HOOK": hook.url})
+        result = reportc.send(project, clock=lambda: FIXED_NOW)
+        assert not result.ok and not hook.bodies
+        failed = {(m.report, m.channel): m.detail for m in result.messages}
+        assert set(failed) == {("ceo", ""), ("ceo", "webhook")}, failed
+        assert all(f"to s3://{BUCKET}/reports/links/" in d for d in failed.values()), failed
+    assert not list((root / "dist").glob("outbox/*.eml"))
