@@ -17,6 +17,7 @@ signature records when it was made).
 
 from __future__ import annotations
 
+import functools
 import io
 import secrets
 from collections.abc import Mapping
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .config.model import ReportSpec
-from .config.protection import p12_problem, pkcs12_path
+from .config.protection import KeyProblem, pkcs12_bytes, pkcs12_path
 from .errors import Problem, RenderError
 
 #: bytes kept for the signature (DER): an RSA-4096 signature with a chain of a few
@@ -74,20 +75,48 @@ def protection_for(spec: ReportSpec, root: Path, env: Mapping[str, str]) -> Prot
         return Protection(password=password)
     key_password = env.get(sign.password_env, "")
     path = pkcs12_path(root, sign.pkcs12)
-    problem = p12_problem(path, key_password)
-    if problem is not None:
+    try:
+        key = _checked_key(str(path), _stamp(path), key_password)
+    except KeyProblem as exc:
         raise RenderError(
-            Problem(f"report '{spec.name}': {problem[0]}", spec.location, hint=problem[1])
-        )
+            Problem(f"report '{spec.name}': {exc.message}", spec.location, hint=exc.hint)
+        ) from None
     return Protection(
         password,
-        path.read_bytes(),
+        key,
         key_password.encode("utf-8"),
         sign.reason,
         sign.location,
         sign.contact,
         sign.visible,
     )
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    try:
+        info = path.stat()
+    except OSError:
+        return (0, -1)  # unreadable: _checked_key says so
+    return info.st_mtime_ns, info.st_size
+
+
+@functools.lru_cache(maxsize=8)
+def _checked_key(path: str, stamp: tuple[int, int], password: str) -> bytes:
+    """The key file, read and opened once while it stays the same (``stamp``): a burst
+    of a thousand signed reports does not derive its key a thousand times."""
+    return pkcs12_bytes(Path(path), password)
+
+
+@functools.lru_cache(maxsize=8)
+def _signer(p12: bytes, passphrase: bytes) -> Any:
+    """pyHanko's signer for a key file, made once per process (its key derivation costs
+    ~40 ms)."""
+    from pyhanko.sign import signers
+
+    signer = signers.SimpleSigner.load_pkcs12_data(p12, other_certs=(), passphrase=passphrase)
+    if signer is None:
+        raise RenderError(Problem("the PKCS#12 file could not be loaded for signing"))
+    return signer
 
 
 def protect(pdf: bytes, protection: Protection, name: str) -> bytes:
@@ -127,11 +156,7 @@ def sign(pdf: bytes, protection: Protection) -> bytes:
     """A PAdES baseline B signature (an incremental update: an encrypted file stays so)."""
     from pyhanko.sign import fields, signers
 
-    signer = signers.SimpleSigner.load_pkcs12_data(
-        protection.p12, other_certs=(), passphrase=protection.p12_password
-    )
-    if signer is None:
-        raise RenderError(Problem("the PKCS#12 file could not be loaded for signing"))
+    signer = _signer(protection.p12, protection.p12_password)
     meta = signers.PdfSignatureMetadata(
         field_name="Signature1",
         reason=protection.reason or None,

@@ -82,29 +82,49 @@ def pkcs12_path(root: Path, text: str) -> Path:
     return path if path.is_absolute() else root / path
 
 
+class KeyProblem(Exception):
+    """Why a PKCS#12 file cannot sign: what, and what to do."""
+
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.message, self.hint = message, hint
+
+
 def p12_problem(path: Path, password: str) -> tuple[str, str] | None:
     """What stops the PKCS#12 file at ``path`` from signing: (message, hint), or None."""
+    try:
+        pkcs12_bytes(path, password)
+    except KeyProblem as exc:
+        return exc.message, exc.hint
+    return None
+
+
+def pkcs12_bytes(path: Path, password: str) -> bytes:
+    """The PKCS#12 file at ``path``, once it is known to open with ``password`` and to
+    hold a key and its certificate. Raises :class:`KeyProblem`."""
     from cryptography.hazmat.primitives.serialization import pkcs12  # only when signing
 
     try:
         data = path.read_bytes()
     except OSError as exc:
-        return (
+        raise KeyProblem(
             f"cannot read the PKCS#12 file {path.name}: {exc.strerror or exc}",
             "check the path (pkcs12: ${SIGNING_P12}) and that this user may read it",
-        )
+        ) from None
     try:
         key, cert, _chain = pkcs12.load_key_and_certificates(data, password.encode("utf-8"))
     except ValueError:
         if data[:1] == b"\x30":  # DER: a PKCS#12 file the password does not open
-            return (
+            raise KeyProblem(
                 f"the password does not open the PKCS#12 file {path.name}",
                 "check the value of the variable password_env names",
-            )
-        return (f"{path.name} is not a PKCS#12 file", "export the key and its certificate as .p12")
+            ) from None
+        raise KeyProblem(
+            f"{path.name} is not a PKCS#12 file", "export the key and its certificate as .p12"
+        ) from None
     if key is None or cert is None:
-        return (
+        raise KeyProblem(
             f"the PKCS#12 file {path.name} holds no private key and certificate",
             "export the signing key together with its certificate",
         )
-    return None
+    return data
