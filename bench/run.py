@@ -63,6 +63,15 @@ def timed(
     return float(took), int(rss)
 
 
+def script(code: str, *args: str) -> list[str]:
+    """What a Python snippet printed, split: ``python -c code args``, as an installed
+    program runs (BENCH_ENV), failing loudly."""
+    out = subprocess.run(
+        [PY, "-c", code, *args], capture_output=True, text=True, check=True, env=BENCH_ENV
+    )
+    return out.stdout.split()
+
+
 def median_of(runs: int, fn: Callable[[], float]) -> float:
     return statistics.median(fn() for _ in range(runs))
 
@@ -395,32 +404,14 @@ def bench_data(runs: int) -> None:
         )
         ours, pandas, rss_ours, rss_pd, cpu_ours, cpu_duck = [], [], [], [], [], []
         for _ in range(runs):
-            duck = subprocess.run(
-                [PY, "-c", DATA_DUCKDB, str(root / "data/ledger.csv")],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=BENCH_ENV,
-            ).stdout.split()
+            duck = script(DATA_DUCKDB, str(root / "data/ledger.csv"))
             cpu_duck.append(float(duck[1]))
-            out = subprocess.run(
-                [PY, "-c", DATA_REPORTC, str(root)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=BENCH_ENV,
-            ).stdout.split()
+            out = script(DATA_REPORTC, str(root))
             ours.append(float(out[0]))
             rss_ours.append(float(out[1]))
             ours_value = out[2]
             cpu_ours.append(float(out[3]))
-            out = subprocess.run(
-                [PY, "-c", DATA_PANDAS, str(root / "data/ledger.csv")],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=BENCH_ENV,
-            ).stdout.split()
+            out = script(DATA_PANDAS, str(root / "data/ledger.csv"))
             pandas.append(float(out[0]))
             rss_pd.append(float(out[1]))
             pd_value = out[2]
@@ -587,14 +578,9 @@ def bench_send(runs: int) -> None:
         ours, theirs = [], []
         for _ in range(runs):
             sink = Sink()
-            out = subprocess.run(
-                [PY, "-c", SEND_REPORTC, "smtp", str(sink.port), "1000", "0", str(project)],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
+            out = script(SEND_REPORTC, "smtp", str(sink.port), "1000", "0", str(project))
             sink.stop()
-            ours.append(float(out.stdout.split()[0]))
+            ours.append(float(out[0]))
             sink = Sink()
             (mm / "server.conf").write_text(
                 f"[smtp_server]\nhost = 127.0.0.1\nport = {sink.port}\nsecurity = Never\n"
@@ -629,12 +615,7 @@ def bench_send(runs: int) -> None:
         )
         # rate limit: 20 recipients/s; each message has 2 (to + audit bcc) -> 10 msg/s
         sink = Sink()
-        subprocess.run(
-            [PY, "-c", SEND_REPORTC, "smtp", str(sink.port), "200", "20", str(project)],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
+        script(SEND_REPORTC, "smtp", str(sink.port), "200", "20", str(project))
         times = sorted(sink.stop())
         span = times[-1] - times[0]
         rate = 2 * (len(times) - 1) / span  # recipients per second
@@ -671,13 +652,7 @@ def bench_send(runs: int) -> None:
                 urllib.request.Request(url + "/moto-api/reset", method="POST")
             ).read()
             ses1.verify_domain_identity(Domain="example.com")
-            out = subprocess.run(
-                [PY, "-c", SEND_REPORTC, "ses", url, "90", "0", str(project)],
-                capture_output=True,
-                text=True,
-                check=True,
-                env=BENCH_ENV,
-            ).stdout.split()
+            out = script(SEND_REPORTC, "ses", url, "90", "0", str(project))
             assert out[1] == "90", out
             costs.append(float(out[0]) / 90 * 1000)
         server.stop()
