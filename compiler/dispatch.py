@@ -225,19 +225,24 @@ def _send_planned(
                         values=values,
                     )
                 )
-            unlinked = tuple(
-                MessageResult(
-                    report=name,
-                    state=MessageState.FAILED,
-                    detail="; ".join(p.format() for p in exc.problems),
-                    channel="webhook",
-                )
-                for name, exc in unposted.items()
-            )
-            return _merged(results, plan.others(packed) + unlinked, plan.persona_of)
+            others = plan.others(packed) + _unlinked(unposted)
+            return _merged(results, others, plan.persona_of)
         finally:
             ledger.close()
             transport.close()
+
+
+def _unlinked(unposted: Mapping[str, DeliveryError]) -> tuple[MessageResult, ...]:
+    """The webhooks that could not go because their link could not be made."""
+    return tuple(
+        MessageResult(
+            report=name,
+            state=MessageState.FAILED,
+            detail="; ".join(p.format() for p in exc.problems),
+            channel="webhook",
+        )
+        for name, exc in unposted.items()
+    )
 
 
 def _chat_transports(

@@ -76,7 +76,7 @@ def protection_for(spec: ReportSpec, root: Path, env: Mapping[str, str]) -> Prot
     key_password = env.get(sign.password_env, "")
     path = pkcs12_path(root, sign.pkcs12)
     try:
-        key = _checked_key(str(path), _stamp(path), key_password)
+        key = pkcs12_bytes(path, key_password)
     except KeyProblem as exc:
         raise RenderError(
             Problem(f"report '{spec.name}': {exc.message}", spec.location, hint=exc.hint)
@@ -90,21 +90,6 @@ def protection_for(spec: ReportSpec, root: Path, env: Mapping[str, str]) -> Prot
         sign.contact,
         sign.visible,
     )
-
-
-def _stamp(path: Path) -> tuple[int, int]:
-    try:
-        info = path.stat()
-    except OSError:
-        return (0, -1)  # unreadable: _checked_key says so
-    return info.st_mtime_ns, info.st_size
-
-
-@functools.lru_cache(maxsize=8)
-def _checked_key(path: str, stamp: tuple[int, int], password: str) -> bytes:
-    """The key file, read and opened once while it stays the same (``stamp``): a burst
-    of a thousand signed reports does not derive its key a thousand times."""
-    return pkcs12_bytes(Path(path), password)
 
 
 @functools.lru_cache(maxsize=8)
