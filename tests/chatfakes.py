@@ -30,6 +30,8 @@ class FakeSlack:
     post_error: str = ""
     #: answer this many calls with HTTP 429 first
     rate_limited: int = 0
+    #: take chat.postMessage, then drop the connection without an answer
+    drop_post: bool = False
 
     @property
     def base_url(self) -> str:
@@ -96,6 +98,12 @@ def fake_slack() -> Iterator[FakeSlack]:
                 self._send(200, b"OK - " + str(len(body)).encode(), "text/plain")
                 return
             method = path.removeprefix("/api/")
+            if method == "chat.postMessage" and state.drop_post:
+                state.calls.append(method)
+                state.posts.append(_args(self, body))  # posted, but no one hears it
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
             status, answer = state.answer(
                 method, _args(self, body), self.headers.get("Authorization", "")
             )
@@ -118,11 +126,13 @@ def fake_slack() -> Iterator[FakeSlack]:
 @dataclass
 class Receiver:
     """A webhook: the bodies it received, and the statuses it answers with in turn
-    (the last repeats); 0 reads the request and drops the connection unanswered."""
+    (the last repeats); 0 reads the request and drops the connection unanswered; 1
+    reads it and holds the answer (200) until the receiver closes."""
 
     port: int = 0
     bodies: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[int] = field(default_factory=lambda: [200])
+    released: threading.Event = field(default_factory=threading.Event)
 
     @property
     def url(self) -> str:
@@ -145,7 +155,11 @@ def webhook_receiver(*statuses: int) -> Iterator[Receiver]:
                 self.close_connection = True
                 self.connection.shutdown(2)
                 return
-            if status < 300:
+            if status == 1:  # taken: the answer waits (a kill may come first)
+                state.bodies.append(json.loads(body))
+                state.released.wait(60)
+                status = 200
+            elif status < 300:
                 state.bodies.append(json.loads(body))
             self.send_response(status)
             self.send_header("Content-Length", "2")
@@ -154,7 +168,10 @@ def webhook_receiver(*statuses: int) -> Iterator[Receiver]:
 
     with _serving(Handler) as port:
         state.port = port
-        yield state
+        try:
+            yield state
+        finally:
+            state.released.set()
 
 
 @contextmanager

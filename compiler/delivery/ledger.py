@@ -58,8 +58,10 @@ class LedgerRow:
 
     @property
     def recipients(self) -> tuple[str, ...]:
-        """Every address the message went (or may have gone) to, as compared."""
-        return tuple(address_key(a) for a in (*self.to, *self.cc, *self.bcc))
+        """Every address the message went (or may have gone) to, as compared (none for a
+        Slack or webhook post: its target is no one's address)."""
+        keys = (address_key(a) for a in (*self.to, *self.cc, *self.bcc))
+        return tuple(k for k in keys if k)
 
 
 class LedgerError(DeliveryError):

@@ -227,3 +227,63 @@ def test_channel_config_errors_are_positioned(make_project: MakeProject, tmp_pat
     assert "personas.ceo.webhook.url: a webhook must be an https:// URL (got http scheme)" in (
         caught.value.problems[0].format()
     )
+
+
+@pytest.mark.slow
+def test_slack_post_answered_by_a_dropped_connection_is_uncertain(
+    make_project: MakeProject,
+) -> None:
+    """The message may be in the channel: it is not posted again unless asked."""
+    with fake_slack() as slack:
+        slack.drop_post = True
+        project = _with_slack_url(
+            _project(make_project, SLACK, SLACK_BOT_TOKEN=TOKEN), slack.base_url
+        )
+        first = _send(project)
+        mine = [m for m in first.messages if m.channel == "slack"]
+        assert [m.state for m in mine] == ["uncertain"], mine
+        slack.drop_post = False
+        again = _send(project)
+        assert len(slack.posts) == 1  # not twice
+        assert [m.state for m in again.messages if m.channel == "slack"] == ["uncertain"]
+        forced = _send(project, resend_uncertain=True)
+        assert forced.ok and len(slack.posts) == 2
+
+
+@pytest.mark.slow
+def test_a_send_killed_while_its_webhook_post_is_in_flight(make_project: MakeProject) -> None:
+    """kill -9 after the webhook took the post and before it answered: the next run does
+    not post again (uncertain), the email it had already sent is not sent again either,
+    and --resend-uncertain posts it once more."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with webhook_receiver(1, 200) as hook:
+        project = _project(make_project, "    webhook: {url: '${HOOK}'}\n", HOOK=hook.url)
+        reportc.build(project, clock=lambda: FIXED_NOW)
+        env = {**os.environ, "HOOK": hook.url}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "reportc", "-C", str(project.root), "send"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while not hook.bodies and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        assert hook.bodies, "the webhook never got the post"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        outbox = sorted((project.root / "dist/outbox").glob("*.eml"))
+        after = _send(load_project(project.root, environ={"HOOK": hook.url}))
+        states = {(m.channel or "email"): m.state for m in after.messages}
+        assert states == {"email": "skipped", "webhook": "uncertain"}, after.messages
+        assert len(hook.bodies) == 1
+        assert sorted((project.root / "dist/outbox").glob("*.eml")) == outbox
+        forced = _send(
+            load_project(project.root, environ={"HOOK": hook.url}), resend_uncertain=True
+        )
+        assert forced.ok and len(hook.bodies) == 2
