@@ -1,0 +1,134 @@
+"""A report's stylesheet is parsed once per process and shared by every PDF with the
+same one (a burst's rows): the PDFs must be byte-for-byte what laying out each HTML on
+its own gives, the cascade must not change, and a refused URL in the stylesheet is
+still reported for every report that uses it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import reportc
+from reportc import pdf
+from reportc.config.model import PdfOptions
+from reportc.render import RenderedReport
+
+from ..conftest import copy_example
+
+WHEN = dt.datetime(2026, 10, 31, tzinfo=dt.timezone.utc)
+
+
+def _unshared(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pdf, "_split_style", lambda html: (html, None))
+
+
+def _pdf(html: str, root: Path, options: PdfOptions | None = None) -> pdf.Artifact:
+    return pdf.make_pdf(RenderedReport("r", "r", html, "en"), root, options=options, when=WHEN)
+
+
+@pytest.mark.parametrize("name", ["ceo", "cfo", "cto"])
+def test_the_examples_pdfs_are_the_same_bytes_with_the_shared_stylesheet(
+    example_build: reportc.BuildResult, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = example_build.out_dir.parent
+    html = (example_build.out_dir / f"{name}.html").read_text("utf-8")
+    spec = reportc.load_project(root, environ={}).personas[name]
+    assert pdf._split_style(html)[1] is not None  # the example takes the shared path
+    shared = [_pdf(html, root, spec.pdf).pdf for _ in range(2)]
+    _unshared(monkeypatch)
+    alone = _pdf(html, root, spec.pdf).pdf
+    assert shared[0] == shared[1] == alone
+
+
+BURST = """<!DOCTYPE html><html><head><style>
+@page {{ size: A6; margin: 1cm; @bottom-center {{ content: "p. " counter(page); }} }}
+h1 {{ color: {colour}; font-size: 20pt }} .n {{ font-weight: bold }}
+</style></head><body><h1>Store {n}</h1><p class="n">Sales {n}</p>{extra}</body></html>"""
+
+
+def test_rows_with_one_stylesheet_or_several_match_their_own_layout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pages = [
+        BURST.format(n=n, colour=colour, extra="")
+        for n, colour in [(1, "red"), (2, "red"), (3, "#123456"), (4, "red")]
+    ]
+    shared = [_pdf(html, tmp_path).pdf for html in pages]
+    _unshared(monkeypatch)
+    assert shared == [_pdf(html, tmp_path).pdf for html in pages]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        "<style>h1 { color: blue }</style>",  # a second sheet: author, after ours
+        '<link rel="stylesheet" href="x.css">',
+        '<p style="color: green !important">important</p>',
+    ],
+)
+def test_a_document_whose_cascade_would_change_is_laid_out_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, extra: str
+) -> None:
+    html = BURST.format(n=1, colour="red", extra=extra)
+    assert pdf._split_style(html) == (html, None)
+    shared = _pdf(html, tmp_path).pdf
+    _unshared(monkeypatch)
+    assert shared == _pdf(html, tmp_path).pdf
+
+
+def test_text_that_looks_like_a_style_end_inside_the_sheet_is_not_cut(tmp_path: Path) -> None:
+    html = BURST.replace("</style>", "h2::after {{ content: '</styl' }}</style>").format(
+        n=1, colour="red", extra=""
+    )
+    _, style = pdf._split_style(html)
+    assert style is not None and style.endswith("'</styl' }")
+
+
+def test_a_refused_url_in_a_shared_sheet_is_reported_for_every_report(tmp_path: Path) -> None:
+    sheet = "@font-face {{ font-family: X; src: url(file:///etc/passwd) }}"
+    html = BURST.replace("<style>", f"<style>{sheet}").format(n=1, colour="red", extra="")
+    first, second = _pdf(html, tmp_path), _pdf(html, tmp_path)
+    assert first.refused_urls == second.refused_urls == ("file:///etc/passwd",)
+
+
+def test_a_build_with_font_faces_exits_cleanly_and_leaves_no_font_files(tmp_path: Path) -> None:
+    """The shared font configuration holds the project's fonts in a temporary folder:
+    the process lets go of it before exit, so nothing is printed and nothing is left."""
+    root = copy_example(tmp_path / "example")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    env = {**os.environ, "TMPDIR": str(temp)}
+    for jobs in ("1", "2"):
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "reportc",
+                "-C",
+                str(root),
+                "build",
+                "--force",
+                "--jobs",
+                jobs,
+                "--no-archive",
+                "--format",
+                "pdf",
+                "--persona",
+                "ceo",
+                "--persona",
+                "cto",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
+        assert list(temp.iterdir()) == []
