@@ -31,6 +31,7 @@ def _pdf(html: str, root: Path, options: PdfOptions | None = None) -> pdf.Artifa
     return pdf.make_pdf(RenderedReport("r", "r", html, "en"), root, options=options, when=WHEN)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ceo", "cfo", "cto"])
 def test_the_examples_pdfs_are_the_same_bytes_with_the_shared_stylesheet(
     example_build: reportc.BuildResult, name: str, monkeypatch: pytest.MonkeyPatch
@@ -96,6 +97,7 @@ def test_a_refused_url_in_a_shared_sheet_is_reported_for_every_report(tmp_path: 
     assert first.refused_urls == second.refused_urls == ("file:///etc/passwd",)
 
 
+@pytest.mark.slow
 def test_a_build_with_font_faces_exits_cleanly_and_leaves_no_font_files(tmp_path: Path) -> None:
     """The shared font configuration holds the project's fonts in a temporary folder:
     the process lets go of it before exit, so nothing is printed and nothing is left."""
