@@ -49,6 +49,7 @@ from .states import BuildState
 from .workbook import workbook
 from .workers import PdfDone, PdfPool, PdfTask, run_task
 from .writer import Writer
+from .zygote import Zygote
 
 _log = get_logger("build")
 
@@ -169,10 +170,12 @@ def _run(
     pdfs = plan.wants(project, "pdf")
     if pdfs and harfbuzz_subset_missing():  # said once per build
         _log.warning("%s", FONT_SUBSET_HINT)
-    pool = None
+    pool = zygote = None
     if jobs > 1 and pdfs:
-        # Start the workers first: they import WeasyPrint while we bind the data.
-        pool = PdfPool(jobs, timeout=timeout, memory_mb=memory_mb).start()
+        # Start the workers first: one zygote imports WeasyPrint while we bind the data,
+        # and forks the workers when it is warm (a plain start per worker without it).
+        zygote = Zygote.start(memory_mb)
+        pool = PdfPool(jobs, timeout=timeout, memory_mb=memory_mb, zygote=zygote).start()
     try:
         if bound is None:
             bound = bind(project, to_build, want=shard.owns if shard else None)
@@ -184,6 +187,8 @@ def _run(
     finally:
         if pool is not None:
             pool.__exit__(None, None, None)
+        if zygote is not None:
+            zygote.close()
     return plan.finish(project, results, bound.order)
 
 

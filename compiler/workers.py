@@ -7,8 +7,9 @@ a small summary comes back), and runs under an address-space limit. A report
 that runs past its timeout, or kills its worker (memory), fails alone: the
 worker is replaced and the others go on.
 
-Workers are fresh ``python -m reportc.workers`` processes: the parent holds
-DuckDB and vl-convert threads, which must not be forked.
+Workers are forked from a warm zygote (:mod:`reportc.zygote`, itself a fresh
+process) or are fresh ``python -m reportc.workers`` processes: never forked from the
+parent, which holds DuckDB and vl-convert threads.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from .pdf import make_pdf
 from .pdfsecure import Protection, protect
 from .render import RenderedReport
 from .writer import write_atomic
+from .zygote import ForkedWorker, Zygote, serve_forks
 
 
 @dataclass(frozen=True)
@@ -127,21 +129,28 @@ def _recv(stream: IO[bytes]) -> Any:
     return pickle.loads(data)
 
 
-def worker_main(memory_mb: int) -> None:  # pragma: no cover - runs in the worker process
-    """Serve PdfTasks from stdin, answer PdfDones on stdout, until stdin closes."""
+def limit_memory(memory_mb: int) -> None:  # pragma: no cover - in a worker or zygote
+    """Cap this process's address space (a runaway report fails alone)."""
     if memory_mb:
         import resource
 
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def warm_up() -> None:  # pragma: no cover - in a worker or zygote
+    """Import WeasyPrint and lay out a page (Pango and fontconfig caches), then move
+    everything alive now out of the garbage collector's way (layout makes many
+    objects; and in a zygote, frozen objects stay shared with the forked workers)."""
     import weasyprint
 
-    # Warm up before the first task: imports, Pango and fontconfig caches. Then move
-    # everything alive now out of the garbage collector's way (layout makes many objects).
     weasyprint.HTML(string="<p>reportc</p>").write_pdf()
     gc.collect()
     gc.freeze()
 
+
+def serve() -> None:  # pragma: no cover - runs in the worker process
+    """Serve PdfTasks from stdin, answer PdfDones on stdout, until stdin closes."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write to the result stream
     while True:
@@ -152,9 +161,19 @@ def worker_main(memory_mb: int) -> None:  # pragma: no cover - runs in the worke
         _send(stdout, run_task(task))
 
 
+def worker_main(memory_mb: int, zygote_fd: int | None = None) -> None:  # pragma: no cover
+    """A worker (or, given the socket's descriptor, a zygote that forks workers)."""
+    limit_memory(memory_mb)
+    warm_up()
+    if zygote_fd is None:
+        serve()
+    else:
+        serve_forks(zygote_fd, serve)
+
+
 @dataclass
 class _Slot:
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[bytes] | ForkedWorker
     stderr: IO[bytes]
     task: PdfTask | None = None
     started: float = 0.0
@@ -194,9 +213,11 @@ class _Feed:
 class PdfPool:
     """``jobs`` worker processes; :meth:`run` yields one :class:`PdfDone` per task.
 
-    Workers are plain ``python -m reportc.workers`` subprocesses talking over pipes:
-    nothing is forked from this process (it holds DuckDB and vl-convert threads) and
-    no ``if __name__ == "__main__"`` guard is needed in whatever script started us.
+    Workers talk over pipes. Given a :class:`~reportc.zygote.Zygote`, they are forked
+    from it (warm, in milliseconds); otherwise, or when it fails, each is a plain
+    ``python -m reportc.workers`` subprocess. Nothing is forked from this process (it
+    holds DuckDB and vl-convert threads) and no ``if __name__ == "__main__"`` guard is
+    needed in whatever script started us.
     """
 
     def __init__(
@@ -206,14 +227,19 @@ class PdfPool:
         timeout: float | None = 300.0,
         memory_mb: int | None = 2048,
         clock: Callable[[], float] = time.monotonic,
+        zygote: Zygote | None = None,
     ) -> None:
         self.jobs = max(1, jobs)
         self.timeout = timeout
         self.memory_mb = memory_mb
         self.clock = clock
         self.slots: list[_Slot] = []
+        self.zygote = zygote
 
     def _start(self) -> _Slot:
+        forked = self.zygote.spawn() if self.zygote is not None else None
+        if forked is not None:
+            return _Slot(forked, forked.stderr)
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the worker; read when it dies
         process = subprocess.Popen(
             [sys.executable, "-m", "reportc.workers", str(self.memory_mb or 0)],
@@ -295,12 +321,12 @@ class PdfPool:
                 try:
                     done: PdfDone = _recv(slot.process.stdout)
                 except (EOFError, OSError, pickle.UnpicklingError):
-                    yield self._died(slot, task)
+                    yield from self._died(slot, task)
                 else:
                     slot.task = None
                     yield done
             elif slot.process.poll() is not None:
-                yield self._died(slot, task)
+                yield from self._died(slot, task)
             elif self.timeout is not None and now - slot.started > self.timeout:
                 self._replace(slot)
                 yield PdfDone(
@@ -314,14 +340,19 @@ class PdfPool:
                     ),
                 )
 
-    def _died(self, slot: _Slot, task: PdfTask) -> PdfDone:
+    def _died(self, slot: _Slot, task: PdfTask) -> Iterator[PdfDone]:
         slot.process.wait()
+        if isinstance(slot.process, ForkedWorker) and slot.process.pid is None:
+            # the zygote failed before forking this worker: the task was never tried
+            self._replace(slot)
+            self._assign(slot, task)
+            return
         code = slot.process.returncode
         said = slot.last_error()
         self._replace(slot)
         with_limit = f" (memory limit {self.memory_mb} MB?)" if self.memory_mb else ""
         with_limit += f": {said[:200]}" if said else ""
-        return PdfDone(
+        yield PdfDone(
             task.name,
             error=RenderError(
                 Problem(
@@ -336,5 +367,6 @@ class PdfPool:
 if __name__ == "__main__":  # pragma: no cover - the worker process
     # Run the *imported* module's loop, so results pickle as reportc.workers classes.
     importlib.import_module("reportc.workers").worker_main(
-        int(sys.argv[1]) if len(sys.argv) > 1 else 0
+        int(sys.argv[1]) if len(sys.argv) > 1 else 0,
+        int(sys.argv[2]) if len(sys.argv) > 2 else None,
     )

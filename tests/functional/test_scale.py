@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
 import shutil
+import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +21,7 @@ from reportc.delivery import OutboxTransport
 from reportc.dispatch import send
 from reportc.plan import Shard
 from reportc.workers import PdfPool, PdfTask
+from reportc.zygote import ForkedWorker, Zygote
 from tests.conftest import FIXED_NOW, MINIMAL_YAML, REPO, MakeProject, pdf_text
 
 STORES = (
@@ -296,8 +301,20 @@ def test_shard_auto_builds_the_same_shards_as_i_of_n(make_project: MakeProject) 
     assert bad.exit_code == 2 and "REPORTC_SHARD_COUNT" in bad.output
 
 
+@contextlib.contextmanager
+def worker_source(forked: bool, memory_mb: int | None) -> Iterator[Zygote | None]:
+    """A zygote to fork the pool's workers from, or None (plain worker processes)."""
+    zygote = Zygote.start(memory_mb) if forked else None
+    try:
+        yield zygote
+    finally:
+        if zygote is not None:
+            zygote.close()
+
+
 @pytest.mark.slow
-def test_a_runaway_report_times_out_alone(tmp_path: Path) -> None:
+@pytest.mark.parametrize("forked", [False, True], ids=["plain", "zygote"])
+def test_a_runaway_report_times_out_alone(tmp_path: Path, forked: bool) -> None:
     small = "<html><body><p>small</p></body></html>"
     rows = "".join(f"<tr><td>{i}</td><td>{'x' * 40}</td></tr>" for i in range(4000))
     big = f"<html><body><table>{rows}</table></body></html>"
@@ -305,8 +322,10 @@ def test_a_runaway_report_times_out_alone(tmp_path: Path) -> None:
         PdfTask(name=n, html=h, project_root=tmp_path, target=tmp_path / f"{n}.pdf")
         for n, h in (("big", big), ("a", small), ("b", small))
     ]
-    with PdfPool(2, timeout=2.0, memory_mb=None) as pool:
+    with worker_source(forked, None) as zygote, PdfPool(2, timeout=2.0, zygote=zygote) as pool:
         results = {r.name: r for r in pool.run(tasks)}
+        # the worker that ran out of time was killed and replaced from the same source
+        assert {type(s.process) is ForkedWorker for s in pool.slots} == {forked}
     assert results["a"].error is None and results["b"].error is None
     assert results["a"].pages == 1 and (tmp_path / "a.pdf").exists()
     error = results["big"].error
@@ -314,19 +333,51 @@ def test_a_runaway_report_times_out_alone(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_a_worker_that_dies_fails_only_its_report(tmp_path: Path) -> None:
+@pytest.mark.parametrize("forked", [False, True], ids=["plain", "zygote"])
+def test_a_worker_that_dies_fails_only_its_report(tmp_path: Path, forked: bool) -> None:
     tasks = [
         PdfTask(name=n, html="<p>x</p>", project_root=tmp_path, target=tmp_path / n)
         for n in ("a", "b", "c")
     ]
     # 64 MB is not enough to even start WeasyPrint: every worker dies, and each
     # report is reported as such instead of hanging the build.
-    with PdfPool(2, timeout=60, memory_mb=64) as pool:
+    with worker_source(forked, 64) as zygote, PdfPool(2, memory_mb=64, zygote=zygote) as pool:
         results = list(pool.run(tasks))
     assert sorted(r.name for r in results) == ["a", "b", "c"]
     for r in results:
         assert r.error is not None
         assert "the PDF worker died" in r.error.problems[0].message
+
+
+@pytest.mark.slow
+def test_a_zygote_that_dies_before_forking_costs_no_report(tmp_path: Path) -> None:
+    """The tasks written to workers it never forked go to plain workers instead."""
+    tasks = [
+        PdfTask(name=n, html="<p>x</p>", project_root=tmp_path, target=tmp_path / f"{n}.pdf")
+        for n in ("a", "b", "c")
+    ]
+    with worker_source(True, None) as zygote:
+        assert zygote is not None
+        zygote.process.kill()
+        with PdfPool(2, zygote=zygote) as pool:
+            results = list(pool.run(tasks))
+        assert all(type(s.process) is not ForkedWorker for s in pool.slots)
+    assert sorted(r.name for r in results if r.error is None and r.pages == 1) == ["a", "b", "c"]
+
+
+def test_forked_workers_report_their_exit_codes(tmp_path: Path) -> None:
+    with worker_source(True, None) as zygote:
+        assert zygote is not None
+        first, second = zygote.spawn(), zygote.spawn()
+        assert first is not None and second is not None
+        second.kill()  # asked before it is forked: nothing to kill yet, nothing breaks
+        assert first.stdin is not None
+        first.stdin.close()  # a worker ends when its task pipe closes
+        assert first.wait(60) == 0 and first.pid is not None
+        while second.pid is None:
+            zygote.read(1)
+        os.kill(second.pid, signal.SIGKILL)
+        assert second.wait(60) == -signal.SIGKILL
 
 
 @pytest.mark.slow

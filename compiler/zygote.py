@@ -1,0 +1,257 @@
+"""A warm template for PDF workers: one process imports WeasyPrint and warms its caches
+once, then forks each worker from itself.
+
+Starting a worker as a fresh ``python -m reportc.workers`` costs each one Python's
+start-up, reportc's imports and WeasyPrint's (about 0.65 s of CPU), and with ``--jobs
+2`` on two cores that is paid twice while the parent binds the data. The zygote pays it
+once; a worker forked from it is ready in milliseconds and shares the warm pages
+copy-on-write. It is a fresh ``python -m reportc.workers MEMORY FD`` process (the parent holds
+DuckDB and vl-convert threads, which must not be forked), started before the parent
+binds anything, and it never holds a thread of its own.
+
+The protocol, over a Unix socket pair: the parent sends one byte with three file
+descriptors (the worker's task pipe, its result pipe, its stderr) and the zygote
+answers ``P`` and the new worker's pid; when a worker exits, the zygote (its parent)
+reaps it and sends ``X``, the pid and the exit code (negative: the signal), so the pool
+can say why a worker died exactly as it does for one it started itself.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from typing import IO, Any
+
+#: one message from the zygote: kind (P: forked, X: exited), pid, exit code
+_MESSAGE = struct.Struct("!cii")
+
+
+def available() -> bool:
+    """Whether workers can be forked from a zygote here (POSIX, with fd passing)."""
+    return hasattr(os, "fork") and hasattr(socket, "send_fds") and hasattr(socket, "AF_UNIX")
+
+
+class Zygote:
+    """The parent's handle on a zygote process."""
+
+    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
+        self.process = process
+        self.sock = sock
+        self.exits: dict[int, int] = {}
+        self.pending: deque[ForkedWorker] = deque()
+        self.broken = False
+
+    @classmethod
+    def start(cls, memory_mb: int | None) -> Zygote | None:
+        """Start one (it warms up on its own from now); None where it cannot work."""
+        if not available():
+            return None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "reportc.workers",
+                    str(memory_mb or 0),
+                    str(theirs.fileno()),
+                ],
+                pass_fds=(theirs.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+            )
+        except OSError:
+            ours.close()
+            return None
+        finally:
+            theirs.close()
+        return cls(process, ours)
+
+    def read(self, timeout: float | None) -> bool:
+        """Read one message (waiting up to ``timeout``); False if none came."""
+        if self.broken:
+            return False
+        try:
+            if not select.select([self.sock], [], [], timeout)[0]:
+                return False
+            data = b""
+            while len(data) < _MESSAGE.size:
+                chunk = self.sock.recv(_MESSAGE.size - len(data))
+                if not chunk:
+                    raise OSError("the zygote closed its socket")
+                data += chunk
+        except OSError:
+            self.broken = True
+            return False
+        kind, pid, code = _MESSAGE.unpack(data)
+        if kind == b"P" and self.pending:
+            self.pending.popleft().pid = pid
+        else:
+            self.exits[pid] = code
+        return True
+
+    def spawn(self) -> ForkedWorker | None:
+        """A worker to be forked as soon as the zygote is warm (this does not wait for
+        it: a task written to it now is read then), or None if the zygote cannot give
+        one (the pool then starts a worker the plain way)."""
+        if self.broken or self.process.poll() is not None:
+            return None
+        task_r, task_w = os.pipe()
+        result_r, result_w = os.pipe()
+        stderr = tempfile.TemporaryFile()  # noqa: SIM115 - the worker's; closed with it
+        try:
+            socket.send_fds(self.sock, [b"F"], [task_r, result_w, stderr.fileno()])
+        except OSError:
+            self.broken = True
+            for fd in (task_w, result_r):
+                os.close(fd)
+            stderr.close()
+            return None
+        finally:
+            os.close(task_r)
+            os.close(result_w)
+        worker = ForkedWorker(os.fdopen(task_w, "wb"), os.fdopen(result_r, "rb"), stderr, self)
+        self.pending.append(worker)
+        return worker
+
+    def close(self) -> None:
+        """Let the zygote go: it exits when its socket closes."""
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self.broken = True
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> Zygote:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class ForkedWorker:
+    """A worker forked by the zygote, with the part of ``Popen``'s interface the pool
+    uses (``stdin``, ``stdout``, ``poll``, ``kill``, ``wait``, ``returncode``). Its
+    ``pid`` is None until the zygote has forked it."""
+
+    def __init__(self, stdin: IO[bytes], stdout: IO[bytes], stderr: IO[bytes], zygote: Zygote):
+        self.pid: int | None = None
+        self.stdin: IO[bytes] | None = stdin
+        self.stdout: IO[bytes] | None = stdout
+        self.stderr = stderr
+        self.zygote = zygote
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            while self.zygote.read(0):
+                pass
+            if self.pid is not None and self.pid in self.zygote.exits:
+                self.returncode = self.zygote.exits.pop(self.pid)
+            elif self.zygote.broken and (self.pid is None or not _alive(self.pid)):
+                self.returncode = -1  # never forked, or its exit went unreported
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None and self.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and left <= 0:
+                raise subprocess.TimeoutExpired(f"worker {self.pid}", timeout or 0)
+            if self.zygote.broken:
+                time.sleep(0.01)
+            else:
+                self.zygote.read(0.1 if left is None else min(left, 0.1))
+        assert self.returncode is not None
+        return self.returncode
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+# ------------------------------------------------------------------ in the zygote
+
+
+def _reaper(sock: socket.socket) -> Any:
+    def reap(signum: int, frame: Any) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            with contextlib.suppress(OSError):
+                sock.sendall(_MESSAGE.pack(b"X", pid, os.waitstatus_to_exitcode(status)))
+
+    return reap
+
+
+def _fork_worker(sock: socket.socket, fds: list[int], serve: Callable[[], None]) -> int:
+    """Fork one worker on the given pipes; in the child, serve tasks and exit."""
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 0
+    try:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        sock.close()
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+            os.close(fd)
+        serve()
+    except BaseException:  # the worker's last word, for the pool's message
+        traceback.print_exc()
+        code = 1
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os._exit(code)
+
+
+def serve_forks(fd: int, serve: Callable[[], None]) -> None:  # pragma: no cover - zygote
+    """The zygote's loop (once warm): fork a worker running ``serve`` on the pipes each
+    request passes, until the parent closes the socket."""
+    sock = socket.socket(fileno=fd)
+    signal.signal(signal.SIGCHLD, _reaper(sock))
+    while True:
+        try:
+            message, fds, _flags, _addr = socket.recv_fds(sock, 1, 3)
+        except OSError:
+            return
+        if not message:
+            return  # the parent let go; the workers end when their task pipes close
+        if len(fds) != 3:
+            for extra in fds:
+                os.close(extra)
+            continue
+        pid = _fork_worker(sock, fds, serve)
+        for passed in fds:
+            os.close(passed)
+        sock.sendall(_MESSAGE.pack(b"P", pid, 0))
