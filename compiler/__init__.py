@@ -81,6 +81,7 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     from .schedule import plan as plan_schedules
     from .stores import open_store
     from .validation import Validated, validate
+    from .zygote import Zygote
 
 #: public name -> (module, its name there)
 _EXPORTS: dict[str, tuple[str, str]] = {
@@ -159,6 +160,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
     "emit_schedule": ("schedule", "emit_schedule"),
     "running_executable": ("schedule", "running_executable"),
     "plan_schedules": ("schedule", "plan"),
+    "Zygote": ("zygote", "Zygote"),
 }
 
 __all__ = [
@@ -194,6 +196,7 @@ __all__ = [
     "Shard",
     "Validated",
     "Verifier",
+    "Zygote",
     "address_key",
     "archive_run",
     "build",

@@ -1,16 +1,30 @@
 """The ``reportc`` console command: a no-change ``build`` is answered from its stamp
 (:mod:`reportc.fastpath`, stdlib only) before anything else is imported; every other
 command, and every build that may have something to do, goes to :func:`reportc.cli.run`.
+
+A ``build`` that will lay out PDFs in more than one worker starts its workers' template
+(:mod:`reportc.zygote`) here, first of all: it imports WeasyPrint on another core while
+this process loads the CLI, the project and the data, instead of after.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Sequence
 from importlib import import_module
 from pathlib import Path
 
 from . import fastpath
+from .zygote import Zygote
+
+#: global options that take a value, and those that do not (see reportc.cli.main)
+_GLOBAL_VALUE = {"-C", "--config", "--env-file", "--log-format"}
+_GLOBAL_FLAG = {"-q", "--quiet", "-v", "-vv", "-vvv", "--verbose"}
+#: build options the guess reads (the CLI's defaults: cores, 2048 MB)
+_BUILD_VALUE = {"--jobs", "-j", "--max-memory", "--format"}
+DEFAULT_BUILD_MEMORY_MB = 2048
 
 
 def main() -> None:
@@ -22,4 +36,58 @@ def main() -> None:
         sys.stdout.write(replayed[0])
         sys.stderr.write(replayed[1])
         return
-    import_module("reportc.cli").run()  # the CLI and its imports, loaded only when needed
+    zygote = early_zygote(sys.argv[1:])
+    try:
+        import_module("reportc.cli").run(zygote=zygote)  # the CLI, loaded only when needed
+    finally:
+        if zygote is not None:
+            zygote.close()
+
+
+def build_workers(argv: Sequence[str]) -> tuple[int, int] | None:
+    """(PDF workers, their memory limit in MB) a command line's ``build`` will use, as
+    far as the command line says; None if it is not a build, or the guess is unsure."""
+    i = 0
+    while i < len(argv) and argv[i] != "build":
+        step = 2 if argv[i] in _GLOBAL_VALUE else 1 if argv[i] in _GLOBAL_FLAG else 0
+        if not step:
+            return None
+        i += step
+    given: dict[str, list[str]] = {}
+    rest = iter(argv[i + 1 :])
+    for arg in rest:
+        name, eq, value = arg.partition("=")
+        if arg in ("-h", "--help"):
+            return None
+        if name in _BUILD_VALUE:
+            key = "--jobs" if name == "-j" else name
+            given.setdefault(key, []).append(value if eq else next(rest, ""))
+        elif arg.startswith("-j"):  # -j2
+            given.setdefault("--jobs", []).append(arg[2:])
+    jobs = (given.get("--jobs") or [str(_cores())])[-1]
+    memory = (given.get("--max-memory") or [str(DEFAULT_BUILD_MEMORY_MB)])[-1]
+    formats = given.get("--format")
+    if i == len(argv) or not (jobs.isdigit() and memory.isdigit()):
+        return None
+    if formats and "pdf" not in formats:
+        return None
+    return int(jobs), int(memory)
+
+
+def early_zygote(argv: Sequence[str]) -> Zygote | None:
+    """The zygote for a build that will want more than one PDF worker, started now. The
+    build uses it only if its options agree (a project may also want no PDFs at all);
+    :func:`main` stops it at the end either way."""
+    wanted = build_workers(argv)
+    if wanted is None or wanted[0] < 2:
+        return None
+    with contextlib.suppress(OSError):
+        return Zygote.start(wanted[1])
+    return None
+
+
+def _cores() -> int:
+    """The CPUs this process may use (the CLI's default ``--jobs``)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)

@@ -122,6 +122,7 @@ def build(
     memory_mb: int | None = 2048,
     baselines: Baselines | None = None,
     plan: BuildPlan | None = None,
+    zygote: Zygote | None = None,
 ) -> BuildResult:
     """Build the chosen reports into ``out_dir`` (default ``<project>/dist``).
 
@@ -129,7 +130,9 @@ def build(
       files are intact) is not rebuilt, unless ``force`` (see :func:`plan_build`;
       pass its ``plan`` to skip deciding again).
     - ``jobs`` > 1 makes PDFs in that many warm worker processes, each report limited
-      by ``timeout`` seconds and ``memory_mb``; with 1, in this process.
+      by ``timeout`` seconds and ``memory_mb``; with 1, in this process. The workers
+      are forked from ``zygote`` if given (started early by the caller, with the same
+      ``memory_mb``; the caller stops it), else from one this build starts.
     - Each report's files are written (atomically) as soon as they are made, so memory
       does not grow with the number of reports; the manifest is written last.
     - ``shard`` builds a deterministic share of the reports, with its own manifest.
@@ -151,7 +154,7 @@ def build(
         )
     if not plan.to_build:
         return plan.finish(project, [], ())
-    return _run(project, plan, bound, only, shard, jobs, timeout, memory_mb, progress)
+    return _run(project, plan, bound, only, shard, jobs, timeout, memory_mb, progress, zygote)
 
 
 def _run(
@@ -164,17 +167,22 @@ def _run(
     timeout: float | None,
     memory_mb: int | None,
     progress: Progress | None,
+    zygote: Zygote | None,
 ) -> BuildResult:
     """Bind what is stale (unless given), then render and lay out each report."""
     to_build = plan.to_build
     pdfs = plan.wants(project, "pdf")
     if pdfs and harfbuzz_subset_missing():  # said once per build
         _log.warning("%s", FONT_SUBSET_HINT)
-    pool = zygote = None
+    pool = own = None
     if jobs > 1 and pdfs:
         # Start the workers first: one zygote imports WeasyPrint while we bind the data,
         # and forks the workers when it is warm (a plain start per worker without it).
-        zygote = Zygote.start(memory_mb)
+        early = zygote is not None and zygote.memory_mb == (memory_mb or None)
+        if not early:
+            zygote = own = Zygote.start(memory_mb)
+        how = "the warm template the command started" if early else "a warm template"
+        _log.info("PDFs in %d workers, %s", jobs, f"forked from {how}" if zygote else "started")
         pool = PdfPool(jobs, timeout=timeout, memory_mb=memory_mb, zygote=zygote).start()
     try:
         if bound is None:
@@ -187,8 +195,8 @@ def _run(
     finally:
         if pool is not None:
             pool.__exit__(None, None, None)
-        if zygote is not None:
-            zygote.close()
+        if own is not None:
+            own.close()
     return plan.finish(project, results, bound.order)
 
 

@@ -188,6 +188,13 @@ class _Slot:
         return lines[-1].strip() if lines else ""
 
 
+#: While no worker has answered yet (they are still warming up), this process renders
+#: up to this many reports ahead (and this much HTML), instead of ``jobs``: rendering
+#: now uses a core that would idle, rather than one the workers will want.
+WARMING_AHEAD = 64
+WARMING_AHEAD_BYTES = 32 * 1024 * 1024
+
+
 class _Feed:
     """The tasks, pulled one at a time; ``ahead`` holds those prepared but not started."""
 
@@ -202,6 +209,15 @@ class _Feed:
             self.exhausted = True
         else:
             self.ahead.append(nxt)
+
+    def wants(self, jobs: int, warming: bool) -> bool:
+        """Whether to render another report ahead of the workers now."""
+        if self.exhausted:
+            return False
+        if not warming:
+            return len(self.ahead) < jobs
+        size = sum(len(task.html) for task in self.ahead)
+        return len(self.ahead) < WARMING_AHEAD and size < WARMING_AHEAD_BYTES
 
     def take(self) -> bool:
         """Whether a task is ready to start (pulling one if none is)."""
@@ -295,6 +311,7 @@ class PdfPool:
         """Each task's result as it completes; tasks are pulled lazily (bounded memory),
         and the next one is prepared here while the workers are busy."""
         feed = _Feed(iter(tasks))
+        warming = True
         while True:
             for slot in self.slots:  # keep every idle worker busy
                 if slot.task is None and feed.take():
@@ -305,10 +322,11 @@ class PdfPool:
             fds = [s.process.stdout.fileno() for s in busy if s.process.stdout is not None]
             ready = set(wait(fds, timeout=0))
             if not ready:
-                if not feed.exhausted and len(feed.ahead) < self.jobs:
+                if feed.wants(self.jobs, warming):
                     feed.pull()  # render the next report here while the workers lay out
                     continue
                 ready = set(wait(fds, timeout=0.2))
+            warming = warming and not ready
             yield from self._collect(busy, ready)
 
     def _collect(self, busy: list[_Slot], ready: set[Any]) -> Iterator[PdfDone]:

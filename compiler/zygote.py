@@ -45,9 +45,13 @@ def available() -> bool:
 class Zygote:
     """The parent's handle on a zygote process."""
 
-    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
+    def __init__(
+        self, process: subprocess.Popen[bytes], sock: socket.socket, memory_mb: int | None
+    ) -> None:
         self.process = process
         self.sock = sock
+        #: the address-space limit its workers run under (MB; None: none)
+        self.memory_mb = memory_mb
         self.exits: dict[int, int] = {}
         self.pending: deque[ForkedWorker] = deque()
         self.broken = False
@@ -76,7 +80,7 @@ class Zygote:
             return None
         finally:
             theirs.close()
-        return cls(process, ours)
+        return cls(process, ours, memory_mb or None)
 
     def read(self, timeout: float | None) -> bool:
         """Read one message (waiting up to ``timeout``); False if none came."""
@@ -126,15 +130,14 @@ class Zygote:
         return worker
 
     def close(self) -> None:
-        """Let the zygote go: it exits when its socket closes."""
+        """Stop the zygote (a build that did not need it may close it while it warms up);
+        workers it forked end on their own when their task pipes close."""
         with contextlib.suppress(OSError):
             self.sock.close()
         self.broken = True
-        try:
-            self.process.wait(5)
-        except subprocess.TimeoutExpired:
+        if self.process.poll() is None:
             self.process.kill()
-            self.process.wait()
+        self.process.wait()
 
     def __enter__(self) -> Zygote:
         return self

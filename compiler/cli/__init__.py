@@ -17,7 +17,7 @@ import click
 
 import reportc
 
-from .common import Settings
+from .common import Invocation, Settings
 
 #: exit code for a failure reportc did not foresee (a bug, or the machine: memory, disk)
 INTERNAL_ERROR = 70
@@ -115,7 +115,7 @@ def main(
     if not directory.is_dir():
         where = "-C" if "REPORTC_PROJECT" not in os.environ else "-C or REPORTC_PROJECT"
         raise click.BadParameter(f"'{directory}' is not a directory", param_hint=where)
-    given = ctx.obj if isinstance(ctx.obj, tuple) else None  # set by run(); not by tests
+    given = ctx.obj if isinstance(ctx.obj, Invocation) else None  # set by run(); not by tests
     ctx.obj = Settings(
         directory,
         config,
@@ -124,11 +124,12 @@ def main(
         verbosity=verbosity,
         run_id=run_id,
         masker=masker,
-        argv=given,
+        argv=given.argv if given else None,
+        zygote=given.zygote if given else None,
     )
 
 
-def run(argv: Sequence[str] | None = None) -> None:
+def run(argv: Sequence[str] | None = None, *, zygote: reportc.Zygote | None = None) -> None:
     """The ``reportc`` command: no Python traceback reaches a user, for any input.
 
     Errors reportc knows are shown by click with their positions. Anything else (a
@@ -140,7 +141,8 @@ def run(argv: Sequence[str] | None = None) -> None:
         reportc.limit_memory(_memory_mb())
         args = list(argv) if argv is not None else sys.argv[1:]
         # obj: the command line as given (a no-change build's stamp records it)
-        main.main(args=globals_first(args), prog_name="reportc", obj=tuple(args))
+        given = Invocation(tuple(args), zygote)
+        main.main(args=globals_first(args), prog_name="reportc", obj=given)
     except SystemExit:
         raise
     except MemoryError:

@@ -146,7 +146,16 @@ def command(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--shard") from None
     options = _Options(
-        personas, None, formats, jobs, force, chosen_shard, timeout, max_memory, out_dir
+        personas,
+        None,
+        formats,
+        jobs,
+        force,
+        chosen_shard,
+        timeout,
+        max_memory,
+        out_dir,
+        zygote=settings.zygote,
     )
     if as_json:
         emit_json(lambda: _document(settings, period, options, allow_failed_checks, no_archive))
@@ -244,6 +253,8 @@ class _Options:
     max_memory: int
     #: --out as given (a folder, or s3://bucket/prefix: out_dir is then its staging)
     location: str | None = None
+    #: a PDF worker template the console command started early, if it did
+    zygote: reportc.Zygote | None = None
 
 
 def _build(
@@ -283,6 +294,7 @@ def _make(
         shard=o.shard,
         timeout=o.timeout or None,
         memory_mb=o.max_memory or None,
+        zygote=o.zygote,
     )
 
 

@@ -8,12 +8,22 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
 import reportc
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What the console command hands the CLI: the command line as given, and a warm
+    PDF worker template it may have started early (see :mod:`reportc.entry`)."""
+
+    argv: tuple[str, ...]
+    zygote: reportc.Zygote | None = None
 
 
 class Settings:
@@ -31,6 +41,7 @@ class Settings:
         run_id: str | None = None,
         masker: reportc.Masker | None = None,
         argv: tuple[str, ...] | None = None,
+        zygote: reportc.Zygote | None = None,
     ) -> None:
         self.directory = directory
         self.config = config
@@ -43,6 +54,8 @@ class Settings:
         self.masker = masker
         #: the command line as the user gave it, when the console command ran (``run``)
         self.argv = argv
+        #: PDF workers' template, started by the console command before loading anything
+        self.zygote = zygote
 
     @property
     def quiet(self) -> bool:

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 
 from reportc import fastpath
 from reportc.cli import main
+from reportc.cli.common import Invocation
 from tests.conftest import MINIMAL_YAML, MakeProject
 
 
@@ -27,7 +28,7 @@ def _build(root: Path, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
     """A build through the CLI as the console command runs it (``run`` hands the
     command line as given to the CLI: what the stamp records)."""
     argv = ["-C", str(root), "build", "--format", "html", "--jobs", "1", *args]
-    result = CliRunner().invoke(main, argv, obj=tuple(argv))
+    result = CliRunner().invoke(main, argv, obj=Invocation(tuple(argv)))
     assert result.exit_code == 0, result.output
     return result.stdout
 

@@ -8,6 +8,8 @@ import os
 import re
 import shutil
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -378,6 +380,42 @@ def test_forked_workers_report_their_exit_codes(tmp_path: Path) -> None:
             zygote.read(1)
         os.kill(second.pid, signal.SIGKILL)
         assert second.wait(60) == -signal.SIGKILL
+
+
+@pytest.mark.slow
+def test_the_console_command_forks_the_workers_from_the_template_it_started(
+    make_project: MakeProject,
+) -> None:
+    root = burst_project(make_project)
+    entry = [sys.executable, "-c", "from reportc.entry import main; main()", "-C", str(root)]
+    done = subprocess.run(
+        [*entry, "-v", "build", "--jobs", "2", "--force"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "forked from the warm template the command started" in done.stderr
+    assert "5 of 5 reports built" in done.stdout
+    assert pdf_text(root / "dist/store-S3.pdf").count("Uptown") >= 1
+
+
+@pytest.mark.slow
+def test_a_template_with_another_memory_limit_is_not_used_nor_stopped(
+    make_project: MakeProject,
+) -> None:
+    root = burst_project(make_project)
+    with worker_source(True, 1024) as given:
+        assert given is not None
+        project = load_project(root, environ={})
+        result = build(project, jobs=2, memory_mb=2048, zygote=given, clock=lambda: FIXED_NOW)
+        assert result.ok and len(result.reports) == 5
+        assert given.process.poll() is None  # the caller's, and still running
+        worker = given.spawn()
+        assert worker is not None and worker.stdin is not None
+        worker.stdin.close()
+        assert worker.wait(60) == 0  # and it still forks workers
 
 
 @pytest.mark.slow
