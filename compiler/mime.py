@@ -16,10 +16,13 @@ import datetime as dt
 import functools
 import hashlib
 import io
+import secrets
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from email import message_from_bytes, policy
+from email import policy
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 from typing import Any
 
@@ -34,8 +37,26 @@ from .addresses import (
 )
 from .errors import DeliveryError, Problem
 
+
+class _HeaderClasses(HeaderRegistry):
+    """The email package's header registry, making each header's class once: the stock
+    one builds a new class with ``type()`` for every header of every message (about a
+    tenth of composing one). The classes are the same; only their making is shared."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._made: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        made = self._made.get(key)
+        if made is None:
+            made = self._made[key] = super().__getitem__(name)
+        return made
+
+
 #: 7-bit safe on the wire, CRLF line ends, headers folded at 78 characters.
-MIME_POLICY = policy.SMTP.clone(cte_type="7bit")
+MIME_POLICY = policy.SMTP.clone(cte_type="7bit", header_factory=_HeaderClasses())
 MAX_LINE = 998
 
 
@@ -314,13 +335,32 @@ def _message(
         msg.add_attachment(
             marker, maintype=att.maintype, subtype=att.subtype, filename=att.filename
         )
+    boundaries = _set_boundaries(msg)
     raw = msg.as_bytes()
+    if any(raw.count(b"--" + mark) != count for mark, count in boundaries):
+        return _plain(headers, text, html, attachments)  # a part held a boundary line
     for line, content in bodies.items():
         if raw.count(b"\r\n" + line + b"\r\n") != 1:  # never guess: serialize plainly
             return _plain(headers, text, html, attachments)
         body = _base64_lines(content)
         raw = raw.replace(b"\r\n" + line + b"\r\n", b"\r\n" + body + b"\r\n" * bool(body))
     return raw
+
+
+def _set_boundaries(msg: EmailMessage) -> list[tuple[bytes, int]]:
+    """A random boundary for each multipart part, set before serializing: the email
+    package would otherwise make one and compile a regular expression to search the
+    whole text for it (twice a message). Each boundary and how often it must occur
+    (once before each subpart and once at the end) is returned, for the caller to check
+    the serialized message against — a part that happened to hold one is serialized
+    plainly instead."""
+    marks: list[tuple[bytes, int]] = []
+    for part in msg.walk():
+        if part.is_multipart():
+            mark = f"{'=' * 15}{secrets.randbelow(10**19):019d}=="
+            part.set_boundary(mark)
+            marks.append((mark.encode(), len(part.get_payload()) + 1))
+    return marks
 
 
 def _tree(headers: Mapping[str, str], text: str, html: str) -> EmailMessage:
@@ -371,7 +411,7 @@ def _check_wire(report: str, raw: bytes, boxes: Mapping[str, list[Mailbox]]) -> 
     # The recipients are in the top-level headers: read those, not the whole MIME tree.
     # (compat32: the raw header text, each value then read strictly by header_addresses)
     head = raw.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
-    parsed = message_from_bytes(head, policy=policy.compat32)
+    parsed = BytesHeaderParser(policy=policy.compat32).parsebytes(head)
     if parsed.get_all("Bcc"):
         problems.append("it carries a Bcc header")
     for what, header in (("to", "To"), ("cc", "Cc")):

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reportc import mime
 from reportc.addresses import AddressError, parse_mailbox
 from reportc.errors import DeliveryError
 from reportc.mime import Attachment, compose
@@ -75,3 +76,46 @@ def test_known_crashers_are_clear_errors_or_valid() -> None:
             continue
         msg = message_from_bytes(raw, policy=policy.default)
         assert [a.addr_spec for a in msg["To"].addresses] == ["to@example.com"]
+
+
+def _parts(raw: bytes) -> list[tuple[str, bytes]]:
+    msg = message_from_bytes(raw, policy=policy.default)
+    out: list[tuple[str, bytes]] = []
+    for part in msg.walk():
+        payload = part.get_payload(decode=True)
+        out.append((part.get_content_type(), payload if isinstance(payload, bytes) else b""))
+    return out
+
+
+def test_a_body_that_holds_the_boundary_is_serialized_plainly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """reportc picks each MIME boundary itself (the email package would compile a
+    regular expression per part to check its own); a part holding it must not cut the
+    message: the message is made again the email package's way."""
+    numbers = iter([7, 8])
+    monkeypatch.setattr("secrets.randbelow", lambda _n: next(numbers))
+    mark = "=" * 15 + f"{7:019d}" + "=="
+    raw = _compose("to@example.com", "s", "r.pdf", f"line\n--{mark}\nafter")
+    assert f"--{mark}".encode() in raw  # in the text part, quoted
+    assert f'boundary="{mark}"'.encode() not in raw  # not used as a boundary
+    parts = _parts(raw)
+    assert [t for t, _ in parts[:4]] == [
+        "multipart/mixed",
+        "multipart/alternative",
+        "text/plain",
+        "text/html",
+    ]
+    assert [p for _, p in parts[4:]] == [b"%PDF-1.7", b"a"]
+    assert f"--{mark}".encode() in (parts[2][1] or b"")
+
+
+def test_the_shared_header_classes_give_the_email_packages_bytes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    numbers = iter([41, 42, 41, 42])
+    monkeypatch.setattr("secrets.randbelow", lambda _n: next(numbers))
+    ours = _compose("Ann Example <to@example.com>", "Subject é", "r.pdf", "body ü")
+    monkeypatch.setattr(mime, "MIME_POLICY", policy.SMTP.clone(cte_type="7bit"))
+    stock = _compose("Ann Example <to@example.com>", "Subject é", "r.pdf", "body ü")
+    assert ours == stock
