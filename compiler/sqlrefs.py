@@ -8,7 +8,7 @@ query declares. String literals and comments are ignored.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from typing import Any
 
 _STRIP_RE = re.compile(r"'(?:[^']|'')*'|--[^\n]*|/\*.*?\*/", re.S)
 _PARAM_RE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
@@ -31,18 +31,19 @@ def sql_identifiers(sql: str) -> set[str]:
     return out
 
 
-@lru_cache(maxsize=4096)
-def select_problem(sql: str) -> str | None:
+def select_problem(sql: str, con: Any = None) -> str | None:
     """Why ``sql`` is not exactly one read-only ``SELECT`` (or ``WITH … SELECT``), or None.
 
     DuckDB's own parser decides: ``SELECT 1; COPY … TO 'reports.yaml'`` is two
     statements, ``ATTACH``, ``SET``, ``PRAGMA``, ``INSERT``, ``COPY`` are not SELECTs.
-    A text DuckDB cannot parse is left to the query itself to report.
+    A text DuckDB cannot parse is left to the query itself to report. ``con`` (the
+    workspace's DuckDB connection) parses it when given: DuckDB's module-level parser
+    opens a connection of its own on first use (~15 ms of a build).
     """
     import duckdb  # the SQL stage only: a no-change build never parses SQL
 
     try:
-        statements = duckdb.extract_statements(sql)
+        statements = (con or duckdb).extract_statements(sql)
     except duckdb.Error:
         return None
     kinds = [str(s.type).rsplit(".", 1)[-1] for s in statements]
@@ -60,10 +61,11 @@ class UnsafeSql(ValueError):
     """Project SQL that is not one read-only SELECT; reported like a failed query."""
 
 
-def checked_select(sql: str, files: dict[str, str]) -> str:
+def checked_select(sql: str, files: dict[str, str], con: Any = None) -> str:
     """``sql`` ready for DuckDB: exactly one read-only SELECT (else :class:`UnsafeSql`),
-    with the declared data files it names by relative path made absolute."""
-    problem = select_problem(sql)
+    with the declared data files it names by relative path made absolute (``con``: the
+    connection to parse it with, see :func:`select_problem`)."""
+    problem = select_problem(sql, con)
     if problem:
         raise UnsafeSql(problem)
     return absolute_paths(sql, files)

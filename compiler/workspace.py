@@ -139,6 +139,8 @@ class Workspace:
         self.check_failures: dict[str, list[str]] = {}
         self.digests = project_digests(project.root, project.delivery.state_dir)
         self.lazy = read_once(project)
+        #: each SQL text once checked, as it is run (see sqlrefs.checked_select)
+        self._checked: dict[str, str] = {}
 
     def close(self) -> None:
         self.digests.save()
@@ -156,7 +158,9 @@ class Workspace:
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> Fetched:
         """Run one project SQL text: a single read-only SELECT, declared files only,
         stopped after ``query_seconds``; the rows are fetched within that limit."""
-        checked = checked_select(sql, self.files)
+        checked = self._checked.get(sql)
+        if checked is None:  # (a burst runs one text for every row)
+            checked = self._checked[sql] = checked_select(sql, self.files, self.con)
         with self.deadline():
             cur = self.con.execute(checked, params)
             return Fetched(tuple(cur.description or ()), cur.fetchall())

@@ -63,7 +63,7 @@ def load_sql(spec: SourceSpec, con: Any, ctx: SourceContext) -> str:
     try:
         query = spec.query.strip().rstrip(";")
         con.execute(
-            f'CREATE OR REPLACE TABLE "{spec.name}" AS {checked_select(query, ctx.files)}',
+            f'CREATE OR REPLACE TABLE "{spec.name}" AS {checked_select(query, ctx.files, con)}',
             query_params(query, ctx.params),
         )
     except Exception as exc:
