@@ -28,6 +28,16 @@ DEFAULT_BUILD_MEMORY_MB = 2048
 
 
 def main() -> None:
+    """The console command; Ctrl-C at any moment ends it as click would ("Aborted!",
+    exit 1), never with a traceback (also while Python is still loading the CLI)."""
+    try:
+        _main()
+    except KeyboardInterrupt:
+        sys.stderr.write("Aborted!\n")
+        raise SystemExit(1) from None
+
+
+def _main() -> None:
     try:
         replayed = fastpath.replay(sys.argv[1:], Path.cwd(), os.environ)
     except Exception:  # the fast path is an optimisation: any surprise, take the normal one

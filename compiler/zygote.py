@@ -74,6 +74,9 @@ class Zygote:
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
+                # its own last words (Ctrl-C while it warms up, say) are no one's business:
+                # each worker it forks writes to a file of its own, read if it dies
+                stderr=subprocess.DEVNULL,
             )
         except OSError:
             ours.close()

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -399,6 +400,42 @@ def test_the_console_command_forks_the_workers_from_the_template_it_started(
     assert "forked from the warm template the command started" in done.stderr
     assert "5 of 5 reports built" in done.stdout
     assert pdf_text(root / "dist/store-S3.pdf").count("Uptown") >= 1
+
+
+def _workers_left() -> list[str]:
+    """reportc worker processes still running, after a moment to end."""
+    for _ in range(50):
+        found = subprocess.run(["pgrep", "-f", "reportc.workers"], capture_output=True, text=True)
+        if not found.stdout.split():
+            return []
+        time.sleep(0.1)
+    return found.stdout.split()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("after", [0.1, 0.4, 1.5])
+def test_ctrl_c_at_any_moment_of_a_parallel_build_ends_it_cleanly(
+    make_project: MakeProject, after: float
+) -> None:
+    """Ctrl-C goes to the whole process group: the command, the workers' template and
+    the workers. The command says "Aborted!" (no traceback, also while it is still
+    loading its code) and no process is left behind."""
+    root = burst_project(make_project)
+    command = [sys.executable, "-c", "from reportc.entry import main; main()", "-C", str(root)]
+    proc = subprocess.Popen(
+        [*command, "build", "--jobs", "2", "--force"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    time.sleep(after)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert "Traceback" not in err, err
+    assert proc.returncode in (0, 1), err  # 0: it had finished
+    assert proc.returncode == 0 or "Aborted!" in err
+    assert _workers_left() == []
 
 
 @pytest.mark.slow
