@@ -1,7 +1,7 @@
 """reportc benchmarks: each figure is a median of several runs, each comparison a ratio
 measured side by side in the same run. Not part of the test suite.
 
-    python bench/run.py                 # all six, prints a Markdown table
+    python bench/run.py                 # all eight, prints a Markdown table
     python bench/run.py overhead data   # some of them
     python bench/run.py --runs 5 ...    # more runs per figure
 

@@ -104,7 +104,7 @@ class Zygote:
         kind, pid, code = _MESSAGE.unpack(data)
         if kind == b"P" and self.pending:
             self.pending.popleft().pid = pid
-        else:
+        elif kind == b"X":
             self.exits[pid] = code
         return True
 

@@ -1,0 +1,150 @@
+"""Side by side with older code: the same benchmark, runs interleaved, the code at a git
+ref (a worktree put on PYTHONPATH, workers included) against the code here.
+
+    python bench/against.py a2872c3 burst --runs 5      # 200-report burst, and raw WeasyPrint
+    python bench/against.py a2872c3 parallel --runs 5   # --jobs 1 and 2: burst of 60, example
+    python bench/against.py a2872c3 send --runs 5       # 1,000 messages over SMTP, and mailmerge
+
+Prints each figure's median and its runs. Needs what bench/run.py needs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import run  # bench/run.py, beside this file
+
+
+def old_code(ref: str, into: Path) -> dict[str, str]:
+    """The environment that runs the code at ``ref``: a worktree, laid out as a package."""
+    tree = into / "tree"
+    subprocess.run(
+        ["git", "-C", str(run.REPO), "worktree", "add", "-q", "--detach", str(tree), ref],
+        check=True,
+    )
+    pkg = into / "pkg"
+    pkg.mkdir()
+    (pkg / "reportc").symlink_to(tree / "compiler")
+    for name in ("templates", "sections", "schema"):
+        (pkg / name).symlink_to(tree / name)
+    return {**run.BENCH_ENV, "PYTHONPATH": str(pkg)}
+
+
+def burst(envs: dict[str, dict[str, str]], tmp: Path, add: Callable[[str, float], None]) -> None:
+    root = tmp / "burst200"
+    if not root.exists():
+        run.burst_project(tmp, 200)
+        run.timed(run.reportc("-C", str(root), "build", "--jobs", "1", "--format", "html"))
+    html = sorted(str(p) for p in (root / "dist").glob("*.html"))
+    for label, env in envs.items():
+        command = run.reportc("-C", str(root), "build", "--force", "--jobs", "1", "--format", "pdf")
+        add(f"200-report burst, --jobs 1, {label} (s)", run.timed(command, env=env)[0])
+    add(
+        "raw WeasyPrint, the same HTML (s)",
+        run.timed([run.PY, "-c", run.RAW_WEASYPRINT, str(root), *html])[0],
+    )
+
+
+def parallel(envs: dict[str, dict[str, str]], tmp: Path, add: Callable[[str, float], None]) -> None:
+    if not (tmp / "burst60").exists():
+        run.burst_project(tmp, 60)
+        run.plain_example(tmp)
+    projects = [
+        ("burst of 60", tmp / "burst60", ("--format", "pdf")),
+        ("example", tmp / "example", ("--no-archive",)),
+    ]
+    for name, root, extra in projects:
+        for label, env in envs.items():
+            for jobs in ("1", "2"):
+                command = run.reportc("-C", str(root), "build", "--force", "--jobs", jobs, *extra)
+                add(f"{name}, --jobs {jobs}, {label} (s)", run.timed(command, env=env)[0])
+
+
+def send(envs: dict[str, dict[str, str]], tmp: Path, add: Callable[[str, float], None]) -> None:
+    project = tmp / "p"
+    if not project.exists():
+        project.mkdir()
+        (project / "reports.yaml").write_text(
+            "version: 1\norganisation: {name: Bench}\nsections: {s: {type: markdown, "
+            "text: x}}\npersonas: {a: {title: A, sections: [s]}}\n"
+            "delivery: {from: reports@example.com, max_attempts: 3}\n"
+        )
+    mm = tmp / "mm" if (tmp / "mm").exists() else run._mailmerge_inputs(tmp)
+    for label, env in envs.items():
+        sink = run.Sink()
+        out = subprocess.run(
+            [run.PY, "-c", run.SEND_REPORTC, "smtp", str(sink.port), "1000", "0", str(project)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=env,
+        ).stdout.split()
+        assert len(sink.stop()) == 1000
+        add(f"1,000 messages, {label} (msg/s)", 1000 / float(out[0]))
+    sink = run.Sink()
+    (mm / "server.conf").write_text(
+        f"[smtp_server]\nhost = 127.0.0.1\nport = {sink.port}\nsecurity = Never\nratelimit = 0\n"
+    )
+    t = time.perf_counter()
+    subprocess.run(
+        [
+            "mailmerge",
+            "--no-dry-run",
+            "--no-limit",
+            "--template",
+            "template.txt",
+            "--database",
+            "db.csv",
+            "--config",
+            "server.conf",
+        ],
+        cwd=mm,
+        capture_output=True,
+        check=True,
+    )
+    add("1,000 messages, mailmerge (msg/s)", 1000 / (time.perf_counter() - t))
+    assert len(sink.stop()) == 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("ref")
+    parser.add_argument("which", choices=["burst", "parallel", "send"])
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    figures: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        envs = {f"at {args.ref}": old_code(args.ref, Path(tmp)), "now": dict(run.BENCH_ENV)}
+        try:
+            for _ in range(args.runs):
+                {"burst": burst, "parallel": parallel, "send": send}[args.which](
+                    envs, Path(tmp), lambda k, v: figures.setdefault(k, []).append(v)
+                )
+        finally:
+            subprocess.run(
+                [
+                    "git",
+                    "-C",
+                    str(run.REPO),
+                    "worktree",
+                    "remove",
+                    "--force",
+                    str(Path(tmp) / "tree"),
+                ],
+                check=False,
+            )
+    for name, values in figures.items():
+        print(
+            f"{name}: median {statistics.median(values):.2f}  runs {[round(v, 2) for v in values]}"
+        )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
