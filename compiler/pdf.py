@@ -18,6 +18,7 @@ import atexit
 import contextlib
 import ctypes.util
 import datetime as dt
+import gc
 import hashlib
 import logging
 import mimetypes
@@ -217,6 +218,16 @@ def _write_options(
 _STYLE = re.compile(r"<style>([^<]*(?:<(?!/style)[^<]*)*)</style>", re.IGNORECASE)
 
 
+#: a document bigger than this is laid out as written: sharing its stylesheet saves the
+#: same few milliseconds whatever its size, and cutting the sheet out copies the whole
+#: text (a report with a 40 MB logo inline would hold it once more)
+SHARE_MAX_CHARS = 2_000_000
+_STYLE_TAG = re.compile(r"<style", re.IGNORECASE)
+_LINK_TAG = re.compile(r"<link", re.IGNORECASE)
+_BODY_TAG = re.compile(r"<body", re.IGNORECASE)
+_IMPORTANT = re.compile(r"!\s*important", re.IGNORECASE)
+
+
 def _split_style(html: str) -> tuple[str, str | None]:
     """The HTML without its stylesheet, and the stylesheet, when the stylesheet can be
     parsed once and shared by every document that has the same one.
@@ -224,20 +235,21 @@ def _split_style(html: str) -> tuple[str, str | None]:
     A shared stylesheet reaches WeasyPrint as a *user* stylesheet rather than an
     author one. With no other stylesheet in the document the cascade is the same
     (user-agent, then this sheet, then ``style`` attributes), so only a document with
-    exactly one ``<style>``, no ``<link>``, and no ``!important`` outside the sheet (an
-    important user declaration would beat an important ``style`` attribute) takes
-    this path; any other is laid out as written. The PDF's bytes are the same either
-    way (tested)."""
-    lowered = html.lower()
-    if lowered.count("<style") != 1 or "<link" in lowered or "\r" in html or "\0" in html:
+    exactly one ``<style>`` (in its head), no ``<link>``, and no ``!important`` outside
+    the sheet (an important user declaration would beat an important ``style``
+    attribute) takes this path; any other is laid out as written. The PDF's bytes are
+    the same either way (tested). Nothing here copies the text but the one result."""
+    if len(html) > SHARE_MAX_CHARS or "\r" in html or "\0" in html:
+        return html, None
+    if len(_STYLE_TAG.findall(html)) != 1 or _LINK_TAG.search(html):
         return html, None
     match = _STYLE.search(html)
-    if match is None or match.start() > lowered.find("<body"):
+    body = _BODY_TAG.search(html)
+    if match is None or body is None or match.start() > body.start():
         return html, None
-    rest = html[: match.start()] + html[match.end() :]
-    if "!important" in rest.lower():
+    if _IMPORTANT.search(html, 0, match.start()) or _IMPORTANT.search(html, match.end()):
         return html, None
-    return rest, match.group(1)
+    return html[: match.start()] + html[match.end() :], match.group(1)
 
 
 @dataclass(frozen=True)
@@ -263,7 +275,14 @@ def _shared_style(text: str, base_url: str, project_root: Path) -> _SharedStyle:
     return _SharedStyle(css, font_config, tuple(fetcher.refused))
 
 
-# WeasyPrint's font configurations delete their temporary font files when collected;
-# at interpreter exit that would run after the modules it needs are gone (a traceback
-# on stderr, the files left behind), so the memo lets go of them first.
-atexit.register(_shared_style.cache_clear)
+def release_shared_styles() -> None:
+    """Let go of the parsed stylesheets and their font configurations now. WeasyPrint's
+    font configurations delete their temporary font files when collected; at
+    interpreter exit that would run after the modules it needs are gone (a traceback on
+    stderr, the files left behind), and a forked worker leaves with ``os._exit``, which
+    runs no exit handler: both call this first."""
+    _shared_style.cache_clear()
+    gc.collect()
+
+
+atexit.register(release_shared_styles)

@@ -36,7 +36,7 @@ from typing import IO, Any
 from .config.model import PdfOptions
 from .errors import Problem, RenderError, ReportcError
 from .limits import TimeLimitExceeded, time_limit
-from .pdf import make_pdf
+from .pdf import make_pdf, release_shared_styles
 from .pdfsecure import Protection, protect
 from .render import RenderedReport
 from .writer import write_atomic
@@ -153,12 +153,15 @@ def serve() -> None:  # pragma: no cover - runs in the worker process
     """Serve PdfTasks from stdin, answer PdfDones on stdout, until stdin closes."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing else may write to the result stream
-    while True:
-        try:
-            task = _recv(stdin)
-        except EOFError:
-            return
-        _send(stdout, run_task(task))
+    try:
+        while True:
+            try:
+                task = _recv(stdin)
+            except EOFError:
+                return
+            _send(stdout, run_task(task))
+    finally:
+        release_shared_styles()  # (a forked worker runs no exit handler)
 
 
 def worker_main(memory_mb: int, zygote_fd: int | None = None) -> None:  # pragma: no cover

@@ -87,7 +87,8 @@ def test_a_report_over_40_mb_goes_as_a_link(make_project: MakeProject, moto: Mot
         root / "assets/noise.png", compress_level=1
     )
     project = load_project(root, environ=moto.env())
-    assert reportc.build(project, clock=lambda: FIXED_NOW, formats=("pdf",)).ok
+    built = reportc.build(project, clock=lambda: FIXED_NOW, formats=("pdf",))
+    assert built.ok, [r.error for r in built.failed]
     pdf = (root / "dist/ceo.pdf").read_bytes()
     assert len(pdf) > 40 * 1024 * 1024
     result = reportc.send(project, clock=lambda: FIXED_NOW)

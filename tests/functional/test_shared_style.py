@@ -70,6 +70,7 @@ def test_rows_with_one_stylesheet_or_several_match_their_own_layout(
         "<style>h1 { color: blue }</style>",  # a second sheet: author, after ours
         '<link rel="stylesheet" href="x.css">',
         '<p style="color: green !important">important</p>',
+        '<p style="color: green ! IMPORTANT">important</p>',
     ],
 )
 def test_a_document_whose_cascade_would_change_is_laid_out_as_written(
@@ -80,6 +81,13 @@ def test_a_document_whose_cascade_would_change_is_laid_out_as_written(
     shared = _pdf(html, tmp_path).pdf
     _unshared(monkeypatch)
     assert shared == _pdf(html, tmp_path).pdf
+
+
+def test_a_document_too_big_to_copy_cheaply_is_laid_out_as_written() -> None:
+    """Cutting the sheet out copies the text: a report with a big image inline (tens of
+    MB of data: URL) keeps its stylesheet and is not held twice."""
+    html = BURST.format(n=1, colour="red", extra="x" * pdf.SHARE_MAX_CHARS)
+    assert pdf._split_style(html) == (html, None)
 
 
 def test_text_that_looks_like_a_style_end_inside_the_sheet_is_not_cut(tmp_path: Path) -> None:
