@@ -129,7 +129,7 @@ def _recv(stream: IO[bytes]) -> Any:
     return pickle.loads(data)
 
 
-def limit_memory(memory_mb: int) -> None:  # pragma: no cover - in a worker or zygote
+def _limit_address_space(memory_mb: int) -> None:  # pragma: no cover - worker or zygote
     """Cap this process's address space (a runaway report fails alone)."""
     if memory_mb:
         import resource
@@ -166,7 +166,7 @@ def serve() -> None:  # pragma: no cover - runs in the worker process
 
 def worker_main(memory_mb: int, zygote_fd: int | None = None) -> None:  # pragma: no cover
     """A worker (or, given the socket's descriptor, a zygote that forks workers)."""
-    limit_memory(memory_mb)
+    _limit_address_space(memory_mb)
     warm_up()
     if zygote_fd is None:
         serve()
