@@ -53,7 +53,7 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
     )
     from .fastpath import forget as forget_build_stamp
     from .fastpath import write_stamp as write_build_stamp
-    from .limits import DEFAULT_MEMORY_MB, limit_memory
+    from .limits import DEFAULT_BUILD_MEMORY_MB, DEFAULT_MEMORY_MB, default_jobs, limit_memory
     from .logs import Masker, get_logger, new_run_id, secret_values
     from .logs import configure as configure_logging
     from .notices import NoticeResult, Outcome, build_outcome, error_outcome, notify, send_outcome
@@ -68,7 +68,6 @@ if TYPE_CHECKING:  # the same names, for type checkers; at run time see _EXPORTS
         ReportResult,
         Shard,
         archive_run,
-        default_jobs,
         plan_build,
         reportc_version,
         utc_now,
@@ -117,7 +116,10 @@ _EXPORTS: dict[str, tuple[str, str]] = {
             "SendFailed",
         )
     },
-    **{n: ("limits", n) for n in ("DEFAULT_MEMORY_MB", "limit_memory")},
+    **{
+        n: ("limits", n)
+        for n in ("DEFAULT_BUILD_MEMORY_MB", "DEFAULT_MEMORY_MB", "default_jobs", "limit_memory")
+    },
     "forget_build_stamp": ("fastpath", "forget"),
     "write_build_stamp": ("fastpath", "write_stamp"),
     "configure_logging": ("logs", "configure"),
@@ -147,7 +149,6 @@ _EXPORTS: dict[str, tuple[str, str]] = {
             "ReportResult",
             "Shard",
             "archive_run",
-            "default_jobs",
             "plan_build",
             "reportc_version",
             "utc_now",
@@ -164,6 +165,7 @@ _EXPORTS: dict[str, tuple[str, str]] = {
 }
 
 __all__ = [
+    "DEFAULT_BUILD_MEMORY_MB",
     "DEFAULT_CONFIG",
     "DEFAULT_MEMORY_MB",
     "DEPLOY_TARGETS",

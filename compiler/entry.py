@@ -17,14 +17,14 @@ from importlib import import_module
 from pathlib import Path
 
 from . import fastpath
+from .limits import DEFAULT_BUILD_MEMORY_MB, default_jobs
 from .zygote import Zygote
 
 #: global options that take a value, and those that do not (see reportc.cli.main)
 _GLOBAL_VALUE = {"-C", "--config", "--env-file", "--log-format"}
 _GLOBAL_FLAG = {"-q", "--quiet", "-v", "-vv", "-vvv", "--verbose"}
-#: build options the guess reads (the CLI's defaults: cores, 2048 MB)
+#: build options the guess reads
 _BUILD_VALUE = {"--jobs", "-j", "--max-memory", "--format"}
-DEFAULT_BUILD_MEMORY_MB = 2048
 
 
 def main() -> None:
@@ -57,14 +57,11 @@ def _main() -> None:
 def build_workers(argv: Sequence[str]) -> tuple[int, int] | None:
     """(PDF workers, their memory limit in MB) a command line's ``build`` will use, as
     far as the command line says; None if it is not a build, or the guess is unsure."""
-    i = 0
-    while i < len(argv) and argv[i] != "build":
-        step = 2 if argv[i] in _GLOBAL_VALUE else 1 if argv[i] in _GLOBAL_FLAG else 0
-        if not step:
-            return None
-        i += step
+    parsed = fastpath.build_arguments(argv, _GLOBAL_VALUE, _GLOBAL_FLAG)
+    if parsed is None:
+        return None
     given: dict[str, list[str]] = {}
-    rest = iter(argv[i + 1 :])
+    rest = iter(parsed[1])
     for arg in rest:
         name, eq, value = arg.partition("=")
         if arg in ("-h", "--help"):
@@ -74,10 +71,10 @@ def build_workers(argv: Sequence[str]) -> tuple[int, int] | None:
             given.setdefault(key, []).append(value if eq else next(rest, ""))
         elif arg.startswith("-j"):  # -j2
             given.setdefault("--jobs", []).append(arg[2:])
-    jobs = (given.get("--jobs") or [str(_cores())])[-1]
+    jobs = (given.get("--jobs") or [str(default_jobs())])[-1]
     memory = (given.get("--max-memory") or [str(DEFAULT_BUILD_MEMORY_MB)])[-1]
     formats = given.get("--format")
-    if i == len(argv) or not (jobs.isdigit() and memory.isdigit()):
+    if not (jobs.isdigit() and memory.isdigit()):
         return None
     if formats and "pdf" not in formats:
         return None
@@ -94,10 +91,3 @@ def early_zygote(argv: Sequence[str]) -> Zygote | None:
     with contextlib.suppress(OSError):
         return Zygote.start(wanted[1])
     return None
-
-
-def _cores() -> int:
-    """The CPUs this process may use (the CLI's default ``--jobs``)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)

@@ -23,7 +23,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 STAMP = Path(".reportc") / "build-stamp.json"
@@ -54,23 +54,32 @@ _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)")
 _ABSOLUTE = re.compile(r"""(?<![\w$:])(/[^\s'"{}\[\],]+)""")
 
 
-def _parse(argv: Sequence[str]) -> tuple[dict[str, str], list[str]] | None:
-    """(global options, the build command's arguments), or None if not a plain build."""
+def build_arguments(
+    argv: Sequence[str], values: Iterable[str], flags: Iterable[str]
+) -> tuple[dict[str, str], list[str]] | None:
+    """(global options, the ``build`` command's arguments) of a command line whose
+    global options are all among ``values`` (each followed by its value) and ``flags``;
+    None for another command, or a global option not among them."""
     options: dict[str, str] = {}
     i = 0
     while i < len(argv) and argv[i] != "build":
-        if argv[i] in _GLOBAL_VALUE and i + 1 < len(argv):
+        if argv[i] in values and i + 1 < len(argv):
             options[argv[i]] = argv[i + 1]
             i += 2
-        elif argv[i] in _GLOBAL_FLAG:
+        elif argv[i] in flags:
             options[argv[i]] = ""
             i += 1
         else:
             return None
-    rest = list(argv[i + 1 :])
-    if i == len(argv) or any(a in _NEVER or a.startswith("--log-format") for a in rest):
+    return (options, list(argv[i + 1 :])) if i < len(argv) else None
+
+
+def _parse(argv: Sequence[str]) -> tuple[dict[str, str], list[str]] | None:
+    """(global options, the build command's arguments), or None if not a plain build."""
+    parsed = build_arguments(argv, _GLOBAL_VALUE, _GLOBAL_FLAG)
+    if parsed is None or any(a in _NEVER or a.startswith("--log-format") for a in parsed[1]):
         return None
-    return options, rest
+    return parsed
 
 
 def find_project(start: Path, config: str, environ: Mapping[str, str]) -> tuple[Path, bool]:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -20,6 +21,15 @@ from types import FrameType
 
 #: MB a command may use when nothing else is said (REPORTC_MAX_MEMORY overrides)
 DEFAULT_MEMORY_MB = 4096
+#: MB a build and each of its PDF workers may use by default (``build --max-memory``)
+DEFAULT_BUILD_MEMORY_MB = 2048
+
+
+def default_jobs() -> int:
+    """The CPUs this process may use (the default number of PDF workers)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
 
 
 class TimeLimitExceeded(Exception):

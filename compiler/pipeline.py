@@ -28,6 +28,7 @@ from .bound import BindResult, BoundReport
 from .config.model import Project, frozen_map
 from .errors import ReportcError
 from .figures import json_value
+from .limits import DEFAULT_BUILD_MEMORY_MB
 from .logs import get_logger
 from .manifest import FileRecord
 from .mime import rows_to_csv
@@ -119,7 +120,7 @@ def build(
     force: bool = False,
     shard: Shard | None = None,
     timeout: float | None = 300.0,
-    memory_mb: int | None = 2048,
+    memory_mb: int | None = DEFAULT_BUILD_MEMORY_MB,
     baselines: Baselines | None = None,
     plan: BuildPlan | None = None,
     zygote: Zygote | None = None,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -50,13 +49,6 @@ def reportc_version() -> str:
         return metadata.version("reportc")
     except metadata.PackageNotFoundError:  # running from a source tree
         return "0+source"
-
-
-def default_jobs() -> int:
-    """The CPUs this process may use (the default number of PDF workers)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
 
 
 def utc_now() -> dt.datetime:

@@ -35,7 +35,7 @@ from typing import IO, Any
 
 from .config.model import PdfOptions
 from .errors import Problem, RenderError, ReportcError
-from .limits import TimeLimitExceeded, time_limit
+from .limits import DEFAULT_BUILD_MEMORY_MB, TimeLimitExceeded, time_limit
 from .pdf import make_pdf, release_shared_styles
 from .pdfsecure import Protection, protect
 from .render import RenderedReport
@@ -244,7 +244,7 @@ class PdfPool:
         jobs: int,
         *,
         timeout: float | None = 300.0,
-        memory_mb: int | None = 2048,
+        memory_mb: int | None = DEFAULT_BUILD_MEMORY_MB,
         clock: Callable[[], float] = time.monotonic,
         zygote: Zygote | None = None,
     ) -> None:

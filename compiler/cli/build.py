@@ -108,7 +108,7 @@ def progress_of(bar: Bar | None) -> reportc.Progress | None:
 @click.option(
     "--max-memory",
     type=click.IntRange(min=0),
-    default=2048,
+    default=reportc.DEFAULT_BUILD_MEMORY_MB,
     show_default=True,
     help="MB of memory for this build and for each PDF worker (0: no limit beyond "
     "REPORTC_MAX_MEMORY).",

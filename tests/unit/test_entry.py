@@ -24,6 +24,8 @@ from reportc.entry import build_workers, early_zygote
         (["send", "--jobs", "2"], None),
         (["--unknown", "build"], None),
         ([], None),
+        (["-C"], None),  # a global option without its value
+        (["-C", "build"], None),  # the folder, not the command
     ],
 )
 def test_the_guess_reads_what_the_cli_will(argv: list[str], wanted: tuple[int, int] | None) -> None:
