@@ -31,19 +31,19 @@ def sql_identifiers(sql: str) -> set[str]:
     return out
 
 
-def select_problem(sql: str, con: Any = None) -> str | None:
+def select_problem(sql: str, con: Any) -> str | None:
     """Why ``sql`` is not exactly one read-only ``SELECT`` (or ``WITH … SELECT``), or None.
 
     DuckDB's own parser decides: ``SELECT 1; COPY … TO 'reports.yaml'`` is two
     statements, ``ATTACH``, ``SET``, ``PRAGMA``, ``INSERT``, ``COPY`` are not SELECTs.
-    A text DuckDB cannot parse is left to the query itself to report. ``con`` (the
-    workspace's DuckDB connection) parses it when given: DuckDB's module-level parser
-    opens a connection of its own on first use (~15 ms of a build).
+    A text DuckDB cannot parse is left to the query itself to report. ``con``, the
+    workspace's DuckDB connection, parses it (DuckDB's module-level parser would open a
+    connection of its own, ~15 ms of a build).
     """
     import duckdb  # the SQL stage only: a no-change build never parses SQL
 
     try:
-        statements = (con or duckdb).extract_statements(sql)
+        statements = con.extract_statements(sql)
     except duckdb.Error:
         return None
     kinds = [str(s.type).rsplit(".", 1)[-1] for s in statements]
@@ -61,10 +61,10 @@ class UnsafeSql(ValueError):
     """Project SQL that is not one read-only SELECT; reported like a failed query."""
 
 
-def checked_select(sql: str, files: dict[str, str], con: Any = None) -> str:
+def checked_select(sql: str, files: dict[str, str], con: Any) -> str:
     """``sql`` ready for DuckDB: exactly one read-only SELECT (else :class:`UnsafeSql`),
     with the declared data files it names by relative path made absolute (``con``: the
-    connection to parse it with, see :func:`select_problem`)."""
+    DuckDB connection that parses it)."""
     problem = select_problem(sql, con)
     if problem:
         raise UnsafeSql(problem)
