@@ -47,13 +47,7 @@ def make_pki(
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ca_cn)])
     ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(_START)
-        .not_valid_after(_START + dt.timedelta(days=3650))
+        _builder(ca_name, ca_name, ca_key)
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(_usage(sign_certs=True), critical=True)
         .sign(ca_key, hashes.SHA256())
@@ -66,13 +60,7 @@ def make_pki(
         ]
     )
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(_START)
-        .not_valid_after(_START + dt.timedelta(days=3650))
+        _builder(name, ca_name, key)
         .add_extension(_usage(sign_certs=False), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
@@ -91,13 +79,19 @@ def _self_signed(cn: str) -> x509.Certificate:
     """A certificate that only makes a chain longer (a big one: a 4096-bit key)."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    return _builder(name, name, key).sign(key, hashes.SHA256())
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, key: rsa.RSAPrivateKey
+) -> x509.CertificateBuilder:
+    """A certificate for ``key``'s public half, valid for ten years from 2026."""
     return (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(subject)
+        .issuer_name(issuer)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(_START)
         .not_valid_after(_START + dt.timedelta(days=3650))
-        .sign(key, hashes.SHA256())
     )
