@@ -280,9 +280,11 @@ def release_shared_styles() -> None:
     font configurations delete their temporary font files when collected; at
     interpreter exit that would run after the modules it needs are gone (a traceback on
     stderr, the files left behind), and a forked worker leaves with ``os._exit``, which
-    runs no exit handler: both call this first."""
-    _shared_style.cache_clear()
-    gc.collect()
+    runs no exit handler: both call this first. (A process that laid out nothing, the
+    parent of a parallel build say, has nothing to let go and collects nothing.)"""
+    if _shared_style.cache_info().currsize:
+        _shared_style.cache_clear()
+        gc.collect()
 
 
 atexit.register(release_shared_styles)
