@@ -439,6 +439,26 @@ def test_ctrl_c_at_any_moment_of_a_parallel_build_ends_it_cleanly(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("after", [0.2, 0.8, 1.5])
+def test_a_parallel_build_killed_at_any_moment_leaves_no_process_behind(
+    make_project: MakeProject, after: float
+) -> None:
+    """kill -9 reaches the command alone: the workers' template (warming up, or forking)
+    and the workers see their pipes close and end on their own."""
+    root = burst_project(make_project)
+    command = [sys.executable, "-c", "from reportc.entry import main; main()", "-C", str(root)]
+    proc = subprocess.Popen(
+        [*command, "build", "--jobs", "2", "--force"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(after)
+    proc.kill()
+    proc.wait(timeout=60)
+    assert _workers_left() == []
+
+
+@pytest.mark.slow
 def test_a_template_with_another_memory_limit_is_not_used_nor_stopped(
     make_project: MakeProject,
 ) -> None:
