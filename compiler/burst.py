@@ -148,7 +148,7 @@ class RowTexts:
             return template
         try:
             with time_limit(TEXT_SECONDS, f"report '{spec.name}': {what}"):
-                return self.text_env.from_string(template).render(context).strip()
+                return self.text_env.text_template(template).render(context).strip()
         except (
             jinja2.TemplateError,
             ArithmeticError,

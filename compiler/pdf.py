@@ -31,15 +31,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
 
-from .config.model import PdfOptions
+from .config.pdfoptions import PdfOptions
 from .errors import Problem, RenderError
-from .render import RenderedReport
+from .rendered import RenderedReport
 from .resources import package_roots
+from .weasy import load_weasyprint
 
 
 @cache
 def _fetcher_class() -> type:
     """WeasyPrint's URLFetcher, subclassed on first use (importing WeasyPrint is slow)."""
+    load_weasyprint()
     from weasyprint.urls import URLFetcher, URLFetcherResponse
 
     class _SafeFetcher(URLFetcher):  # type: ignore[misc]
@@ -151,7 +153,8 @@ def make_pdf(
 
     ``when`` dates the embedded files (so identical inputs give identical bytes).
     """
-    from weasyprint import HTML  # imported here: a no-change build never needs it
+    load_weasyprint()  # imported here, and quickly: a no-change build never needs it
+    from weasyprint import HTML
 
     fetcher = SafeFetcher(package_roots(), project_root)
     write_options = _write_options(options or PdfOptions(), data_files, when)
@@ -266,6 +269,7 @@ def _shared_style(text: str, base_url: str, project_root: Path) -> _SharedStyle:
     reports all share one): parsing and matching the stylesheet was about 40% of
     laying out a one-page report. Only the stylesheet's text, the base URL and the
     project decide it, so a memo cannot give one report another's style."""
+    load_weasyprint()
     from weasyprint import CSS
     from weasyprint.text.fonts import FontConfiguration
 

@@ -7,9 +7,10 @@ comes before signing; a signature covers every byte before it, so it comes last,
 incremental update that keeps the document's encryption. Changing any byte afterwards
 breaks the signature.
 
-Secrets are read here, when each PDF is made, and live only in the task that makes it
-(:class:`Protection`, never shown): the password from the environment variable named in
-reports.yaml, or a burst row's column; the PKCS#12 file and its password. Neither is
+Secrets are read when each PDF is made (:func:`reportc.pdfkeys.protection_for`) and
+live only in the task that makes it (:class:`Protection`, never shown): the password
+from the environment variable named in reports.yaml, or a burst row's column; the
+PKCS#12 file and its password. Neither is
 written to the manifest, the ledger, the archive or a log. Encrypted files are not
 byte-reproducible (each encryption draws fresh salts and IVs), nor are signed ones (the
 signature records when it was made).
@@ -20,13 +21,9 @@ from __future__ import annotations
 import functools
 import io
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from .config.model import ReportSpec
-from .config.protection import KeyProblem, pkcs12_bytes, pkcs12_path
 from .errors import Problem, RenderError
 
 #: bytes kept for the signature (DER): an RSA-4096 signature with a chain of a few
@@ -47,49 +44,6 @@ class Protection:
     location: str = ""
     contact: str = ""
     visible: bool = False
-
-
-def protection_for(spec: ReportSpec, root: Path, env: Mapping[str, str]) -> Protection | None:
-    """What the report's PDF gets after layout (None: nothing). Raises
-    :class:`RenderError` when its password or key is missing."""
-    encrypt, sign = spec.pdf.encrypt, spec.pdf.sign
-    if encrypt is None and sign is None:
-        return None
-    password = ""
-    if encrypt is not None:
-        if encrypt.password_column:
-            password = str(spec.row.get(encrypt.password_column) or "")
-            where = f"its row's {encrypt.password_column!r} column is empty"
-        else:
-            password = env.get(encrypt.password_env, "")
-            where = f"environment variable {encrypt.password_env} is not set"
-        if not password:
-            raise RenderError(
-                Problem(
-                    f"report '{spec.name}': no PDF password: {where}",
-                    spec.location,
-                    hint="every encrypted report needs its password; none is ever made up",
-                )
-            )
-    if sign is None:
-        return Protection(password=password)
-    key_password = env.get(sign.password_env, "")
-    path = pkcs12_path(root, sign.pkcs12)
-    try:
-        key = pkcs12_bytes(path, key_password)
-    except KeyProblem as exc:
-        raise RenderError(
-            Problem(f"report '{spec.name}': {exc.message}", spec.location, hint=exc.hint)
-        ) from None
-    return Protection(
-        password,
-        key,
-        key_password.encode("utf-8"),
-        sign.reason,
-        sign.location,
-        sign.contact,
-        sign.visible,
-    )
 
 
 @functools.lru_cache(maxsize=8)

@@ -33,7 +33,7 @@ from .logs import get_logger
 from .manifest import FileRecord
 from .mime import rows_to_csv
 from .pdf import FONT_SUBSET_HINT, DataFile, harfbuzz_subset_missing
-from .pdfsecure import protection_for
+from .pdfkeys import protection_for
 from .plan import (
     BuildPlan,
     BuildResult,
@@ -44,7 +44,8 @@ from .plan import (
     html_digest,
     plan_build,
 )
-from .render import RenderedReport, make_environment, render_report
+from .render import make_environment, render_report
+from .rendered import RenderedReport
 from .snapshot import snapshot
 from .states import BuildState
 from .workbook import workbook

@@ -36,7 +36,8 @@ from .pdf import make_pdf
 from .pipeline import data_files, with_history
 from .plan import project_baselines
 from .ready import ReadyReport
-from .render import RenderedReport, make_environment, render_report
+from .render import make_environment, render_report
+from .rendered import RenderedReport
 
 #: Folders whose changes never trigger a rebuild (outputs, state, tooling).
 IGNORED_DIRS = {"dist", ".reportc", ".git", "__pycache__", "node_modules", ".venv", "outbox"}

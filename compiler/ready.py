@@ -29,7 +29,7 @@ from .plan import (
     report_inputs,
     up_to_date,
 )
-from .render import RenderedReport
+from .rendered import RenderedReport
 from .snapshot import snapshot, values_digest
 from .workbook import workbook
 

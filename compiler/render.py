@@ -16,13 +16,11 @@ import mimetypes
 import re
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
@@ -31,6 +29,7 @@ from .config.model import Project, Theme, frozen_map
 from .errors import Location, Problem, RenderError, ReportcError
 from .formatting import CHIP_COLOURS, FORMATS, TONE_COLOURS, Formatter
 from .limits import TimeLimitExceeded, time_limit
+from .rendered import RenderedReport
 from .resources import builtin_dir
 from .sandbox import BoundedSandbox
 from .section_types import SectionType, Summary, plugin_type, section_type
@@ -40,18 +39,6 @@ from .section_types.kpis import STATUS_LABELS
 LAYOUT = "report.html.j2"
 #: the longest a narrative text may grow to once its values are filled in
 MAX_TEXT = 200_000
-
-
-@dataclass(frozen=True)
-class RenderedReport:
-    name: str
-    title: str
-    html: str
-    lang: str
-    outline: tuple[str, ...] = ()
-    metadata: Mapping[str, str] = field(default_factory=frozen_map)
-    #: Headline figures and top findings, for the email summary.
-    summary: Mapping[str, Any] = field(default_factory=frozen_map)
 
 
 def _filter(kind: str) -> Any:
@@ -95,7 +82,7 @@ class _PluginTemplates(jinja2.BaseLoader):
         return path.read_text("utf-8"), str(path), lambda: path.stat().st_mtime == mtime
 
 
-def make_environment(root: Path) -> SandboxedEnvironment:
+def make_environment(root: Path) -> BoundedSandbox:
     """The sandboxed environment: project templates first, built-ins second."""
     loader = jinja2.ChoiceLoader(
         [
@@ -215,7 +202,7 @@ class _Renderer:
     """Renders one bound report: each section, the alerts, the page layout."""
 
     def __init__(
-        self, env: SandboxedEnvironment, root: Path, bound: BoundReport, generated: dt.datetime
+        self, env: BoundedSandbox, root: Path, bound: BoundReport, generated: dt.datetime
     ) -> None:
         self.env = env
         self.root = root
@@ -282,7 +269,7 @@ class _Renderer:
         literal text: every value is Markdown-escaped before Markdown runs, so data
         can never become a link, an image or emphasis. Markdown itself escapes HTML.
         """
-        env = self.env.overlay(autoescape=False, finalize=markdown_literal)
+        env = self.env.variant(autoescape=False, finalize=markdown_literal)
         text = self._fill(source, section, key, env)
         if len(text) > MAX_TEXT:
             raise RenderError(
@@ -300,12 +287,12 @@ class _Renderer:
         """A short YAML string (a section title) with values; escaped later, once."""
         if "{{" not in source and "{%" not in source:
             return source
-        return self._fill(source, section, key, self.env.overlay(autoescape=False)).strip()
+        return self._fill(source, section, key, self.env.variant(autoescape=False)).strip()
 
-    def _fill(self, source: str, section: BoundSection, key: str, env: jinja2.Environment) -> str:
+    def _fill(self, source: str, section: BoundSection, key: str, env: BoundedSandbox) -> str:
         context = {**dict(self.bound.metrics), **self.base}
         try:
-            return env.from_string(source).render(context)
+            return env.text_template(source).render(context)
         except jinja2.TemplateSyntaxError as exc:
             raise RenderError(
                 Problem(
@@ -397,8 +384,9 @@ class _Renderer:
         out = []
         for alert in self.bound.alerts:
             context = {**dict(self.bound.metrics), **self.base}
+            notice = self.env.variant(autoescape=False)
             try:
-                text = self.env.overlay(autoescape=False).from_string(alert.notice).render(context)
+                text = notice.text_template(alert.notice).render(context)
             except jinja2.TemplateError as exc:
                 raise RenderError(
                     Problem(
@@ -465,7 +453,7 @@ def render_report(
     bound: BoundReport,
     project: Project,
     *,
-    env: SandboxedEnvironment | None = None,
+    env: BoundedSandbox | None = None,
     generated: dt.datetime | None = None,
     timeout: float | None = 300.0,
 ) -> RenderedReport:

@@ -33,12 +33,13 @@ from multiprocessing.connection import wait
 from pathlib import Path
 from typing import IO, Any
 
-from .config.model import PdfOptions
+from .config.pdfoptions import PdfOptions
 from .errors import Problem, RenderError, ReportcError
 from .limits import DEFAULT_BUILD_MEMORY_MB, TimeLimitExceeded, time_limit
 from .pdf import make_pdf, release_shared_styles
 from .pdfsecure import Protection, protect
-from .render import RenderedReport
+from .rendered import RenderedReport
+from .weasy import load_weasyprint
 from .writer import write_atomic
 from .zygote import ForkedWorker, Zygote, serve_forks
 
@@ -142,9 +143,7 @@ def warm_up() -> None:  # pragma: no cover - in a worker or zygote
     """Import WeasyPrint and lay out a page (Pango and fontconfig caches), then move
     everything alive now out of the garbage collector's way (layout makes many
     objects; and in a zygote, frozen objects stay shared with the forked workers)."""
-    import weasyprint
-
-    weasyprint.HTML(string="<p>reportc</p>").write_pdf()
+    load_weasyprint().HTML(string="<p>reportc</p>").write_pdf()
     gc.collect()
     gc.freeze()
 

@@ -27,13 +27,13 @@ from ..resources import builtin_dir, project_schema
 from .checks import Checker, check_graph, check_metrics, check_sections, check_sources
 from .envfile import merged_environment, read_env_file
 from .model import (
-    PdfOptions,
     Period,
     Project,
     ReportSpec,
     Theme,
     frozen_map,
 )
+from .pdfoptions import PdfOptions
 from .protection import check_protection
 from .reports import (
     check_archive,

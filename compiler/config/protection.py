@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .checks import Checker
-from .model import PASSWORD_REF
+from .pdfoptions import PASSWORD_REF
 from .yamlpos import PathT
 
 _LITERAL_HINT = (

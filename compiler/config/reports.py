@@ -27,7 +27,6 @@ from .model import (
     ForEach,
     MetricSpec,
     NotifySpec,
-    PdfOptions,
     Recipients,
     ReportSpec,
     ScheduleSpec,
@@ -39,6 +38,7 @@ from .model import (
     frozen_map,
     given,
 )
+from .pdfoptions import PdfOptions
 from .yamlpos import PathT
 
 

@@ -15,8 +15,8 @@ import pytest
 
 import reportc
 from reportc import pdf
-from reportc.config.model import PdfOptions
-from reportc.render import RenderedReport
+from reportc.config.pdfoptions import PdfOptions
+from reportc.rendered import RenderedReport
 
 from ..conftest import copy_example
 

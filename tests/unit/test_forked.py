@@ -15,7 +15,7 @@ from reportc.config.model import Recipients
 from reportc.forked import MIN_ITEMS, map_halves
 from reportc.packaging import package
 from reportc.ready import ReadyReport
-from reportc.render import RenderedReport
+from reportc.rendered import RenderedReport
 from tests.conftest import FIXED_NOW, MakeProject
 
 
