@@ -3,13 +3,16 @@
 command, and every build that may have something to do, goes to :func:`reportc.cli.run`.
 
 A ``build`` that will lay out PDFs in more than one worker starts its workers' template
-(:mod:`reportc.zygote`) here, first of all: it imports WeasyPrint on another core while
-this process loads the CLI, the project and the data, instead of after.
+(:mod:`reportc.zygote`) here, first of all, by forking this process while it holds no
+thread and has imported only the standard library: the template imports WeasyPrint on
+another core while this process loads the CLI, the project and the data, instead of after.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -29,7 +32,14 @@ _BUILD_VALUE = {"--jobs", "-j", "--max-memory", "--format"}
 
 def main() -> None:
     """The console command; Ctrl-C at any moment ends it as click would ("Aborted!",
-    exit 1), never with a traceback (also while Python is still loading the CLI)."""
+    exit 1), never with a traceback (also while Python is still loading the CLI).
+
+    Once every exit handler has run (this one, registered first, runs last), the heap
+    is frozen: the interpreter's own teardown then skips the garbage collector's passes
+    over everything the command made, about 0.1 s of a build. Every file is closed and
+    flushed by then, the shared stylesheets' fonts are let go and logging is shut down
+    by their own handlers; objects are still released as they always are."""
+    atexit.register(gc.freeze)
     try:
         _main()
     except KeyboardInterrupt:
@@ -89,5 +99,5 @@ def early_zygote(argv: Sequence[str]) -> Zygote | None:
     if wanted is None or wanted[0] < 2:
         return None
     with contextlib.suppress(OSError):
-        return Zygote.start(wanted[1])
+        return Zygote.fork(wanted[1]) or Zygote.start(wanted[1])
     return None

@@ -5,9 +5,12 @@ Starting a worker as a fresh ``python -m reportc.workers`` costs each one Python
 start-up, reportc's imports and WeasyPrint's (about 0.65 s of CPU), and with ``--jobs
 2`` on two cores that is paid twice while the parent binds the data. The zygote pays it
 once; a worker forked from it is ready in milliseconds and shares the warm pages
-copy-on-write. It is a fresh ``python -m reportc.workers MEMORY FD`` process (the parent holds
-DuckDB and vl-convert threads, which must not be forked), started before the parent
-binds anything, and it never holds a thread of its own.
+copy-on-write. It is started before the parent binds anything, and it never holds a
+thread of its own. The ``reportc`` command forks it from itself first of all, while it
+has imported nothing but the standard library and holds no thread (:meth:`Zygote.fork`:
+the zygote skips Python's start-up, about 0.1 s sooner warm); anywhere else it is a fresh
+``python -m reportc.workers MEMORY FD`` process (:meth:`Zygote.start`), since a caller
+may already hold DuckDB and vl-convert threads, which must not be forked.
 
 The protocol, over a Unix socket pair: the parent sends one byte with three file
 descriptors (the worker's task pipe, its result pipe, its stderr) and the zygote
@@ -19,6 +22,7 @@ can say why a worker died exactly as it does for one it started itself.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import select
 import signal
@@ -27,11 +31,12 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO, Any, NoReturn, Protocol
 
 #: one message from the zygote: kind (P: forked, X: exited), pid, exit code
 _MESSAGE = struct.Struct("!cii")
@@ -42,12 +47,20 @@ def available() -> bool:
     return hasattr(os, "fork") and hasattr(socket, "send_fds") and hasattr(socket, "AF_UNIX")
 
 
+class _Process(Protocol):
+    """What the handle needs of the zygote process (``Popen``'s names)."""
+
+    def poll(self) -> int | None: ...
+
+    def kill(self) -> None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+
 class Zygote:
     """The parent's handle on a zygote process."""
 
-    def __init__(
-        self, process: subprocess.Popen[bytes], sock: socket.socket, memory_mb: int | None
-    ) -> None:
+    def __init__(self, process: _Process, sock: socket.socket, memory_mb: int | None) -> None:
         self.process = process
         self.sock = sock
         #: the address-space limit its workers run under (MB; None: none)
@@ -84,6 +97,35 @@ class Zygote:
         finally:
             theirs.close()
         return cls(process, ours, memory_mb or None)
+
+    @classmethod
+    def fork(cls, memory_mb: int | None, module: str = "reportc.workers") -> Zygote | None:
+        """Start one by forking this process (the console command, first of all); None
+        where it cannot. ``module`` (the workers') is imported here first: its imports
+        are this process's too, so the zygote inherits them instead of repeating them,
+        and goes straight to importing WeasyPrint. The fork happens only while this
+        process holds no thread, native ones included. The child keeps only the socket
+        (every other descriptor it inherited is closed, its stdio goes to /dev/null) and
+        runs the module's ``worker_main``, as :meth:`start`'s zygote does."""
+        if not available():
+            return None
+        worker_main = importlib.import_module(module).worker_main
+        if _threads() != 1:
+            return None
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        try:
+            pid = os.fork()
+        except OSError:
+            ours.close()
+            theirs.close()
+            return None
+        if pid == 0:  # pragma: no cover - the child: it never returns
+            _become_zygote(theirs.detach(), memory_mb, worker_main)
+        theirs.close()
+        return cls(_Child(pid), ours, memory_mb or None)
 
     def read(self, timeout: float | None) -> bool:
         """Read one message (waiting up to ``timeout``); False if none came."""
@@ -191,6 +233,36 @@ class ForkedWorker:
         return self.returncode
 
 
+class _Child:
+    """A forked zygote, as a ``Popen``-like handle (it is this process's child)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            with contextlib.suppress(ChildProcessError):
+                pid, status = os.waitpid(self.pid, os.WNOHANG)
+                if pid:
+                    self.returncode = os.waitstatus_to_exitcode(status)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(f"zygote {self.pid}", timeout or 0)
+            time.sleep(0.005)
+        assert self.returncode is not None
+        return self.returncode
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -202,6 +274,39 @@ def _alive(pid: int) -> bool:
 
 
 # ------------------------------------------------------------------ in the zygote
+
+
+def _threads() -> int:
+    """How many threads this process has, native ones included where the system says."""
+    try:
+        return len(os.listdir("/proc/self/task"))
+    except OSError:
+        return threading.active_count()
+
+
+def _become_zygote(
+    fd: int, memory_mb: int | None, worker_main: Callable[[int, int], None]
+) -> NoReturn:  # pragma: no cover
+    """The forked child: keep only the socket, then warm up and serve forks."""
+    code = 0
+    try:
+        devnull = os.open(os.devnull, os.O_RDWR)
+        for target in (0, 1, 2):
+            os.dup2(devnull, target)
+        os.closerange(3, fd)
+        os.closerange(fd + 1, _max_fd())
+        worker_main(memory_mb or 0, fd)
+    except BaseException:  # Ctrl-C while warming, or anything: the parent copes
+        code = 1
+    finally:
+        os._exit(code)
+
+
+def _max_fd() -> int:
+    try:
+        return max(256, min(os.sysconf("SC_OPEN_MAX"), 1 << 16))
+    except (OSError, ValueError):
+        return 1024
 
 
 def _reaper(sock: socket.socket) -> Any:

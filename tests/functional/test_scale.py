@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -515,3 +516,58 @@ def test_validating_a_large_burst_streams_its_rows(make_project: MakeProject) ->
     )
     assert result.returncode == 0, result.stderr
     assert "valid — 0 reports (+3000 burst)" in result.stdout
+
+
+FORKED_ZYGOTE = """
+import os, select, sys
+from pathlib import Path
+from reportc.workers import PdfPool, PdfTask
+from reportc.zygote import Zygote
+
+root = Path(sys.argv[1])
+r, w = os.pipe()  # a descriptor this process holds when it forks: the zygote drops it
+zygote = Zygote.fork(None)
+assert zygote is not None
+os.close(w)
+assert select.select([r], [], [], 10)[0] and os.read(r, 1) == b"", "the zygote kept it"
+tasks = [
+    PdfTask(name=n, html=f"<p>{n}</p>", project_root=root, target=root / f"{n}.pdf")
+    for n in ("a", "b", "c")
+]
+with PdfPool(2, zygote=zygote) as pool:
+    done = sorted((d.name, d.pages, d.error is None) for d in pool.run(tasks))
+    print(sorted({type(s.process).__name__ for s in pool.slots}), done)
+zygote.close()
+print("zygote exit", zygote.process.poll())
+"""
+
+
+@pytest.mark.slow
+def test_a_zygote_forked_from_the_command_lays_out_pdfs_and_keeps_no_descriptor(
+    tmp_path: Path,
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED_ZYGOTE, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "['ForkedWorker'] [('a', 1, True), ('b', 1, True), ('c', 1, True)]"
+    assert lines[1] in ("zygote exit 0", "zygote exit -9")  # it ended, and was reaped
+    assert "a" in pdf_text(tmp_path / "a.pdf")
+
+
+def test_a_process_with_threads_is_never_forked() -> None:
+    """A second thread (DuckDB's, vl-convert's, any) could hold a lock the child
+    would wait on forever: then the zygote is started as a fresh process instead."""
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert Zygote.fork(None) is None
+    finally:
+        stop.set()
+        thread.join()
