@@ -160,7 +160,7 @@ def serve() -> None:  # pragma: no cover - runs in the worker process
                 return
             _send(stdout, run_task(task))
     finally:
-        release_shared_styles()  # (a forked worker runs no exit handler)
+        release_shared_styles(collect=False)  # a worker leaves with os._exit (forked)
 
 
 def worker_main(memory_mb: int, zygote_fd: int | None = None) -> None:  # pragma: no cover
@@ -169,8 +169,9 @@ def worker_main(memory_mb: int, zygote_fd: int | None = None) -> None:  # pragma
     warm_up()
     if zygote_fd is None:
         serve()
-    else:
-        serve_forks(zygote_fd, serve)
+        sys.stderr.flush()
+        os._exit(0)  # as a forked worker leaves: no teardown to wait for (nothing to flush)
+    serve_forks(zygote_fd, serve)
 
 
 @dataclass

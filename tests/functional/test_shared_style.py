@@ -7,18 +7,24 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pypdf import PdfReader
 
 import reportc
 from reportc import pdf
 from reportc.config.pdfoptions import PdfOptions
 from reportc.rendered import RenderedReport
+from reportc.workers import PdfPool, PdfTask
+from reportc.zygote import ForkedWorker, Zygote
 
-from ..conftest import copy_example
+from ..conftest import REPO, copy_example
 
 WHEN = dt.datetime(2026, 10, 31, tzinfo=dt.timezone.utc)
 
@@ -142,3 +148,45 @@ def test_a_build_with_font_faces_exits_cleanly_and_leaves_no_font_files(tmp_path
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
         assert list(temp.iterdir()) == []
+
+
+FONT_HTML = """<html><head><style>
+@font-face { font-family: Inter; src: url(assets/fonts/Inter-Bold.otf); }
+body { font-family: Inter; }
+</style></head><body><p>{name}</p></body></html>"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forked", [False, True], ids=["plain", "zygote"])
+def test_workers_delete_their_font_folders_without_collecting_and_exit_cleanly(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool
+) -> None:
+    """A worker deletes its shared stylesheets' font folders itself and leaves with
+    os._exit (no teardown, no collection of its heap for the build to wait for)."""
+    root = tmp_path / "project"
+    (root / "assets" / "fonts").mkdir(parents=True)
+    shutil.copy(REPO / "assets/fonts/Inter-Bold.otf", root / "assets/fonts")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # the workers' temporary folder
+    tempfile.tempdir = None  # (this process's own temporary files: ask again)
+    try:
+        zygote = Zygote.start(None) if forked else None
+        tasks = [
+            PdfTask(n, FONT_HTML.replace("{name}", n), root, tmp_path / f"{n}.pdf")
+            for n in ("a", "b", "c")
+        ]
+        with PdfPool(2, zygote=zygote) as pool:
+            results = list(pool.run(tasks))
+            slots = list(pool.slots)
+        if zygote is not None:
+            zygote.close()
+    finally:
+        tempfile.tempdir = None
+    assert all(r.error is None and r.pages == 1 for r in results)
+    assert {type(s.process) is ForkedWorker for s in slots} == {forked}
+    assert [s.process.returncode for s in slots] == [0, 0]
+    assert not [p for p in temp.iterdir() if p.name.startswith("weasyprint-")]
+    resources: Any = PdfReader(tmp_path / "a.pdf").pages[0]["/Resources"]
+    fonts = resources["/Font"].values()
+    assert any("Inter" in str(font.get_object()["/BaseFont"]) for font in fonts)
