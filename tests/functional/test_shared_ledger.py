@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,16 +137,24 @@ def test_two_senders_at_once_send_each_recipient_once(
         shutil.copytree(root, other)
         roots = [root, other]
     env = _env(ledger_url)
-    started = threading.Event()
+    started, tried = threading.Event(), threading.Event()
 
-    def slow(count: int) -> None:  # keep the first sender busy while the second starts
+    def hold(count: int) -> None:
+        # The first sender (and its lock) waits on its first message until the second
+        # has tried: a fixed delay lost the race on a slow machine, where the second
+        # started only after the first had sent everything.
         started.set()
-        time.sleep(0.5)
+        tried.wait(120)
 
-    sink.on_message = slow
+    sink.on_message = hold
     first = subprocess.Popen(_command(roots[0]), stderr=subprocess.PIPE, text=True, env=env)
     assert started.wait(60)
-    second = subprocess.run(_command(roots[1]), capture_output=True, text=True, env=env)
+    try:
+        second = subprocess.run(
+            _command(roots[1]), capture_output=True, text=True, env=env, timeout=120
+        )
+    finally:
+        tried.set()
     _, first_err = first.communicate(timeout=120)
     assert first.returncode == 0, first_err
     assert second.returncode == 6, second.stdout + second.stderr
