@@ -7,8 +7,8 @@ start-up, reportc's imports and WeasyPrint's (about 0.65 s of CPU), and with ``-
 once; a worker forked from it is ready in milliseconds and shares the warm pages
 copy-on-write. It is started before the parent binds anything, and it never holds a
 thread of its own. The ``reportc`` command forks it from itself first of all, while it
-has imported nothing but the standard library and holds no thread (:meth:`Zygote.fork`:
-the zygote skips Python's start-up, about 0.1 s sooner warm); anywhere else it is a fresh
+has imported only the standard library and the (small) workers module and holds no
+thread (:meth:`Zygote.fork`: the zygote skips Python's start-up); anywhere else it is a fresh
 ``python -m reportc.workers MEMORY FD`` process (:meth:`Zygote.start`), since a caller
 may already hold DuckDB and vl-convert threads, which must not be forked.
 
@@ -242,8 +242,11 @@ class _Child:
 
     def poll(self) -> int | None:
         if self.returncode is None:
-            with contextlib.suppress(ChildProcessError):
+            try:
                 pid, status = os.waitpid(self.pid, os.WNOHANG)
+            except ChildProcessError:  # reaped by someone else: gone, code unknown
+                self.returncode = -1
+            else:
                 if pid:
                     self.returncode = os.waitstatus_to_exitcode(status)
         return self.returncode
