@@ -382,9 +382,9 @@ class _Renderer:
 
     def alerts(self) -> list[dict[str, str]]:
         out = []
+        notice = self.env.variant(autoescape=False)
         for alert in self.bound.alerts:
             context = {**dict(self.bound.metrics), **self.base}
-            notice = self.env.variant(autoescape=False)
             try:
                 text = notice.text_template(alert.notice).render(context)
             except jinja2.TemplateError as exc:

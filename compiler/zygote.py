@@ -40,6 +40,8 @@ from typing import IO, Any, NoReturn, Protocol
 
 #: one message from the zygote: kind (P: forked, X: exited), pid, exit code
 _MESSAGE = struct.Struct("!cii")
+#: the module a zygote runs (its ``worker_main``), started or forked
+WORKERS = "reportc.workers"
 
 
 def available() -> bool:
@@ -80,7 +82,7 @@ class Zygote:
                 [
                     sys.executable,
                     "-m",
-                    "reportc.workers",
+                    WORKERS,
                     str(memory_mb or 0),
                     str(theirs.fileno()),
                 ],
@@ -99,17 +101,17 @@ class Zygote:
         return cls(process, ours, memory_mb or None)
 
     @classmethod
-    def fork(cls, memory_mb: int | None, module: str = "reportc.workers") -> Zygote | None:
+    def fork(cls, memory_mb: int | None) -> Zygote | None:
         """Start one by forking this process (the console command, first of all); None
-        where it cannot. ``module`` (the workers') is imported here first: its imports
+        where it cannot. The workers' module is imported here first: its imports
         are this process's too, so the zygote inherits them instead of repeating them,
         and goes straight to importing WeasyPrint. The fork happens only while this
         process holds no thread, native ones included. The child keeps only the socket
         (every other descriptor it inherited is closed, its stdio goes to /dev/null) and
-        runs the module's ``worker_main``, as :meth:`start`'s zygote does."""
+        runs its ``worker_main``, as :meth:`start`'s zygote does."""
         if not available():
             return None
-        worker_main = importlib.import_module(module).worker_main
+        worker_main = importlib.import_module(WORKERS).worker_main
         if _threads() != 1:
             return None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
