@@ -25,7 +25,7 @@ import mimetypes
 import os
 import re
 import weakref
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from .config.pdfoptions import PdfOptions
+from .deepstack import call_deep
 from .errors import Problem, RenderError
 from .rendered import RenderedReport
 from .resources import package_roots
@@ -171,10 +172,14 @@ def make_pdf(
             shared = _shared_style(style, base_url, project_root)
             refused = shared.refused
             layout = {"stylesheets": [shared.css], "font_config": shared.font_config}
-        document = HTML(string=html, base_url=base_url, url_fetcher=fetcher).render(**layout)
         identifier = hashlib.sha256(rendered.html.encode("utf-8")).hexdigest()[:32].encode()
-        with _font_timestamps(when):
-            pdf = document.write_pdf(pdf_identifier=identifier, **write_options)
+        document, pdf = call_deep(
+            _lay_out,
+            lambda: HTML(string=html, base_url=base_url, url_fetcher=fetcher),
+            layout,
+            when,
+            {"pdf_identifier": identifier, **write_options},
+        )
     except Exception as exc:
         raise RenderError(
             Problem(f"report '{rendered.name}': PDF rendering failed: {type(exc).__name__}: {exc}")
@@ -189,6 +194,19 @@ def make_pdf(
         sha256=hashlib.sha256(pdf).hexdigest(),
         refused_urls=refused + tuple(fetcher.refused),
     )
+
+
+def _lay_out(
+    parse: Callable[[], Any],
+    layout: dict[str, Any],
+    when: dt.datetime | None,
+    options: dict[str, Any],
+) -> tuple[Any, bytes]:
+    """The HTML parsed, laid out and written as PDF: WeasyPrint's recursive part, run
+    through :func:`call_deep`."""
+    document = parse().render(**layout)
+    with _font_timestamps(when):
+        return document, document.write_pdf(**options)
 
 
 def _write_options(
