@@ -252,7 +252,16 @@ _IMPORTANT = re.compile(r"!\s*important", re.IGNORECASE)
 
 def _split_style(html: str) -> tuple[str, str | None]:
     """The HTML without its stylesheet, and the stylesheet, when the stylesheet can be
-    parsed once and shared by every document that has the same one.
+    parsed once and shared by every document that has the same one (see
+    :func:`shared_style_text`). Nothing here copies the text but the one result."""
+    match = _shareable(html)
+    if match is None:
+        return html, None
+    return html[: match.start()] + html[match.end() :], match.group(1)
+
+
+def shared_style_text(html: str) -> str | None:
+    """The document's stylesheet if it takes the shared path, without copying the rest.
 
     A shared stylesheet reaches WeasyPrint as a *user* stylesheet rather than an
     author one. With no other stylesheet in the document the cascade is the same
@@ -260,18 +269,46 @@ def _split_style(html: str) -> tuple[str, str | None]:
     exactly one ``<style>`` (in its head), no ``<link>``, and no ``!important`` outside
     the sheet (an important user declaration would beat an important ``style``
     attribute) takes this path; any other is laid out as written. The PDF's bytes are
-    the same either way (tested). Nothing here copies the text but the one result."""
+    the same either way (tested)."""
+    match = _shareable(html)
+    return None if match is None else match.group(1)
+
+
+def _shareable(html: str) -> re.Match[str] | None:
     if len(html) > SHARE_MAX_CHARS or "\r" in html or "\0" in html:
-        return html, None
+        return None
     if len(_STYLE_TAG.findall(html)) != 1 or _LINK_TAG.search(html):
-        return html, None
+        return None
     match = _STYLE.search(html)
     body = _BODY_TAG.search(html)
     if match is None or body is None or match.start() > body.start():
-        return html, None
+        return None
     if _IMPORTANT.search(html, 0, match.start()) or _IMPORTANT.search(html, match.end()):
-        return html, None
-    return html[: match.start()] + html[match.end() :], match.group(1)
+        return None
+    return match
+
+
+#: what a stylesheet is warmed up with: text in each weight and style a report uses
+_WARM_PAGE = (
+    "<!DOCTYPE html><html><head><style>{style}</style></head><body>"
+    "<h1>Warm</h1><h2>up</h2><h3>page</h3><p>1 234,5 <b>b</b> <strong>s</strong> "
+    "<em>e</em> <i>i</i> <small>s</small> <code>c</code></p><ul><li>l</li></ul>"
+    "<table><tr><th>h</th><td>d</td></tr></table></body></html>"
+)
+
+
+def warm_styles(project_root: Path, styles: Sequence[str]) -> None:
+    """Parse each stylesheet for sharing and lay out a page with it (fonts loaded,
+    glyphs shaped) in this process, as the first PDF with it would: a zygote does this
+    before it forks workers, so each worker's first PDF costs what its later ones do.
+    A stylesheet that does not take the shared path, or fails, is skipped; nothing is
+    written anywhere (the font configuration's folder aside, as for any PDF)."""
+    for style in styles:
+        page = _WARM_PAGE.format(style=style)
+        if shared_style_text(page) != style:
+            continue
+        with contextlib.suppress(RenderError):
+            make_pdf(RenderedReport("warm-up", "warm-up", page, ""), project_root)
 
 
 @dataclass(frozen=True)
@@ -294,13 +331,13 @@ def _shared_style(text: str, base_url: str, project_root: Path) -> _SharedStyle:
 
     fetcher = SafeFetcher(package_roots(), project_root)
     font_config = FontConfiguration()
-    _FONT_CONFIGS.add(font_config)
+    _FONT_CONFIGS[font_config] = os.getpid()
     css = CSS(string=text, base_url=base_url, url_fetcher=fetcher, font_config=font_config)
     return _SharedStyle(css, font_config, tuple(fetcher.refused))
 
 
-#: the shared stylesheets' font configurations, for a worker's quick release
-_FONT_CONFIGS: weakref.WeakSet[Any] = weakref.WeakSet()
+#: the shared stylesheets' font configurations, each with the process that made it
+_FONT_CONFIGS: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
 
 
 def release_shared_styles(*, collect: bool = True) -> None:
@@ -312,17 +349,20 @@ def release_shared_styles(*, collect: bool = True) -> None:
     to let go and collects nothing.)
 
     A PDF worker, which leaves with ``os._exit`` (no exit handler, no collection ever),
-    passes ``collect=False``: each configuration's font folder is deleted now by
-    WeasyPrint's own clean-up (``FontConfiguration.__del__``) instead of collecting the
-    whole heap for it, about 0.1 s the build waited for at its end."""
+    passes ``collect=False``: the font folders of the configurations *it* made are
+    deleted now by WeasyPrint's own clean-up (``FontConfiguration.__del__``) instead of
+    collecting the whole heap for it, about 0.1 s the build waited for at its end. Those
+    a forked worker inherited from its zygote are the zygote's (other workers use them):
+    they are left alone, and so is the memo that holds them."""
     if not _shared_style.cache_info().currsize:
         return
     if not collect:
-        for font_config in list(_FONT_CONFIGS):
-            font_config.__del__()
+        for font_config, maker in list(_FONT_CONFIGS.items()):
+            if maker == os.getpid():
+                font_config.__del__()
+        return
     _shared_style.cache_clear()
-    if collect:
-        gc.collect()
+    gc.collect()
 
 
 atexit.register(release_shared_styles)

@@ -48,8 +48,9 @@ from .render import make_environment, render_report
 from .rendered import RenderedReport
 from .snapshot import snapshot
 from .states import BuildState
+from .warmstyles import StyleLog, remember, remembered
 from .workbook import workbook
-from .workers import PdfDone, PdfPool, PdfTask, run_task
+from .workers import PdfDone, PdfPool, PdfTask, run_task, warm_message
 from .writer import Writer
 from .zygote import Zygote
 
@@ -183,6 +184,8 @@ def _run(
         early = zygote is not None and zygote.memory_mb == (memory_mb or None)
         if not early:
             zygote = own = Zygote.start(memory_mb)
+        if zygote is not None:  # the last build's stylesheets, warmed before it forks
+            zygote.warm(warm_message(project.root, remembered(project)))
         how = "the warm template the command started" if early else "a warm template"
         _log.info("PDFs in %d workers, %s", jobs, f"forked from {how}" if zygote else "started")
         pool = PdfPool(jobs, timeout=timeout, memory_mb=memory_mb, zygote=zygote).start()
@@ -247,6 +250,7 @@ class _Maker:
         self.when = dt.datetime.combine(project.period.end, dt.time(), dt.timezone.utc)
         self.done: dict[str, ReportResult] = {}
         self.made: dict[str, _Made] = {}
+        self.styles = StyleLog()
 
     def tell(self, event: str, name: str, index: int, detail: str) -> None:
         level = logging.INFO if event != "start" else logging.DEBUG
@@ -304,6 +308,7 @@ class _Maker:
             except ReportcError as exc:
                 self.fail(name, exc)
                 continue
+            self.styles.add(rendered.html)
             yield PdfTask(
                 name=name,
                 html=rendered.html,
@@ -393,6 +398,7 @@ def _make(
                 maker.finish(task.name, run_task(task, timeout))
         finally:
             gc.unfreeze()
+    remember(project, maker.styles.styles)  # for the next parallel build's workers
     return [maker.done[n] for n in names if n in maker.done]
 
 

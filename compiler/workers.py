@@ -19,6 +19,7 @@ import dataclasses
 import gc
 import hashlib
 import importlib
+import json
 import os
 import pickle
 import struct
@@ -36,7 +37,7 @@ from typing import IO, Any
 from .config.pdfoptions import PdfOptions
 from .errors import Problem, RenderError, ReportcError
 from .limits import DEFAULT_BUILD_MEMORY_MB, TimeLimitExceeded, time_limit
-from .pdf import make_pdf, release_shared_styles
+from .pdf import make_pdf, release_shared_styles, warm_styles
 from .pdfsecure import Protection, protect
 from .rendered import RenderedReport
 from .weasy import load_weasyprint
@@ -148,6 +149,33 @@ def warm_up() -> None:  # pragma: no cover - in a worker or zygote
     gc.freeze()
 
 
+#: the most stylesheets a zygote warms up with (reportc.warmstyles remembers as many)
+WARM_STYLES = 4
+
+
+def warm_with(payload: bytes) -> None:  # pragma: no cover - in a zygote
+    """A zygote's warm-up message: ``{"root": project folder, "styles": [...]}``, the
+    stylesheets the last build's PDFs shared (:mod:`reportc.warmstyles`): parse each
+    and lay out a page with it, so the workers forked next inherit them warm."""
+    try:
+        data = json.loads(payload)
+        root = Path(data["root"])
+        styles = [s for s in data["styles"] if isinstance(s, str)][:WARM_STYLES]
+    except (ValueError, KeyError, TypeError):
+        return
+    warm_styles(root, styles)
+    gc.collect()
+    gc.freeze()
+
+
+def warm_message(project_root: Path, styles: Iterable[str]) -> bytes:
+    """What :func:`warm_with` reads (b"" when there is nothing to warm)."""
+    chosen = list(styles)[:WARM_STYLES]
+    if not chosen:
+        return b""
+    return json.dumps({"root": str(project_root), "styles": chosen}).encode("utf-8")
+
+
 def serve() -> None:  # pragma: no cover - runs in the worker process
     """Serve PdfTasks from stdin, answer PdfDones on stdout, until stdin closes."""
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
@@ -163,15 +191,20 @@ def serve() -> None:  # pragma: no cover - runs in the worker process
         release_shared_styles(collect=False)  # a worker leaves with os._exit (forked)
 
 
-def worker_main(memory_mb: int, zygote_fd: int | None = None) -> None:  # pragma: no cover
-    """A worker (or, given the socket's descriptor, a zygote that forks workers)."""
+def worker_main(
+    memory_mb: int, zygote_fd: int | None = None, scratch: str | None = None
+) -> None:  # pragma: no cover
+    """A worker (or, given the socket's descriptor, a zygote that forks workers; its
+    and their temporary files go to ``scratch``, which the parent removes)."""
     _limit_address_space(memory_mb)
+    if scratch:
+        tempfile.tempdir = scratch
     warm_up()
     if zygote_fd is None:
         serve()
         sys.stderr.flush()
         os._exit(0)  # as a forked worker leaves: no teardown to wait for (nothing to flush)
-    serve_forks(zygote_fd, serve)
+    serve_forks(zygote_fd, serve, warm_with)
 
 
 @dataclass
@@ -390,4 +423,5 @@ if __name__ == "__main__":  # pragma: no cover - the worker process
     importlib.import_module("reportc.workers").worker_main(
         int(sys.argv[1]) if len(sys.argv) > 1 else 0,
         int(sys.argv[2]) if len(sys.argv) > 2 else None,
+        sys.argv[3] if len(sys.argv) > 3 else None,
     )

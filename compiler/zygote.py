@@ -16,7 +16,15 @@ The protocol, over a Unix socket pair: the parent sends one byte with three file
 descriptors (the worker's task pipe, its result pipe, its stderr) and the zygote
 answers ``P`` and the new worker's pid; when a worker exits, the zygote (its parent)
 reaps it and sends ``X``, the pid and the exit code (negative: the signal), so the pool
-can say why a worker died exactly as it does for one it started itself.
+can say why a worker died exactly as it does for one it started itself. The parent may
+also send ``W``, a length and what to warm up with (:meth:`Zygote.warm`; the stylesheets
+the last build's PDFs used): the zygote hands it to its warm-up before it forks another
+worker.
+
+Each zygote gets a scratch folder of its own, made and removed by the parent: the
+zygote's and its workers' temporary files (WeasyPrint's copies of the project's fonts)
+go there, so nothing is left behind when the zygote is stopped with SIGKILL or a worker
+is killed for its time or memory.
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ import contextlib
 import importlib
 import os
 import select
+import shutil
 import signal
 import socket
 import struct
@@ -42,6 +51,9 @@ from typing import IO, Any, NoReturn, Protocol
 _MESSAGE = struct.Struct("!cii")
 #: the module a zygote runs (its ``worker_main``), started or forked
 WORKERS = "reportc.workers"
+#: a warm-up message's length prefix, and the most the zygote reads of one
+_LENGTH = struct.Struct("!I")
+MAX_WARM_BYTES = 4 * 1024 * 1024
 
 
 def available() -> bool:
@@ -62,11 +74,15 @@ class _Process(Protocol):
 class Zygote:
     """The parent's handle on a zygote process."""
 
-    def __init__(self, process: _Process, sock: socket.socket, memory_mb: int | None) -> None:
+    def __init__(
+        self, process: _Process, sock: socket.socket, memory_mb: int | None, scratch: str
+    ) -> None:
         self.process = process
         self.sock = sock
         #: the address-space limit its workers run under (MB; None: none)
         self.memory_mb = memory_mb
+        #: the folder its and its workers' temporary files go to (removed by close)
+        self.scratch = scratch
         self.exits: dict[int, int] = {}
         self.pending: deque[ForkedWorker] = deque()
         self.broken = False
@@ -77,6 +93,7 @@ class Zygote:
         if not available():
             return None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        scratch = tempfile.mkdtemp(prefix="reportc-pdf-")
         try:
             process = subprocess.Popen(
                 [
@@ -85,6 +102,7 @@ class Zygote:
                     WORKERS,
                     str(memory_mb or 0),
                     str(theirs.fileno()),
+                    scratch,
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
@@ -95,10 +113,11 @@ class Zygote:
             )
         except OSError:
             ours.close()
+            shutil.rmtree(scratch, ignore_errors=True)
             return None
         finally:
             theirs.close()
-        return cls(process, ours, memory_mb or None)
+        return cls(process, ours, memory_mb or None, scratch)
 
     @classmethod
     def fork(cls, memory_mb: int | None) -> Zygote | None:
@@ -115,6 +134,7 @@ class Zygote:
         if _threads() != 1:
             return None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        scratch = tempfile.mkdtemp(prefix="reportc-pdf-")
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
@@ -123,11 +143,23 @@ class Zygote:
         except OSError:
             ours.close()
             theirs.close()
+            shutil.rmtree(scratch, ignore_errors=True)
             return None
         if pid == 0:  # pragma: no cover - the child: it never returns
-            _become_zygote(theirs.detach(), memory_mb, worker_main)
+            _become_zygote(theirs.detach(), memory_mb, scratch, worker_main)
         theirs.close()
-        return cls(_Child(pid), ours, memory_mb or None)
+        return cls(_Child(pid), ours, memory_mb or None, scratch)
+
+    def warm(self, payload: bytes) -> None:
+        """Give the zygote more to warm up with before it forks the next worker (what,
+        its ``worker_main`` decides; :mod:`reportc.workers`: the stylesheets the last
+        build's PDFs used). Too big a payload, or a zygote that is gone: nothing sent."""
+        if self.broken or not payload or len(payload) > MAX_WARM_BYTES:
+            return
+        try:
+            self.sock.sendall(b"W" + _LENGTH.pack(len(payload)) + payload)
+        except OSError:
+            self.broken = True
 
     def read(self, timeout: float | None) -> bool:
         """Read one message (waiting up to ``timeout``); False if none came."""
@@ -177,14 +209,16 @@ class Zygote:
         return worker
 
     def close(self) -> None:
-        """Stop the zygote (a build that did not need it may close it while it warms up);
-        workers it forked end on their own when their task pipes close."""
+        """Stop the zygote (a build that did not need it may close it while it warms up)
+        and remove its scratch folder; workers it forked end on their own when their task
+        pipes close (the pool has waited for them by now)."""
         with contextlib.suppress(OSError):
             self.sock.close()
         self.broken = True
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
+        shutil.rmtree(self.scratch, ignore_errors=True)
 
     def __enter__(self) -> Zygote:
         return self
@@ -290,7 +324,7 @@ def _threads() -> int:
 
 
 def _become_zygote(
-    fd: int, memory_mb: int | None, worker_main: Callable[[int, int], None]
+    fd: int, memory_mb: int | None, scratch: str, worker_main: Callable[[int, int, str], None]
 ) -> NoReturn:  # pragma: no cover
     """The forked child: keep only the socket, then warm up and serve forks."""
     code = 0
@@ -300,7 +334,7 @@ def _become_zygote(
             os.dup2(devnull, target)
         os.closerange(3, fd)
         os.closerange(fd + 1, _max_fd())
-        worker_main(memory_mb or 0, fd)
+        worker_main(memory_mb or 0, fd, scratch)
     except BaseException:  # Ctrl-C while warming, or anything: the parent copes
         code = 1
     finally:
@@ -351,11 +385,19 @@ def _fork_worker(sock: socket.socket, fds: list[int], serve: Callable[[], None])
         os._exit(code)
 
 
-def serve_forks(fd: int, serve: Callable[[], None]) -> None:  # pragma: no cover - zygote
+def serve_forks(
+    fd: int, serve: Callable[[], None], warm: Callable[[bytes], None]
+) -> None:  # pragma: no cover - zygote
     """The zygote's loop (once warm): fork a worker running ``serve`` on the pipes each
-    request passes, until the parent closes the socket."""
+    request passes, until the parent closes the socket.
+
+    A warm-up message is kept until a worker is to be forked whose task has not come
+    yet: ``warm`` runs then (once), on time no one is waiting for. When the parent has a
+    task ready before the zygote is warm (a burst's rows render quickly), the workers
+    are forked at once and lay out their first PDF cold instead."""
     sock = socket.socket(fileno=fd)
     signal.signal(signal.SIGCHLD, _reaper(sock))
+    held: bytes | None = None
     while True:
         try:
             message, fds, _flags, _addr = socket.recv_fds(sock, 1, 3)
@@ -363,11 +405,42 @@ def serve_forks(fd: int, serve: Callable[[], None]) -> None:  # pragma: no cover
             return
         if not message:
             return  # the parent let go; the workers end when their task pipes close
+        if message == b"W" and not fds:
+            held = _read_warm(sock)
+            if held is None:
+                return  # not a message of ours: stop (the pool starts plain workers)
+            continue
         if len(fds) != 3:
             for extra in fds:
                 os.close(extra)
             continue
+        if held and not select.select([fds[0]], [], [], 0)[0]:
+            with contextlib.suppress(Exception):
+                warm(held)
+            held = None
         pid = _fork_worker(sock, fds, serve)
         for passed in fds:
             os.close(passed)
         sock.sendall(_MESSAGE.pack(b"P", pid, 0))
+
+
+def _read_warm(sock: socket.socket) -> bytes | None:  # pragma: no cover - zygote
+    """A warm-up message's payload after its ``W``; None if it is cut short or too big."""
+    size = _read_exactly(sock, _LENGTH.size)
+    if size is None:
+        return None
+    (length,) = _LENGTH.unpack(size)
+    return _read_exactly(sock, length) if length <= MAX_WARM_BYTES else None
+
+
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:  # pragma: no cover
+    data = bytearray()
+    while len(data) < size:
+        try:
+            chunk = sock.recv(min(size - len(data), 1 << 16))
+        except OSError:
+            return None
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
