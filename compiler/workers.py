@@ -153,19 +153,23 @@ def warm_up() -> None:  # pragma: no cover - in a worker or zygote
 WARM_STYLES = 4
 
 
-def warm_with(payload: bytes) -> None:  # pragma: no cover - in a zygote
+def warm_with(payload: bytes) -> bool:  # pragma: no cover - in a zygote
     """A zygote's warm-up message: ``{"root": project folder, "styles": [...]}``, the
     stylesheets the last build's PDFs shared (:mod:`reportc.warmstyles`): parse each
-    and lay out a page with it, so the workers forked next inherit them warm."""
+    and lay out a page with it, so the workers forked next inherit them warm. False
+    (nothing done) for a message that is not one of these."""
     try:
         data = json.loads(payload)
         root = Path(data["root"])
         styles = [s for s in data["styles"] if isinstance(s, str)][:WARM_STYLES]
     except (ValueError, KeyError, TypeError):
-        return
+        return False
+    if not styles:
+        return False
     warm_styles(root, styles)
     gc.collect()
     gc.freeze()
+    return True
 
 
 def warm_message(project_root: Path, styles: Iterable[str]) -> bytes:
@@ -199,12 +203,14 @@ def worker_main(
     _limit_address_space(memory_mb)
     if scratch:
         tempfile.tempdir = scratch
+    if zygote_fd is not None:
+        load_weasyprint()
+        serve_forks(zygote_fd, serve, warm_with, warm_up)  # it warms up as it can
+        return
     warm_up()
-    if zygote_fd is None:
-        serve()
-        sys.stderr.flush()
-        os._exit(0)  # as a forked worker leaves: no teardown to wait for (nothing to flush)
-    serve_forks(zygote_fd, serve, warm_with)
+    serve()
+    sys.stderr.flush()
+    os._exit(0)  # as a forked worker leaves: no teardown to wait for (nothing to flush)
 
 
 @dataclass

@@ -386,18 +386,27 @@ def _fork_worker(sock: socket.socket, fds: list[int], serve: Callable[[], None])
 
 
 def serve_forks(
-    fd: int, serve: Callable[[], None], warm: Callable[[bytes], None]
+    fd: int,
+    serve: Callable[[], None],
+    warm: Callable[[bytes], bool],
+    warm_up: Callable[[], None],
 ) -> None:  # pragma: no cover - zygote
-    """The zygote's loop (once warm): fork a worker running ``serve`` on the pipes each
+    """The zygote's loop: warm up, then fork a worker running ``serve`` on the pipes each
     request passes, until the parent closes the socket.
 
-    A warm-up message is kept until a worker is to be forked whose task has not come
-    yet: ``warm`` runs then (once), on time no one is waiting for. When the parent has a
-    task ready before the zygote is warm (a burst's rows render quickly), the workers
-    are forked at once and lay out their first PDF cold instead."""
+    The first warm-up is ``warm`` with the parent's warm-up message if it is already
+    there (it does what ``warm_up`` does and more), else ``warm_up``. A message that
+    comes later is kept until a worker is to be forked whose task has not come yet:
+    ``warm`` runs then (once), on time no one is waiting for; a worker whose task is
+    ready is forked at once."""
     sock = socket.socket(fileno=fd)
     signal.signal(signal.SIGCHLD, _reaper(sock))
-    held: bytes | None = None
+    waiting, held = _waiting_warm(sock)
+    if waiting and held is None:
+        return  # not a message of ours: stop (the pool starts plain workers)
+    if held is None or not warm(held):
+        warm_up()
+    held = None
     while True:
         try:
             message, fds, _flags, _addr = socket.recv_fds(sock, 1, 3)
@@ -422,6 +431,18 @@ def serve_forks(
         for passed in fds:
             os.close(passed)
         sock.sendall(_MESSAGE.pack(b"P", pid, 0))
+
+
+def _waiting_warm(sock: socket.socket) -> tuple[bool, bytes | None]:  # pragma: no cover
+    """Whether the next message is a warm-up message already here, and its payload (None
+    if it is cut short or too big)."""
+    try:
+        if sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b"W":
+            return False, None
+        sock.recv(1)
+    except OSError:  # nothing yet (BlockingIOError), or the parent is gone
+        return False, None
+    return True, _read_warm(sock)
 
 
 def _read_warm(sock: socket.socket) -> bytes | None:  # pragma: no cover - zygote
