@@ -115,7 +115,7 @@ def example_build(tmp_path_factory: pytest.TempPathFactory) -> reportc.BuildResu
     """The example project (a copy), built once for the whole session."""
     root = copy_example(tmp_path_factory.mktemp("example"))
     project = load_project(root, environ={})
-    return pipeline.build(project, clock=lambda: FIXED_NOW)
+    return pipeline.build(project, clock=lambda: FIXED_NOW, jobs=2)  # as quick as it gets
 
 
 #: the example project's env file (its encrypted report's password, its signing key's)

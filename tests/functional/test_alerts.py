@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reportc import load_project
@@ -25,6 +26,7 @@ ALERTS = SEND_YAML.replace(
 )
 
 
+@pytest.mark.slow
 def test_a_firing_alert_adds_its_notice_and_recipients(
     make_project: MakeProject, tmp_path: Path
 ) -> None:

@@ -232,6 +232,7 @@ def test_a_build_that_failed_or_is_blocked_is_not_archived(make_project: MakePro
     assert runs[0].reports["ceo"]["status"] == "blocked"
 
 
+@pytest.mark.slow
 def test_archive_problems_are_clear(make_project: MakeProject) -> None:
     root = make_project({"reports.yaml": ARCHIVE_YAML, "data/sales.csv": SALES_1})
     project = _project(root, ".reportc/archive")

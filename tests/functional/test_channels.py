@@ -58,6 +58,7 @@ def _by_target(result: reportc.SendResult) -> dict[str, Any]:
     return {(m.to[0] if m.to else m.report): m for m in result.messages}
 
 
+@pytest.mark.slow
 def test_a_teams_webhook_gets_the_summary_once(make_project: MakeProject) -> None:
     with webhook_receiver(200) as hook:
         project = _project(
@@ -137,6 +138,7 @@ def test_a_dry_run_writes_the_payloads_and_posts_nothing(make_project: MakeProje
         assert "&lt;!channel&gt;" in text and "<!channel>" not in text
 
 
+@pytest.mark.slow
 def test_slack_uploads_the_pdf_and_posts_the_summary_once(make_project: MakeProject) -> None:
     with fake_slack() as slack:
         project = _project(

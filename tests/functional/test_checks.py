@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from reportc import load_project
@@ -34,6 +35,7 @@ def test_passing_checks_change_nothing(make_project: MakeProject) -> None:
     assert {e["status"] for e in manifest["reports"].values()} == {"ok"}
 
 
+@pytest.mark.slow
 def test_failed_checks_block_the_reports_that_use_the_data(
     make_project: MakeProject, tmp_path: Path
 ) -> None:
@@ -117,6 +119,7 @@ def test_freshness_is_measured_from_the_period_end(make_project: MakeProject) ->
     assert again.exit_code == 0, again.output
 
 
+@pytest.mark.slow
 def test_section_checks_block_only_the_reports_that_show_the_section(
     make_project: MakeProject,
 ) -> None:

@@ -143,6 +143,7 @@ def test_hostile_template_cannot_fetch_remote_or_local_files(make_project: MakeP
     assert "root:" not in pdf_text(root / "dist/ceo.pdf")
 
 
+@pytest.mark.slow
 def test_project_template_overrides_builtin(make_project: MakeProject) -> None:
     override = "<p class='custom'>Custom table with {{ rows | length }} rows</p>\n"
     root = make_project({"sections/table.html.j2": override})

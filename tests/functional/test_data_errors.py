@@ -63,6 +63,7 @@ def test_an_empty_file_says_so_before_any_check_of_its_types(make_project: MakeP
     assert "qty" not in out
 
 
+@pytest.mark.slow
 def test_a_header_only_file_shows_the_sections_empty_text(make_project: MakeProject) -> None:
     yaml = TYPED.replace(
         "      - {field: amount, label: Amount, format: currency, total: sum}\n",
@@ -166,6 +167,7 @@ def test_table_columns_read_as_words_with_units_and_no_false_zero_rates(
     assert ">27.0×<" in html and ">0.9×<" in html
 
 
+@pytest.mark.slow
 def test_a_chart_with_no_rows_says_so(make_project: MakeProject) -> None:
     yaml = TYPED.replace(
         "sections:\n",
@@ -178,6 +180,7 @@ def test_a_chart_with_no_rows_says_so(make_project: MakeProject) -> None:
     assert "No data for October 2026" in pdf_text(root / "dist/ceo.pdf")
 
 
+@pytest.mark.slow
 def test_a_report_for_outside_readers_sets_its_cover(make_project: MakeProject) -> None:
     yaml = MINIMAL_YAML.replace(
         "    title: CEO Report\n",

@@ -40,6 +40,7 @@ CHART_YAML = MINIMAL_YAML.replace(
 ).replace("sections: [summary, sales_table]", "sections: [summary, sales_chart, sales_table]")
 
 
+@pytest.mark.slow
 def test_example_charts_are_vector_and_searchable(example_build: reportc.BuildResult) -> None:
     cfo = pdf_text(example_build.out_dir / "cfo.pdf")
     for label in (
@@ -78,6 +79,7 @@ def test_chart_threshold_colours_follow_the_data(make_project: MakeProject) -> N
     assert svg.count('fill="#1b7f3b"') == 1  # North
 
 
+@pytest.mark.slow
 def test_full_vega_lite_spec_gets_the_rows(make_project: MakeProject) -> None:
     text = MINIMAL_YAML.replace(
         "sections:\n",
@@ -180,6 +182,7 @@ def test_kpi_deltas_and_threshold_labels(example_build: reportc.BuildResult) -> 
     assert "12 MONTHS OR MORE" in text  # runway's threshold label (badges are upper case)
 
 
+@pytest.mark.slow
 def test_formats_follow_the_report_locale(make_project: MakeProject) -> None:
     text = MINIMAL_YAML.replace(
         "    title: CEO Report\n", "    title: CEO Report\n    locale: de_DE\n    currency: EUR\n"
@@ -207,6 +210,7 @@ def test_rebuilds_are_byte_identical(make_project: MakeProject) -> None:
     assert one == two
 
 
+@pytest.mark.slow
 def test_source_date_epoch_fixes_the_generated_date(make_project: MakeProject) -> None:
     root = make_project({"reports.yaml": CHART_YAML})
     epoch = int(dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc).timestamp())
@@ -232,6 +236,7 @@ def test_pdfa_variant_embeds_the_data(example_build: reportc.BuildResult) -> Non
     assert pdf_reader(example_build.out_dir / "cto.pdf").attachments == {}
 
 
+@pytest.mark.slow
 def test_tagged_pdf_for_accessibility(make_project: MakeProject) -> None:
     text = MINIMAL_YAML.replace('period: "2026-10"\n', 'period: "2026-10"\npdf: {tagged: true}\n')
     root = make_project({"reports.yaml": text})

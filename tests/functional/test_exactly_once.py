@@ -346,6 +346,7 @@ def test_smtp_connection_dropped_after_the_data_is_uncertain_and_sent_once(
 # --------------------------------------------------------------------------- item 7
 
 
+@pytest.mark.slow
 def test_resend_one_burst_instance(make_project: MakeProject, tmp_path: Path) -> None:
     root = burst_project(make_project)
     box = OutboxTransport(tmp_path / "box")

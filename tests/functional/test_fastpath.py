@@ -78,6 +78,7 @@ def test_a_build_that_did_something_is_not_stamped(
     assert not (root / fastpath.STAMP).exists() and _replay(root) is None
 
 
+@pytest.mark.slow
 def test_any_change_to_the_inputs_or_outputs_takes_the_normal_path(
     make_project: MakeProject, monkeypatch: pytest.MonkeyPatch
 ) -> None:

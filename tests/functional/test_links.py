@@ -42,6 +42,7 @@ def _ledger_rows(root: Path) -> list[sqlite3.Row]:
     return list(db.execute("SELECT * FROM messages"))
 
 
+@pytest.mark.slow
 def test_a_link_downloads_the_very_pdf(make_project: MakeProject, moto: MotoServer) -> None:
     moto.client("s3").create_bucket(Bucket=BUCKET)
     root = make_project({"reports.yaml": _yaml("link")})
@@ -154,6 +155,7 @@ def test_the_same_file_is_uploaded_once_a_run(moto: MotoServer) -> None:
         assert response.read() == b"%PDF-1.7 x"
 
 
+@pytest.mark.slow
 def test_an_upload_that_fails_stops_the_email_and_the_webhook(
     make_project: MakeProject, moto: MotoServer
 ) -> None:

@@ -70,6 +70,7 @@ def test_verbose_logs_each_report(make_project: MakeProject) -> None:
     assert "info: [1/1] report 'ceo': done" in result.stderr
 
 
+@pytest.mark.slow
 def test_json_logs_are_json_lines_with_the_run_id_the_ledger_records(
     make_project: MakeProject, smtp_server: tuple[SmtpSink, int]
 ) -> None:

@@ -78,6 +78,7 @@ def _build(root: Path) -> int:
     return CliRunner().invoke(main, args).exit_code
 
 
+@pytest.mark.slow
 def test_a_failed_build_notifies_the_webhook_once(
     make_project: MakeProject, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:

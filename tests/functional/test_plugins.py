@@ -71,6 +71,7 @@ def pigeon_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return site
 
 
+@pytest.mark.slow
 def test_a_plugin_transport_delivers_through_the_ledger(
     make_project: MakeProject, pigeon_installed: Path
 ) -> None:

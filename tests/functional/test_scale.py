@@ -90,6 +90,7 @@ def store_totals() -> dict[str, int]:
     return totals
 
 
+@pytest.mark.slow
 def test_burst_builds_one_report_per_row_with_only_its_data(make_project: MakeProject) -> None:
     root = burst_project(make_project)
     result = CliRunner().invoke(main, ["-C", str(root), "build", "--jobs", "1"])

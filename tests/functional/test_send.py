@@ -248,6 +248,7 @@ def test_paused_account_aborts(make_project: MakeProject, moto: MotoServer) -> N
     assert "the provider refused to continue" in result.stopped
 
 
+@pytest.mark.slow
 def test_insufficient_quota_is_refused_in_preflight(
     make_project: MakeProject, moto: MotoServer
 ) -> None:
@@ -338,6 +339,7 @@ def test_smtp_envelope_has_the_bcc_and_the_data_does_not(
     assert msg["To"] == "cfo@example.com" and msg["Cc"] == "ceo@example.com"
 
 
+@pytest.mark.slow
 def test_dry_run_writes_the_outbox_and_contacts_nothing(make_project: MakeProject) -> None:
     root = make_project({"reports.yaml": SEND_YAML})
     result = CliRunner().invoke(
@@ -356,6 +358,7 @@ def test_dry_run_writes_the_outbox_and_contacts_nothing(make_project: MakeProjec
     assert not (root / ".reportc/ledger.sqlite").exists()  # no ledger: nothing recorded
 
 
+@pytest.mark.slow
 def test_redirect_limit_resend_and_status(make_project: MakeProject, tmp_path: Path) -> None:
     root = make_project({"reports.yaml": SEND_YAML})
     box = tmp_path / "box"

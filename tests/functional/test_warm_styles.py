@@ -48,6 +48,7 @@ def _cold(root: Path, html: str) -> bytes:
         pdf.release_shared_styles()
 
 
+@pytest.mark.slow
 def test_a_warmed_stylesheet_gives_the_same_bytes_as_a_cold_one(tmp_path: Path) -> None:
     root = _project(tmp_path)
     html = PAGE.format(style=STYLE, n="Sales 1 234")

@@ -47,6 +47,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> reportc.BuildResult:
     return reportc.build(project, formats=("xlsx",), clock=lambda: FIXED_NOW)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ceo", "cto", "cfo", "cmo", "accounting"])
 def test_every_figure_in_the_workbook_is_in_the_pdf(
     built: reportc.BuildResult, example_build: reportc.BuildResult, name: str
