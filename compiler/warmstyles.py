@@ -29,8 +29,9 @@ from .writer import write_atomic
 
 #: how many stylesheets are remembered (a project's personas mostly share one)
 MAX_STYLES = WARM_STYLES
-#: the longest stylesheet remembered (the example's is 11,000 characters)
-MAX_CHARS = 256 * 1024
+#: the longest stylesheet remembered (the example's is 11,000 characters; the template
+#: is sent at most 64 KiB of them)
+MAX_CHARS = 48 * 1024
 #: how many of a build's PDFs are looked at for their stylesheets
 LOOK_AT = 16
 FILE_NAME = "pdf-styles.json"

@@ -42,7 +42,7 @@ from .pdfsecure import Protection, protect
 from .rendered import RenderedReport
 from .weasy import load_weasyprint
 from .writer import write_atomic
-from .zygote import ForkedWorker, Zygote, serve_forks
+from .zygote import MAX_WARM_BYTES, ForkedWorker, Zygote, serve_forks
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,8 @@ def warm_up() -> None:  # pragma: no cover - in a worker or zygote
 
 #: the most stylesheets a zygote warms up with (reportc.warmstyles remembers as many)
 WARM_STYLES = 4
+#: the longest a zygote spends warming up with them: a head start, not a task
+WARM_SECONDS = 10.0
 
 
 def warm_with(payload: bytes) -> bool:  # pragma: no cover - in a zygote
@@ -166,18 +168,26 @@ def warm_with(payload: bytes) -> bool:  # pragma: no cover - in a zygote
         return False
     if not styles:
         return False
-    warm_styles(root, styles)
+    try:
+        with time_limit(WARM_SECONDS, "warming up with the last build's stylesheets"):
+            warm_styles(root, styles)
+    except (TimeLimitExceeded, MemoryError):
+        pass  # what was warmed stays warm; the rest waits for its first PDF
     gc.collect()
     gc.freeze()
     return True
 
 
 def warm_message(project_root: Path, styles: Iterable[str]) -> bytes:
-    """What :func:`warm_with` reads (b"" when there is nothing to warm)."""
+    """What :func:`warm_with` reads: as many of the stylesheets as fit in the zygote's
+    :data:`~reportc.zygote.MAX_WARM_BYTES` (b"" when none do, or there are none)."""
     chosen = list(styles)[:WARM_STYLES]
-    if not chosen:
-        return b""
-    return json.dumps({"root": str(project_root), "styles": chosen}).encode("utf-8")
+    while chosen:
+        data = json.dumps({"root": str(project_root), "styles": chosen}).encode("utf-8")
+        if len(data) <= MAX_WARM_BYTES:
+            return data
+        chosen.pop()
+    return b""
 
 
 def serve() -> None:  # pragma: no cover - runs in the worker process

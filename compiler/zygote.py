@@ -51,9 +51,10 @@ from typing import IO, Any, NoReturn, Protocol
 _MESSAGE = struct.Struct("!cii")
 #: the module a zygote runs (its ``worker_main``), started or forked
 WORKERS = "reportc.workers"
-#: a warm-up message's length prefix, and the most the zygote reads of one
+#: a warm-up message's length prefix, and the most the zygote reads of one: small
+#: enough to fit in the socket's buffer, so sending it never waits for the zygote
 _LENGTH = struct.Struct("!I")
-MAX_WARM_BYTES = 4 * 1024 * 1024
+MAX_WARM_BYTES = 64 * 1024
 
 
 def available() -> bool:
@@ -404,7 +405,7 @@ def serve_forks(
     waiting, held = _waiting_warm(sock)
     if waiting and held is None:
         return  # not a message of ours: stop (the pool starts plain workers)
-    if held is None or not warm(held):
+    if held is None or not _warmed(warm, held):
         warm_up()
     held = None
     while True:
@@ -424,13 +425,20 @@ def serve_forks(
                 os.close(extra)
             continue
         if held and not select.select([fds[0]], [], [], 0)[0]:
-            with contextlib.suppress(Exception):
-                warm(held)
+            _warmed(warm, held)
             held = None
         pid = _fork_worker(sock, fds, serve)
         for passed in fds:
             os.close(passed)
         sock.sendall(_MESSAGE.pack(b"P", pid, 0))
+
+
+def _warmed(warm: Callable[[bytes], bool], payload: bytes) -> bool:  # pragma: no cover
+    """``warm(payload)``; False if it did nothing or failed (a head start is optional)."""
+    try:
+        return warm(payload)
+    except Exception:
+        return False
 
 
 def _waiting_warm(sock: socket.socket) -> tuple[bool, bytes | None]:  # pragma: no cover

@@ -186,3 +186,13 @@ def test_the_command_builds_the_same_pdfs_cold_and_warm(tmp_path: Path) -> None:
         assert len(warmstyles.remembered(project)) == 1
         assert list(temp.iterdir()) == []
     assert made["1"] == made["2"]
+
+
+def test_the_warm_up_message_fits_the_zygotes_buffer(tmp_path: Path) -> None:
+    """Sending it never waits for the zygote: stylesheets that would not fit are left out."""
+    big = "p { color: red }" + " " * (warmstyles.MAX_CHARS - 20)
+    message = warm_message(tmp_path, ["h1 {}", big, big, "h2 {}"])
+    assert len(message) <= MAX_WARM_BYTES
+    assert json.loads(message)["styles"] == ["h1 {}", big]  # the first ones that fit
+    assert warm_message(tmp_path, []) == b""
+    assert warm_message(tmp_path, ["x" * MAX_WARM_BYTES]) == b""
