@@ -18,7 +18,7 @@ import pytest
 from pypdf import PdfReader
 
 import reportc
-from reportc import pdf
+from reportc import pdf, warmstyles
 from reportc.config.pdfoptions import PdfOptions
 from reportc.rendered import RenderedReport
 from reportc.workers import PdfPool, PdfTask
@@ -114,11 +114,14 @@ def test_a_refused_url_in_a_shared_sheet_is_reported_for_every_report(tmp_path: 
 @pytest.mark.slow
 def test_a_build_with_font_faces_exits_cleanly_and_leaves_no_font_files(tmp_path: Path) -> None:
     """The shared font configuration holds the project's fonts in a temporary folder:
-    the process lets go of it before exit, so nothing is printed and nothing is left."""
+    the process lets go of it before exit, so nothing is printed and nothing is left.
+    ``--jobs 1`` remembers the stylesheet; the ``--jobs 2`` build's template (forked from
+    the command) warms up with it: the PDFs are the same bytes, cold and warm."""
     root = copy_example(tmp_path / "example")
     temp = tmp_path / "temp"
     temp.mkdir()
-    env = {**os.environ, "TMPDIR": str(temp)}
+    env = {**os.environ, "TMPDIR": str(temp), "SOURCE_DATE_EPOCH": "1793491200"}
+    made = {}
     for jobs in ("1", "2"):
         done = subprocess.run(
             [
@@ -148,6 +151,9 @@ def test_a_build_with_font_faces_exits_cleanly_and_leaves_no_font_files(tmp_path
         assert done.returncode == 0, done.stderr
         assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr
         assert list(temp.iterdir()) == []
+        made[jobs] = [(root / "dist" / f"{n}.pdf").read_bytes() for n in ("ceo", "cto")]
+        assert len(warmstyles.remembered(reportc.load_project(root, environ={}))) == 1
+    assert made["1"] == made["2"]
 
 
 FONT_HTML = """<html><head><style>

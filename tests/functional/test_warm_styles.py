@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -157,35 +154,6 @@ def test_the_stylesheets_are_remembered_bounded_and_only_when_they_change(
     for garbage in ("{", "[]", '{"styles": [1, "a"]}', '{"styles": ["' + "x" * 300_000 + '"]}'):
         path.write_text(garbage)
         assert warmstyles.remembered(project) in ((), ("a",))
-
-
-@pytest.mark.slow
-def test_the_command_builds_the_same_pdfs_cold_and_warm(tmp_path: Path) -> None:
-    """``--jobs 1`` remembers the example's stylesheet; the next ``--jobs 2`` build's
-    template warms up with it (forked from the command): the PDFs are the same bytes,
-    and nothing is left in the temporary folder."""
-    root = copy_example(tmp_path / "example")
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    env = {**os.environ, "TMPDIR": str(temp), "SOURCE_DATE_EPOCH": "1793491200"}
-    entry = [sys.executable, "-c", "from reportc.entry import main; main()", "-C", str(root)]
-    chosen = ["--no-archive", "--format", "pdf", "--persona", "cto", "--persona", "cfo"]
-    made = {}
-    for jobs in ("1", "2"):
-        done = subprocess.run(
-            [*entry, "build", "--force", "--jobs", jobs, *chosen],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        made[jobs] = {n: (root / "dist" / f"{n}.pdf").read_bytes() for n in ("cto", "cfo")}
-        project = load_project(root, environ={})
-        assert len(warmstyles.remembered(project)) == 1
-        assert list(temp.iterdir()) == []
-    assert made["1"] == made["2"]
 
 
 def test_the_warm_up_message_fits_the_zygotes_buffer(tmp_path: Path) -> None:
