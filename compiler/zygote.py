@@ -169,13 +169,11 @@ class Zygote:
         try:
             if not select.select([self.sock], [], [], timeout)[0]:
                 return False
-            data = b""
-            while len(data) < _MESSAGE.size:
-                chunk = self.sock.recv(_MESSAGE.size - len(data))
-                if not chunk:
-                    raise OSError("the zygote closed its socket")
-                data += chunk
         except OSError:
+            self.broken = True
+            return False
+        data = _read_exactly(self.sock, _MESSAGE.size)
+        if data is None:  # the zygote closed its socket, or it broke
             self.broken = True
             return False
         kind, pid, code = _MESSAGE.unpack(data)
@@ -402,12 +400,9 @@ def serve_forks(
     ready is forked at once."""
     sock = socket.socket(fileno=fd)
     signal.signal(signal.SIGCHLD, _reaper(sock))
-    waiting, held = _waiting_warm(sock)
-    if waiting and held is None:
+    if not _first_warm_up(sock, warm, warm_up):
         return  # not a message of ours: stop (the pool starts plain workers)
-    if held is None or not _warmed(warm, held):
-        warm_up()
-    held = None
+    held: bytes | None = None
     while True:
         try:
             message, fds, _flags, _addr = socket.recv_fds(sock, 1, 3)
@@ -441,16 +436,28 @@ def _warmed(warm: Callable[[bytes], bool], payload: bytes) -> bool:  # pragma: n
         return False
 
 
-def _waiting_warm(sock: socket.socket) -> tuple[bool, bytes | None]:  # pragma: no cover
-    """Whether the next message is a warm-up message already here, and its payload (None
-    if it is cut short or too big)."""
+def _first_warm_up(
+    sock: socket.socket, warm: Callable[[bytes], bool], warm_up: Callable[[], None]
+) -> bool:  # pragma: no cover - zygote
+    """``warm`` with the warm-up message if it is next and already here, else (or if it
+    did nothing) ``warm_up``; False, without warming, if that message is garbled."""
+    held = _read_warm(sock) if _warm_is_next(sock) else b""
+    if held is None:
+        return False
+    if not (held and _warmed(warm, held)):
+        warm_up()
+    return True
+
+
+def _warm_is_next(sock: socket.socket) -> bool:  # pragma: no cover - zygote
+    """Whether the next message is a warm-up message already here (its ``W`` is read)."""
     try:
         if sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b"W":
-            return False, None
+            return False
         sock.recv(1)
     except OSError:  # nothing yet (BlockingIOError), or the parent is gone
-        return False, None
-    return True, _read_warm(sock)
+        return False
+    return True
 
 
 def _read_warm(sock: socket.socket) -> bytes | None:  # pragma: no cover - zygote
@@ -462,7 +469,8 @@ def _read_warm(sock: socket.socket) -> bytes | None:  # pragma: no cover - zygot
     return _read_exactly(sock, length) if length <= MAX_WARM_BYTES else None
 
 
-def _read_exactly(sock: socket.socket, size: int) -> bytes | None:  # pragma: no cover
+def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
+    """``size`` bytes from the socket; None if it closes or fails first."""
     data = bytearray()
     while len(data) < size:
         try:
