@@ -22,6 +22,7 @@ import importlib
 import json
 import os
 import pickle
+import shutil
 import struct
 import subprocess
 import sys
@@ -303,17 +304,23 @@ class PdfPool:
         self.clock = clock
         self.slots: list[_Slot] = []
         self.zygote = zygote
+        #: plain workers' temporary folder (made with the first one), removed on exit:
+        #: a worker killed for its time or memory cannot delete its copies of the fonts
+        self.scratch: str | None = None
 
     def _start(self) -> _Slot:
         forked = self.zygote.spawn() if self.zygote is not None else None
         if forked is not None:
             return _Slot(forked, forked.stderr)
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the worker; read when it dies
+        if self.scratch is None:  # where plain workers' temporary files go; removed on exit
+            self.scratch = tempfile.mkdtemp(prefix="reportc-pdf-")
         process = subprocess.Popen(
             [sys.executable, "-m", "reportc.workers", str(self.memory_mb or 0)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
+            env={**os.environ, "TMPDIR": self.scratch},
         )
         return _Slot(process, stderr)
 
@@ -341,6 +348,9 @@ class PdfPool:
             if slot.process.stdout is not None:
                 slot.process.stdout.close()
             slot.stderr.close()
+        if self.scratch is not None:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+            self.scratch = None
 
     def _replace(self, slot: _Slot) -> None:
         if slot.process.poll() is None:

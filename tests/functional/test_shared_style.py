@@ -196,3 +196,37 @@ def test_workers_delete_their_font_folders_without_collecting_and_exit_cleanly(
     resources: Any = PdfReader(tmp_path / "a.pdf").pages[0]["/Resources"]
     fonts = resources["/Font"].values()
     assert any("Inter" in str(font.get_object()["/BaseFont"]) for font in fonts)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forked", [False, True], ids=["plain", "zygote"])
+def test_a_worker_killed_for_its_time_leaves_no_font_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool
+) -> None:
+    """A worker killed mid-layout cannot delete its copies of the project's fonts; they
+    live in a scratch folder the pool (or the template's owner) removes at the end."""
+    root = tmp_path / "project"
+    (root / "assets" / "fonts").mkdir(parents=True)
+    shutil.copy(REPO / "assets/fonts/Inter-Bold.otf", root / "assets/fonts")
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))
+    tempfile.tempdir = None
+    rows = "".join(f"<tr><td>{i}</td><td>{'x' * 40}</td></tr>" for i in range(6000))
+    big = FONT_HTML.replace("<p>{name}</p>", f"<table>{rows}</table>")
+    try:
+        zygote = Zygote.start(None) if forked else None
+        tasks = [
+            PdfTask(n, h, root, tmp_path / f"{n}.pdf")
+            for n, h in (("big", big), ("a", FONT_HTML.replace("{name}", "a")))
+        ]
+        with PdfPool(2, timeout=1.5, zygote=zygote) as pool:
+            results = {r.name: r for r in pool.run(tasks)}
+        if zygote is not None:
+            zygote.close()
+    finally:
+        tempfile.tempdir = None
+    big_error = results["big"].error
+    assert big_error is not None and "gave up after" in big_error.problems[0].message
+    assert results["a"].error is None and results["a"].pages == 1
+    assert list(temp.iterdir()) == []
