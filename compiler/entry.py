@@ -10,18 +10,25 @@ another core while this process loads the CLI, the project and the data, instead
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import gc
-import os
 import sys
-from collections.abc import Sequence
-from importlib import import_module
-from pathlib import Path
 
-from . import fastpath
-from .limits import DEFAULT_BUILD_MEMORY_MB, default_jobs
-from .zygote import Zygote
+# Ctrl-C while this module's imports load ends the command as Ctrl-C later does, not
+# with a traceback (what comes before, Python's own start-up, is Python's to answer).
+try:
+    import atexit
+    import contextlib
+    import gc
+    import os
+    from collections.abc import Sequence
+    from importlib import import_module
+    from pathlib import Path
+
+    from . import fastpath
+    from .limits import DEFAULT_BUILD_MEMORY_MB, default_jobs
+    from .zygote import Zygote
+except KeyboardInterrupt:  # pragma: no cover - timing; tests/functional/test_scale.py
+    sys.stderr.write("Aborted!\n")
+    raise SystemExit(1) from None
 
 #: global options that take a value, and those that do not (see reportc.cli.main)
 _GLOBAL_VALUE = {"-C", "--config", "--env-file", "--log-format"}
