@@ -37,13 +37,14 @@ from typing import IO, Any
 
 from .config.pdfoptions import PdfOptions
 from .errors import Problem, RenderError, ReportcError
+from .forkloop import MAX_WARM_BYTES, serve_forks
 from .limits import DEFAULT_BUILD_MEMORY_MB, TimeLimitExceeded, time_limit
 from .pdf import make_pdf, release_shared_styles, warm_styles
 from .pdfsecure import Protection, protect
 from .rendered import RenderedReport
 from .weasy import load_weasyprint
 from .writer import write_atomic
-from .zygote import MAX_WARM_BYTES, ForkedWorker, Zygote, serve_forks
+from .zygote import ForkedWorker, Zygote
 
 
 @dataclass(frozen=True)

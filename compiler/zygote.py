@@ -14,12 +14,14 @@ may already hold DuckDB and vl-convert threads, which must not be forked.
 
 The protocol, over a Unix socket pair: the parent sends one byte with three file
 descriptors (the worker's task pipe, its result pipe, its stderr) and the zygote
-answers ``P`` and the new worker's pid; when a worker exits, the zygote (its parent)
+answers ``P``, the new worker's pid and, where the system has them, a pidfd for it
+opened before the zygote could reap it (the pool's ``kill`` then reaches that process
+and never a later one given the same pid); when a worker exits, the zygote (its parent)
 reaps it and sends ``X``, the pid and the exit code (negative: the signal), so the pool
 can say why a worker died exactly as it does for one it started itself. The parent may
 also send ``W``, a length and what to warm up with (:meth:`Zygote.warm`; the stylesheets
 the last build's PDFs used): the zygote hands it to its warm-up before it forks another
-worker.
+worker. The zygote's side is :mod:`reportc.forkloop`.
 
 Each zygote gets a scratch folder of its own, made and removed by the parent: the
 zygote's and its workers' temporary files (WeasyPrint's copies of the project's fonts)
@@ -36,25 +38,18 @@ import select
 import shutil
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import traceback
 from collections import deque
-from collections.abc import Callable
-from typing import IO, Any, NoReturn, Protocol
+from typing import IO, Protocol
 
-#: one message from the zygote: kind (P: forked, X: exited), pid, exit code
-_MESSAGE = struct.Struct("!cii")
+from .forkloop import LENGTH, MAX_WARM_BYTES, MESSAGE, become_zygote, read_exactly
+
 #: the module a zygote runs (its ``worker_main``), started or forked
 WORKERS = "reportc.workers"
-#: a warm-up message's length prefix, and the most the zygote reads of one: small
-#: enough to fit in the socket's buffer, so sending it never waits for the zygote
-_LENGTH = struct.Struct("!I")
-MAX_WARM_BYTES = 64 * 1024
 
 
 def available() -> bool:
@@ -86,6 +81,8 @@ class Zygote:
         self.scratch = scratch
         self.exits: dict[int, int] = {}
         self.pending: deque[ForkedWorker] = deque()
+        #: workers it has forked, whose pidfds are closed when it is
+        self.forked: list[ForkedWorker] = []
         self.broken = False
 
     @classmethod
@@ -147,7 +144,7 @@ class Zygote:
             shutil.rmtree(scratch, ignore_errors=True)
             return None
         if pid == 0:  # pragma: no cover - the child: it never returns
-            _become_zygote(theirs.detach(), memory_mb, scratch, worker_main)
+            become_zygote(theirs.detach(), memory_mb, scratch, worker_main)
         theirs.close()
         return cls(_Child(pid), ours, memory_mb or None, scratch)
 
@@ -158,7 +155,7 @@ class Zygote:
         if self.broken or not payload or len(payload) > MAX_WARM_BYTES:
             return
         try:
-            self.sock.sendall(b"W" + _LENGTH.pack(len(payload)) + payload)
+            self.sock.sendall(b"W" + LENGTH.pack(len(payload)) + payload)
         except OSError:
             self.broken = True
 
@@ -172,15 +169,19 @@ class Zygote:
         except OSError:
             self.broken = True
             return False
-        data = _read_exactly(self.sock, _MESSAGE.size)
+        data, fds = _read_message(self.sock)
         if data is None:  # the zygote closed its socket, or it broke
             self.broken = True
             return False
-        kind, pid, code = _MESSAGE.unpack(data)
+        kind, pid, code = MESSAGE.unpack(data)
         if kind == b"P" and self.pending:
-            self.pending.popleft().pid = pid
+            worker = self.pending.popleft()
+            worker.pid, worker.pidfd = pid, fds.pop() if fds else None
+            self.forked.append(worker)
         elif kind == b"X":
             self.exits[pid] = code
+        for extra in fds:
+            os.close(extra)
         return True
 
     def spawn(self) -> ForkedWorker | None:
@@ -218,6 +219,9 @@ class Zygote:
             self.process.kill()
         self.process.wait()
         shutil.rmtree(self.scratch, ignore_errors=True)
+        for worker in self.forked:
+            worker.let_go()
+        self.forked.clear()
 
     def __enter__(self) -> Zygote:
         return self
@@ -238,6 +242,9 @@ class ForkedWorker:
         self.stderr = stderr
         self.zygote = zygote
         self.returncode: int | None = None
+        #: a pidfd for the worker, from the zygote (which opened it before it could reap
+        #: the worker): signals go to this process and never to a later one with its pid
+        self.pidfd: int | None = None
 
     def poll(self) -> int | None:
         if self.returncode is None:
@@ -245,14 +252,31 @@ class ForkedWorker:
                 pass
             if self.pid is not None and self.pid in self.zygote.exits:
                 self.returncode = self.zygote.exits.pop(self.pid)
-            elif self.zygote.broken and (self.pid is None or not _alive(self.pid)):
+            elif self.zygote.broken and (self.pid is None or not self._alive()):
                 self.returncode = -1  # never forked, or its exit went unreported
+            if self.returncode is not None:
+                self.let_go()
         return self.returncode
+
+    def _alive(self) -> bool:
+        if self.pidfd is not None:  # readable once the process has ended
+            return not select.select([self.pidfd], [], [], 0)[0]
+        return self.pid is not None and _alive(self.pid)
 
     def kill(self) -> None:
         if self.poll() is None and self.pid is not None:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+                if self.pidfd is not None:
+                    signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+                else:
+                    os.kill(self.pid, signal.SIGKILL)
+
+    def let_go(self) -> None:
+        """Close the worker's pidfd (its exit is known, or the zygote is closed)."""
+        if self.pidfd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.pidfd)
+            self.pidfd = None
 
     def wait(self, timeout: float | None = None) -> int:
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -311,9 +335,6 @@ def _alive(pid: int) -> bool:
     return True
 
 
-# ------------------------------------------------------------------ in the zygote
-
-
 def _threads() -> int:
     """How many threads this process has, native ones included where the system says."""
     try:
@@ -322,162 +343,16 @@ def _threads() -> int:
         return threading.active_count()
 
 
-def _become_zygote(
-    fd: int, memory_mb: int | None, scratch: str, worker_main: Callable[[int, int, str], None]
-) -> NoReturn:  # pragma: no cover
-    """The forked child: keep only the socket, then warm up and serve forks."""
-    code = 0
+def _read_message(sock: socket.socket) -> tuple[bytes | None, list[int]]:
+    """One message from the zygote and the descriptors sent with it (a pidfd with
+    ``P``); None at the end of the stream."""
     try:
-        devnull = os.open(os.devnull, os.O_RDWR)
-        for target in (0, 1, 2):
-            os.dup2(devnull, target)
-        os.closerange(3, fd)
-        os.closerange(fd + 1, _max_fd())
-        worker_main(memory_mb or 0, fd, scratch)
-    except BaseException:  # Ctrl-C while warming, or anything: the parent copes
-        code = 1
-    finally:
-        os._exit(code)
-
-
-def _max_fd() -> int:
-    try:
-        return max(256, min(os.sysconf("SC_OPEN_MAX"), 1 << 16))
-    except (OSError, ValueError):
-        return 1024
-
-
-def _reaper(sock: socket.socket) -> Any:
-    def reap(signum: int, frame: Any) -> None:
-        while True:
-            try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            with contextlib.suppress(OSError):
-                sock.sendall(_MESSAGE.pack(b"X", pid, os.waitstatus_to_exitcode(status)))
-
-    return reap
-
-
-def _fork_worker(sock: socket.socket, fds: list[int], serve: Callable[[], None]) -> int:
-    """Fork one worker on the given pipes; in the child, serve tasks and exit."""
-    pid = os.fork()
-    if pid:
-        return pid
-    code = 0
-    try:
-        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        sock.close()
-        for target, fd in enumerate(fds):
-            os.dup2(fd, target)
+        data, fds, _flags, _addr = socket.recv_fds(sock, MESSAGE.size, 1)
+    except OSError:
+        return None, []
+    rest = read_exactly(sock, MESSAGE.size - len(data)) if data else None
+    if rest is None:
+        for fd in fds:
             os.close(fd)
-        serve()
-    except BaseException:  # the worker's last word, for the pool's message
-        traceback.print_exc()
-        code = 1
-    finally:
-        with contextlib.suppress(Exception):
-            sys.stderr.flush()
-        os._exit(code)
-
-
-def serve_forks(
-    fd: int,
-    serve: Callable[[], None],
-    warm: Callable[[bytes], bool],
-    warm_up: Callable[[], None],
-) -> None:  # pragma: no cover - zygote
-    """The zygote's loop: warm up, then fork a worker running ``serve`` on the pipes each
-    request passes, until the parent closes the socket.
-
-    The first warm-up is ``warm`` with the parent's warm-up message if it is already
-    there (it does what ``warm_up`` does and more), else ``warm_up``. A message that
-    comes later is kept until a worker is to be forked whose task has not come yet:
-    ``warm`` runs then (once), on time no one is waiting for; a worker whose task is
-    ready is forked at once."""
-    sock = socket.socket(fileno=fd)
-    signal.signal(signal.SIGCHLD, _reaper(sock))
-    if not _first_warm_up(sock, warm, warm_up):
-        return  # not a message of ours: stop (the pool starts plain workers)
-    held: bytes | None = None
-    while True:
-        try:
-            message, fds, _flags, _addr = socket.recv_fds(sock, 1, 3)
-        except OSError:
-            return
-        if not message:
-            return  # the parent let go; the workers end when their task pipes close
-        if message == b"W" and not fds:
-            held = _read_warm(sock)
-            if held is None:
-                return  # not a message of ours: stop (the pool starts plain workers)
-            continue
-        if len(fds) != 3:
-            for extra in fds:
-                os.close(extra)
-            continue
-        if held and not select.select([fds[0]], [], [], 0)[0]:
-            _warmed(warm, held)
-            held = None
-        pid = _fork_worker(sock, fds, serve)
-        for passed in fds:
-            os.close(passed)
-        sock.sendall(_MESSAGE.pack(b"P", pid, 0))
-
-
-def _warmed(warm: Callable[[bytes], bool], payload: bytes) -> bool:  # pragma: no cover
-    """``warm(payload)``; False if it did nothing or failed (a head start is optional)."""
-    try:
-        return warm(payload)
-    except Exception:
-        return False
-
-
-def _first_warm_up(
-    sock: socket.socket, warm: Callable[[bytes], bool], warm_up: Callable[[], None]
-) -> bool:  # pragma: no cover - zygote
-    """``warm`` with the warm-up message if it is next and already here, else (or if it
-    did nothing) ``warm_up``; False, without warming, if that message is garbled."""
-    held = _read_warm(sock) if _warm_is_next(sock) else b""
-    if held is None:
-        return False
-    if not (held and _warmed(warm, held)):
-        warm_up()
-    return True
-
-
-def _warm_is_next(sock: socket.socket) -> bool:  # pragma: no cover - zygote
-    """Whether the next message is a warm-up message already here (its ``W`` is read)."""
-    try:
-        if sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b"W":
-            return False
-        sock.recv(1)
-    except OSError:  # nothing yet (BlockingIOError), or the parent is gone
-        return False
-    return True
-
-
-def _read_warm(sock: socket.socket) -> bytes | None:  # pragma: no cover - zygote
-    """A warm-up message's payload after its ``W``; None if it is cut short or too big."""
-    size = _read_exactly(sock, _LENGTH.size)
-    if size is None:
-        return None
-    (length,) = _LENGTH.unpack(size)
-    return _read_exactly(sock, length) if length <= MAX_WARM_BYTES else None
-
-
-def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
-    """``size`` bytes from the socket; None if it closes or fails first."""
-    data = bytearray()
-    while len(data) < size:
-        try:
-            chunk = sock.recv(min(size - len(data), 1 << 16))
-        except OSError:
-            return None
-        if not chunk:
-            return None
-        data += chunk
-    return bytes(data)
+        return None, []
+    return data + rest, fds

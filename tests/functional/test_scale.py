@@ -379,10 +379,26 @@ def test_forked_workers_report_their_exit_codes(tmp_path: Path) -> None:
         assert first.stdin is not None
         first.stdin.close()  # a worker ends when its task pipe closes
         assert first.wait(60) == 0 and first.pid is not None
+        assert first.pidfd is None  # let go of once its exit is known
         while second.pid is None:
             zygote.read(1)
-        os.kill(second.pid, signal.SIGKILL)
-        assert second.wait(60) == -signal.SIGKILL
+        if second.pidfd is None:  # no pidfds here: the pid it is
+            assert not hasattr(os, "pidfd_open")
+            os.kill(second.pid, signal.SIGKILL)
+            assert second.wait(60) == -signal.SIGKILL
+            return
+        # kill() signals the process the template forked, through the pidfd the template
+        # sent with its pid, never whatever holds that number now (as if it were reused)
+        victim = subprocess.Popen(["sleep", "60"])
+        forked, second.pid = second.pid, victim.pid
+        try:
+            second.kill()
+            second.pid = forked
+            assert second.wait(60) == -signal.SIGKILL
+            assert victim.poll() is None and second.pidfd is None
+        finally:
+            victim.kill()
+            victim.wait()
 
 
 @pytest.mark.slow

@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 
 from reportc import load_project, pdf, warmstyles
+from reportc.forkloop import MAX_WARM_BYTES
 from reportc.rendered import RenderedReport
 from reportc.workers import PdfPool, PdfTask, warm_message
-from reportc.zygote import MAX_WARM_BYTES, Zygote
+from reportc.zygote import Zygote
 
 from ..conftest import REPO, copy_example
 
