@@ -100,3 +100,25 @@ def test_a_pdf_worker_imports_neither_the_model_nor_the_rendering_stage() -> Non
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert done.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_weasyprint_is_imported_with_the_collector_paused_and_left_as_it_was(
+    enabled: bool,
+) -> None:
+    """Importing WeasyPrint makes ~100,000 objects and no garbage; the collector's ~130
+    passes over them are skipped (~60 ms), and it is left enabled or disabled as it was
+    (enabled again, it makes one pass, at the next allocation)."""
+    code = (
+        "import gc, reportc.weasy as w\n"
+        f"{'' if enabled else 'gc.disable()'}\n"
+        "seen = []\n"
+        "gc.callbacks.append(lambda phase, info: seen.append(phase))\n"
+        "w.load_weasyprint()\n"
+        "print(gc.isenabled(), len(seen) // 2)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    state, passes = done.stdout.split()
+    assert state == str(enabled) and int(passes) <= 1
