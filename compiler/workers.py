@@ -44,7 +44,7 @@ from .pdfsecure import Protection, protect
 from .rendered import RenderedReport
 from .weasy import load_weasyprint
 from .writer import write_atomic
-from .zygote import ForkedWorker, Zygote
+from .zygote import ForkedWorker, Zygote, scratch_folder
 
 
 @dataclass(frozen=True)
@@ -315,7 +315,7 @@ class PdfPool:
             return _Slot(forked, forked.stderr)
         stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the worker; read when it dies
         if self.scratch is None:  # where plain workers' temporary files go; removed on exit
-            self.scratch = tempfile.mkdtemp(prefix="reportc-pdf-")
+            self.scratch = scratch_folder()
         process = subprocess.Popen(
             [sys.executable, "-m", "reportc.workers", str(self.memory_mb or 0)],
             stdin=subprocess.PIPE,

@@ -52,6 +52,13 @@ from .forkloop import LENGTH, MAX_WARM_BYTES, MESSAGE, become_zygote, read_exact
 WORKERS = "reportc.workers"
 
 
+def scratch_folder() -> str:
+    """A new folder for PDF workers' temporary files (WeasyPrint's copies of the
+    project's fonts): a zygote's, or a pool's plain workers'. Whoever makes it removes
+    it, so what a killed worker could not delete goes too."""
+    return tempfile.mkdtemp(prefix="reportc-pdf-")
+
+
 def available() -> bool:
     """Whether workers can be forked from a zygote here (POSIX, with fd passing)."""
     return hasattr(os, "fork") and hasattr(socket, "send_fds") and hasattr(socket, "AF_UNIX")
@@ -91,7 +98,7 @@ class Zygote:
         if not available():
             return None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        scratch = tempfile.mkdtemp(prefix="reportc-pdf-")
+        scratch = scratch_folder()
         try:
             process = subprocess.Popen(
                 [
@@ -132,7 +139,7 @@ class Zygote:
         if _threads() != 1:
             return None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-        scratch = tempfile.mkdtemp(prefix="reportc-pdf-")
+        scratch = scratch_folder()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
