@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import shutil
 import textwrap
@@ -15,6 +16,7 @@ from pypdf import PdfReader
 import reportc
 from reportc import pipeline
 from reportc.config import load_project
+from reportc.zygote import Zygote
 
 REPO = Path(__file__).resolve().parent.parent
 FIXED_NOW = dt.datetime(2026, 11, 30, 12, 0, tzinfo=dt.timezone.utc)
@@ -108,6 +110,17 @@ def copy_example(into: Path) -> Path:
             shutil.copy(src, into / name)
     shutil.copy(REPO / "repos.env.example", into / "repos.env")
     return into
+
+
+@contextlib.contextmanager
+def worker_source(forked: bool, memory_mb: int | None) -> Iterator[Zygote | None]:
+    """A zygote to fork the pool's workers from, or None (plain worker processes)."""
+    zygote = Zygote.start(memory_mb) if forked else None
+    try:
+        yield zygote
+    finally:
+        if zygote is not None:
+            zygote.close()
 
 
 @pytest.fixture(scope="session")

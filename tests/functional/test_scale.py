@@ -12,7 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +25,7 @@ from reportc.dispatch import send
 from reportc.plan import Shard
 from reportc.workers import PdfPool, PdfTask
 from reportc.zygote import ForkedWorker, Zygote
-from tests.conftest import FIXED_NOW, MINIMAL_YAML, REPO, MakeProject, pdf_text
+from tests.conftest import FIXED_NOW, MINIMAL_YAML, REPO, MakeProject, pdf_text, worker_source
 
 STORES = (
     "store_id,store,manager_email,city\nS1,Harbor,h@example.com,Alpha\n"
@@ -304,17 +303,6 @@ def test_shard_auto_builds_the_same_shards_as_i_of_n(make_project: MakeProject) 
         main, ["-C", str(root), "build", "--shard", "auto"]
     )
     assert bad.exit_code == 2 and "REPORTC_SHARD_COUNT" in bad.output
-
-
-@contextlib.contextmanager
-def worker_source(forked: bool, memory_mb: int | None) -> Iterator[Zygote | None]:
-    """A zygote to fork the pool's workers from, or None (plain worker processes)."""
-    zygote = Zygote.start(memory_mb) if forked else None
-    try:
-        yield zygote
-    finally:
-        if zygote is not None:
-            zygote.close()
 
 
 @pytest.mark.slow

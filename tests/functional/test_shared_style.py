@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,9 @@ from reportc import pdf, warmstyles
 from reportc.config.pdfoptions import PdfOptions
 from reportc.rendered import RenderedReport
 from reportc.workers import PdfPool, PdfTask
-from reportc.zygote import ForkedWorker, Zygote
+from reportc.zygote import ForkedWorker
 
-from ..conftest import REPO, copy_example
+from ..conftest import REPO, copy_example, worker_source
 
 WHEN = dt.datetime(2026, 10, 31, tzinfo=dt.timezone.utc)
 
@@ -162,13 +163,10 @@ body { font-family: Inter; }
 </style></head><body><p>{name}</p></body></html>"""
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("forked", [False, True], ids=["plain", "zygote"])
-def test_workers_delete_their_font_folders_without_collecting_and_exit_cleanly(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool
-) -> None:
-    """A worker deletes its shared stylesheets' font folders itself and leaves with
-    os._exit (no teardown, no collection of its heap for the build to wait for)."""
+@pytest.fixture
+def font_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, Path]]:
+    """(a project folder with an ``@font-face`` font, the temporary folder every process
+    of the test writes its temporary files to, TMPDIR included)."""
     root = tmp_path / "project"
     (root / "assets" / "fonts").mkdir(parents=True)
     shutil.copy(REPO / "assets/fonts/Inter-Bold.otf", root / "assets/fonts")
@@ -177,18 +175,26 @@ def test_workers_delete_their_font_folders_without_collecting_and_exit_cleanly(
     monkeypatch.setenv("TMPDIR", str(temp))  # the workers' temporary folder
     tempfile.tempdir = None  # (this process's own temporary files: ask again)
     try:
-        zygote = Zygote.start(None) if forked else None
-        tasks = [
-            PdfTask(n, FONT_HTML.replace("{name}", n), root, tmp_path / f"{n}.pdf")
-            for n in ("a", "b", "c")
-        ]
-        with PdfPool(2, zygote=zygote) as pool:
-            results = list(pool.run(tasks))
-            slots = list(pool.slots)
-        if zygote is not None:
-            zygote.close()
+        yield root, temp
     finally:
         tempfile.tempdir = None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("forked", [False, True], ids=["plain", "zygote"])
+def test_workers_delete_their_font_folders_without_collecting_and_exit_cleanly(
+    tmp_path: Path, font_project: tuple[Path, Path], forked: bool
+) -> None:
+    """A worker deletes its shared stylesheets' font folders itself and leaves with
+    os._exit (no teardown, no collection of its heap for the build to wait for)."""
+    root, temp = font_project
+    tasks = [
+        PdfTask(n, FONT_HTML.replace("{name}", n), root, tmp_path / f"{n}.pdf")
+        for n in ("a", "b", "c")
+    ]
+    with worker_source(forked, None) as zygote, PdfPool(2, zygote=zygote) as pool:
+        results = list(pool.run(tasks))
+        slots = list(pool.slots)
     assert all(r.error is None and r.pages == 1 for r in results)
     assert {type(s.process) is ForkedWorker for s in slots} == {forked}
     assert [s.process.returncode for s in slots] == [0, 0]
@@ -201,31 +207,19 @@ def test_workers_delete_their_font_folders_without_collecting_and_exit_cleanly(
 @pytest.mark.slow
 @pytest.mark.parametrize("forked", [False, True], ids=["plain", "zygote"])
 def test_a_worker_killed_for_its_time_leaves_no_font_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, forked: bool
+    tmp_path: Path, font_project: tuple[Path, Path], forked: bool
 ) -> None:
     """A worker killed mid-layout cannot delete its copies of the project's fonts; they
     live in a scratch folder the pool (or the template's owner) removes at the end."""
-    root = tmp_path / "project"
-    (root / "assets" / "fonts").mkdir(parents=True)
-    shutil.copy(REPO / "assets/fonts/Inter-Bold.otf", root / "assets/fonts")
-    temp = tmp_path / "temp"
-    temp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(temp))
-    tempfile.tempdir = None
+    root, temp = font_project
     rows = "".join(f"<tr><td>{i}</td><td>{'x' * 40}</td></tr>" for i in range(6000))
     big = FONT_HTML.replace("<p>{name}</p>", f"<table>{rows}</table>")
-    try:
-        zygote = Zygote.start(None) if forked else None
-        tasks = [
-            PdfTask(n, h, root, tmp_path / f"{n}.pdf")
-            for n, h in (("big", big), ("a", FONT_HTML.replace("{name}", "a")))
-        ]
-        with PdfPool(2, timeout=1.5, zygote=zygote) as pool:
-            results = {r.name: r for r in pool.run(tasks)}
-        if zygote is not None:
-            zygote.close()
-    finally:
-        tempfile.tempdir = None
+    tasks = [
+        PdfTask(n, h, root, tmp_path / f"{n}.pdf")
+        for n, h in (("big", big), ("a", FONT_HTML.replace("{name}", "a")))
+    ]
+    with worker_source(forked, None) as zygote, PdfPool(2, timeout=1.5, zygote=zygote) as pool:
+        results = {r.name: r for r in pool.run(tasks)}
     big_error = results["big"].error
     assert big_error is not None and "gave up after" in big_error.problems[0].message
     assert results["a"].error is None and results["a"].pages == 1
