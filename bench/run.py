@@ -767,16 +767,29 @@ BENCHES = {
 }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("which", nargs="*", choices=[*BENCHES, []][:-1] or None)
+def parse(argv: list[str] | None = None) -> tuple[list[str], int]:
+    """The benchmarks to run (all of them when none is named) and the runs per figure."""
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    # no ``choices=``: Python 3.11's argparse checks an empty ``nargs="*"`` against them
+    # and refuses the bare command, which is to run them all
+    parser.add_argument("which", nargs="*", metavar="BENCH", help=f"any of {', '.join(BENCHES)}")
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    for name in args.which:
+        if name not in BENCHES:
+            parser.error(f"no benchmark {name!r}: choose from {', '.join(BENCHES)}")
+    return args.which or list(BENCHES), args.runs
+
+
+def main() -> None:
+    which, runs = parse()
     cores = os.cpu_count()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    print(f"machine: {cores} cores, {mem:.0f} GiB; runs per figure: {args.runs}", flush=True)
-    for name in args.which or list(BENCHES):
-        BENCHES[name](args.runs)
+    print(f"machine: {cores} cores, {mem:.0f} GiB; runs per figure: {runs}", flush=True)
+    for name in which:
+        BENCHES[name](runs)
     print("\n| benchmark | result (median) | target | verdict |\n|---|---|---|---|")
     for row in RESULTS:
         print("| " + " | ".join(row) + " |")
