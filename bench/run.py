@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import logging
 import os
 import random
 import resource
@@ -641,6 +642,8 @@ def bench_send(runs: int) -> None:
         # SES: per-message cost of reportc's own work, rate limiter off
         from moto.server import ThreadedMotoServer
 
+        # werkzeug logs every request at INFO whatever verbose says: not into the table
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         server.start()
         host, port = server.get_host_and_port()
