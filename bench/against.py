@@ -4,6 +4,7 @@ ref (a worktree put on PYTHONPATH, workers included) against the code here.
     python bench/against.py a2872c3 burst --runs 5      # 200-report burst, and raw WeasyPrint
     python bench/against.py a2872c3 parallel --runs 5   # --jobs 1 and 2: burst of 60, example
     python bench/against.py a2872c3 send --runs 5       # 1,000 messages over SMTP, and mailmerge
+    python bench/against.py a2872c3 weekly --runs 5     # build, archive, preview's rebuild
 
 Prints each figure's median and its runs. Needs what bench/run.py needs.
 """
@@ -73,13 +74,20 @@ def burst(envs: dict[str, Code], tmp: Path, add: Callable[[str, float], None]) -
     )
 
 
+def common_example(tmp: Path) -> Path:
+    """The example both sides can build: HTML and PDF only (run.plain_example), without
+    the webhook, a send-time setting older code does not know (builds do no work for it)."""
+    root = run.plain_example(tmp)
+    config = root / "reports.yaml"
+    lines = config.read_text().splitlines(keepends=True)
+    config.write_text("".join(ln for ln in lines if not ln.lstrip().startswith(WEBHOOK)))
+    return root
+
+
 def parallel(envs: dict[str, Code], tmp: Path, add: Callable[[str, float], None]) -> None:
     if not (tmp / "burst60").exists():
         run.burst_project(tmp, 60)
-        example = run.plain_example(tmp) / "reports.yaml"
-        # a send-time setting older code does not know; builds do no work for it
-        lines = example.read_text().splitlines(keepends=True)
-        example.write_text("".join(ln for ln in lines if not ln.lstrip().startswith(WEBHOOK)))
+        common_example(tmp)
     projects = [
         ("burst of 60", tmp / "burst60", ("--format", "pdf")),
         ("example", tmp / "example", ("--no-archive",)),
@@ -89,6 +97,54 @@ def parallel(envs: dict[str, Code], tmp: Path, add: Callable[[str, float], None]
             for jobs in ("1", "2"):
                 command = code.reportc("-C", str(root), "build", "--force", "--jobs", jobs, *extra)
                 add(f"{name}, --jobs {jobs}, {label} (s)", run.timed(command, env=code.env)[0])
+
+
+#: the preview's edit-to-rebuild time, as bench/run.py's 7b measures it, for either code
+PREVIEW = """
+import sys, time
+from pathlib import Path
+from reportc import load_project
+from reportc.preview import Preview
+from reportc.preview_server import PreviewServer
+root = Path(sys.argv[1])
+state = Preview(root, lambda: load_project(root, environ={}))
+config = root / "reports.yaml"
+with PreviewServer(state, 0):
+    text = config.read_text()
+    for i in range(5):
+        generation = state.snapshot.generation
+        config.write_text(text.replace("title: CFO Report", f"title: CFO Report {i}", 1))
+        start = time.perf_counter()
+        state.wait(generation, timeout=60)
+        print(time.perf_counter() - start)
+config.write_text(text)
+"""
+
+
+def weekly(envs: dict[str, Code], tmp: Path, add: Callable[[str, float], None]) -> None:
+    """Benchmark 7 side by side: a ``--jobs 1`` build of a new run (one ledger row more),
+    ``reportc archive`` of it, and the preview's rebuild after ``reports.yaml`` is saved."""
+    for side, (label, code) in enumerate(envs.items()):
+        root = tmp / f"weekly-{side}"  # a project each: their own caches and manifests
+        if not root.exists():
+            (tmp / "w").mkdir(exist_ok=True)
+            common_example(tmp / "w").rename(root)
+            run.timed(code.reportc("-C", str(root), "build", "--jobs", "1"), env=code.env)
+        rows = sum(1 for _ in (root / "data/ledger.csv").open())
+        with (root / "data/ledger.csv").open("a") as f:
+            f.write(f"B{rows:05d},2026-10-30,JADA,4000,Bench invoice,{100 + rows}.00\n")
+        build = code.reportc("-C", str(root), "build", "--jobs", "1", "--no-archive")
+        add(f"build --jobs 1, {label} (s)", run.timed(build, env=code.env)[0])
+        archive = code.reportc("-C", str(root), "archive")
+        add(f"archive, {label} (s)", run.timed(archive, env=code.env)[0])
+        out = subprocess.run(
+            [run.PY, "-c", PREVIEW, str(root)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=code.env,
+        ).stdout.split()
+        add(f"preview rebuild, {label} (s)", statistics.median(map(float, out)))
 
 
 def send(envs: dict[str, Code], tmp: Path, add: Callable[[str, float], None]) -> None:
@@ -118,7 +174,7 @@ def send(envs: dict[str, Code], tmp: Path, add: Callable[[str, float], None]) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("ref")
-    parser.add_argument("which", choices=["burst", "parallel", "send"])
+    parser.add_argument("which", choices=["burst", "parallel", "send", "weekly"])
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
     figures: dict[str, list[float]] = {}
@@ -126,7 +182,7 @@ def main() -> None:
         envs = {f"at {args.ref}": old_code(args.ref, Path(tmp)), "now": Code(dict(run.BENCH_ENV))}
         try:
             for _ in range(args.runs):
-                {"burst": burst, "parallel": parallel, "send": send}[args.which](
+                {"burst": burst, "parallel": parallel, "send": send, "weekly": weekly}[args.which](
                     envs, Path(tmp), lambda k, v: figures.setdefault(k, []).append(v)
                 )
         finally:
