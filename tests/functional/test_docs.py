@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
@@ -23,15 +22,11 @@ import pytest
 
 import reportc
 from reportc.cli import main
-from tests.conftest import REPO
+from tests.conftest import REPO, load_script
 
 
 def _gen() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("docs_gen", REPO / "tools" / "docs_gen.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/docs_gen.py")
 
 
 def test_the_yaml_reference_covers_every_property_of_the_schema() -> None:
