@@ -26,7 +26,7 @@ import run  # bench/run.py, beside this file
 ENTRY = "from reportc.entry import main; main()"
 #: and before (``[project.scripts] reportc = "reportc.cli:run"``)
 OLD_ENTRY = "from reportc.cli import run; run()"
-#: the example's Teams webhook (and its comment), which code before issue 14 rejects
+#: the example's Teams webhook (and its comment), which code from before webhooks rejects
 WEBHOOK = ("webhook:", "# the summary (key figures, alerts, top findings) also posted")
 
 
