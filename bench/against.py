@@ -22,9 +22,8 @@ from typing import NamedTuple
 
 import run  # bench/run.py, beside this file
 
-#: the console command's entry point, as the code has it since issue 15
-ENTRY = "from reportc.entry import main; main()"
-#: and before (``[project.scripts] reportc = "reportc.cli:run"``)
+#: the console command's entry point before issue 15 (``[project.scripts] reportc =
+#: "reportc.cli:run"``); since, run.ENTRY
 OLD_ENTRY = "from reportc.cli import run; run()"
 #: the example's Teams webhook (and its comment), which code from before webhooks rejects
 WEBHOOK = ("webhook:", "# the summary (key figures, alerts, top findings) also posted")
@@ -34,7 +33,7 @@ class Code(NamedTuple):
     """One side of the comparison: its environment and its console command's entry."""
 
     env: dict[str, str]
-    entry: str = ENTRY
+    entry: str = run.ENTRY
 
     def reportc(self, *args: str) -> list[str]:
         return [run.PY, "-c", self.entry, *args]
@@ -53,7 +52,7 @@ def old_code(ref: str, into: Path) -> Code:
     (pkg / "reportc").symlink_to(tree / "compiler")
     for name in ("templates", "sections", "schema"):
         (pkg / name).symlink_to(tree / name)
-    entry = ENTRY if (tree / "compiler" / "entry.py").exists() else OLD_ENTRY
+    entry = run.ENTRY if (tree / "compiler" / "entry.py").exists() else OLD_ENTRY
     return Code({**run.BENCH_ENV, "PYTHONPATH": str(pkg)}, entry)
 
 
@@ -99,28 +98,6 @@ def parallel(envs: dict[str, Code], tmp: Path, add: Callable[[str, float], None]
                 add(f"{name}, --jobs {jobs}, {label} (s)", run.timed(command, env=code.env)[0])
 
 
-#: the preview's edit-to-rebuild time, as bench/run.py's 7b measures it, for either code
-PREVIEW = """
-import sys, time
-from pathlib import Path
-from reportc import load_project
-from reportc.preview import Preview
-from reportc.preview_server import PreviewServer
-root = Path(sys.argv[1])
-state = Preview(root, lambda: load_project(root, environ={}))
-config = root / "reports.yaml"
-with PreviewServer(state, 0):
-    text = config.read_text()
-    for i in range(5):
-        generation = state.snapshot.generation
-        config.write_text(text.replace("title: CFO Report", f"title: CFO Report {i}", 1))
-        start = time.perf_counter()
-        state.wait(generation, timeout=60)
-        print(time.perf_counter() - start)
-config.write_text(text)
-"""
-
-
 def weekly(envs: dict[str, Code], tmp: Path, add: Callable[[str, float], None]) -> None:
     """Benchmark 7 side by side: a ``--jobs 1`` build of a new run (one ledger row more),
     ``reportc archive`` of it, and the preview's rebuild after ``reports.yaml`` is saved."""
@@ -130,21 +107,13 @@ def weekly(envs: dict[str, Code], tmp: Path, add: Callable[[str, float], None]) 
             (tmp / "w").mkdir(exist_ok=True)
             common_example(tmp / "w").rename(root)
             run.timed(code.reportc("-C", str(root), "build", "--jobs", "1"), env=code.env)
-        rows = sum(1 for _ in (root / "data/ledger.csv").open())
-        with (root / "data/ledger.csv").open("a") as f:
-            f.write(f"B{rows:05d},2026-10-30,JADA,4000,Bench invoice,{100 + rows}.00\n")
+        run.new_run(root)
         build = code.reportc("-C", str(root), "build", "--jobs", "1", "--no-archive")
         add(f"build --jobs 1, {label} (s)", run.timed(build, env=code.env)[0])
         archive = code.reportc("-C", str(root), "archive")
         add(f"archive, {label} (s)", run.timed(archive, env=code.env)[0])
-        out = subprocess.run(
-            [run.PY, "-c", PREVIEW, str(root)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=code.env,
-        ).stdout.split()
-        add(f"preview rebuild, {label} (s)", statistics.median(map(float, out)))
+        latencies = run.preview_latencies(root, 5, code.env)
+        add(f"preview rebuild, {label} (s)", statistics.median(latencies))
 
 
 def send(envs: dict[str, Code], tmp: Path, add: Callable[[str, float], None]) -> None:

@@ -77,9 +77,13 @@ def median_of(runs: int, fn: Callable[[], float]) -> float:
     return statistics.median(fn() for _ in range(runs))
 
 
+#: the console script's entry point (reportc.entry: the fast path, then the CLI)
+ENTRY = "from reportc.entry import main; main()"
+
+
 def reportc(*args: str) -> list[str]:
-    """The console script's command (reportc.entry: the fast path, then the CLI)."""
-    return [PY, "-c", "from reportc.entry import main; main()", *args]
+    """The console script's command."""
+    return [PY, "-c", ENTRY, *args]
 
 
 RAW_WEASYPRINT = textwrap.dedent("""
@@ -682,21 +686,59 @@ def bench_send(runs: int) -> None:
 # --------------------------------------------------------------------------- 7
 
 
+#: the preview's edit-to-rebuild times (7b), in a process of its own (as
+#: ``reportc preview`` runs; bench/against.py runs it with older code too): each of N
+#: saves of ``reports.yaml`` with a new CFO title, until the new build is ready
+PREVIEW = """
+import sys, time
+from pathlib import Path
+from reportc import load_project
+from reportc.preview import Preview
+from reportc.preview_server import PreviewServer
+root = Path(sys.argv[1])
+state = Preview(root, lambda: load_project(root, environ={}))
+config = root / "reports.yaml"
+with PreviewServer(state, 0):
+    text = config.read_text()
+    for i in range(int(sys.argv[2])):
+        generation = state.snapshot.generation
+        config.write_text(text.replace("title: CFO Report", f"title: CFO Report {i}", 1))
+        start = time.perf_counter()
+        state.wait(generation, timeout=60)
+        print(time.perf_counter() - start)
+config.write_text(text)
+"""
+
+
+def preview_latencies(root: Path, count: int, env: dict[str, str] | None = None) -> list[float]:
+    """The preview's edit-to-rebuild times for ``count`` saves (see PREVIEW)."""
+    out = subprocess.run(
+        [PY, "-c", PREVIEW, str(root), str(count)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env or BENCH_ENV,
+    ).stdout.split()
+    return [float(seconds) for seconds in out]
+
+
+def new_run(root: Path) -> None:
+    """A new run of the example: one ledger row more, so its figures differ."""
+    ledger = root / "data/ledger.csv"
+    rows = sum(1 for _ in ledger.open())
+    with ledger.open("a") as f:
+        f.write(f"B{rows:05d},2026-10-30,JADA,4000,Bench invoice,{100 + rows}.00\n")
+
+
 def bench_weekly(runs: int) -> None:
     """The archive step's cost against the build it follows; preview edit-to-reload time."""
     print("7. archive and preview", flush=True)
-    from reportc import load_project
-    from reportc.preview import Preview
-    from reportc.preview_server import PreviewServer
-
     with tempfile.TemporaryDirectory() as tmp:
         root = copy_example(Path(tmp))
         timed(reportc("-C", str(root), "build", "--jobs", "1", "--no-archive"))  # warm caches
         builds, archives = [], []
-        for i in range(runs):
-            # a new run each time: one ledger row more, so the figures differ
-            with (root / "data/ledger.csv").open("a") as f:
-                f.write(f"B{i:05d},2026-10-30,JADA,4000,Bench invoice,{100 + i}.00\n")
+        for _ in range(runs):
+            new_run(root)
             builds.append(
                 timed(reportc("-C", str(root), "build", "--jobs", "1", "--no-archive"))[0]
             )
@@ -708,21 +750,7 @@ def bench_weekly(runs: int) -> None:
             "(information)",
             "",
         )
-        state = Preview(root, lambda: load_project(root, environ={}))  # as reportc preview
-        latencies = []
-        with PreviewServer(state, 0):
-            config = root / "reports.yaml"
-            for i in range(max(runs, 5)):
-                generation = state.snapshot.generation
-                text = config.read_text()
-                config.write_text(
-                    text.replace("title: CFO Report", f"title: CFO Report {i}", 1)
-                    if i == 0
-                    else text.replace(f"CFO Report {i - 1}", f"CFO Report {i}", 1)
-                )
-                start = time.perf_counter()
-                state.wait(generation, timeout=60)
-                latencies.append(time.perf_counter() - start)
+        latencies = preview_latencies(root, max(runs, 5))
         note(
             "7b. preview: YAML saved -> new build ready (example, 5 reports to HTML)",
             f"{statistics.median(latencies):.2f} s (files polled every 0.4 s; the page reloads "
@@ -738,8 +766,7 @@ def bench_fonts(runs: int) -> None:
     print("6. fonts", flush=True)
     without = (
         "import weasyprint.pdf.fonts as fonts, reportc.pdf as pdf; "
-        "fonts.harfbuzz_subset = None; pdf.harfbuzz_subset_missing = lambda: True; "
-        "from reportc.entry import main; main()"
+        "fonts.harfbuzz_subset = None; pdf.harfbuzz_subset_missing = lambda: True; " + ENTRY
     )
     with tempfile.TemporaryDirectory() as tmp:
         root = copy_example(Path(tmp))
